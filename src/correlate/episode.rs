@@ -1,0 +1,87 @@
+//! An episode: the activity around one top-level object between quiet periods.
+//! It collects the latest version of each Event (by uid) and is built into spans
+//! when it settles.
+
+use std::collections::BTreeMap;
+
+use crate::observe::{EventSeen, ObjectKey};
+use crate::time::{Nanos, SECOND};
+
+pub struct Episode {
+    pub top: ObjectKey,
+    /// By event uid; a repeated event (count bump) replaces its earlier copy.
+    pub events: BTreeMap<String, Placed>,
+    pub opened: Nanos,
+    pub last_activity: Nanos,
+}
+
+/// An event and how sure the correlator is of where it belongs.
+#[derive(Clone)]
+pub struct Placed {
+    pub event: EventSeen,
+    /// When it reached the correlator: its time when the event itself has none.
+    pub at: Nanos,
+    /// False when the owner chain was still unknown when the event had to be placed.
+    pub certain: bool,
+}
+
+impl Episode {
+    pub fn new(top: ObjectKey, at: Nanos) -> Self {
+        Episode {
+            top,
+            events: BTreeMap::new(),
+            opened: at,
+            last_activity: at,
+        }
+    }
+
+    pub fn add(&mut self, event: EventSeen, certain: bool, at: Nanos) {
+        self.last_activity = self.last_activity.max(at);
+        match self.events.get(&event.uid) {
+            Some(old) if (old.event.count, old.event.last) > (event.count, event.last) => {}
+            _ => {
+                self.events
+                    .insert(event.uid.clone(), Placed { event, at, certain });
+            }
+        }
+    }
+
+    /// Something is visibly under way: an image pull without its result, or a pod
+    /// created or scheduled but not started. Such an episode waits longer than the
+    /// settle window so one pod's startup is not cut in two.
+    pub fn in_flight(&self) -> bool {
+        let mut open: BTreeMap<(&str, &str), i32> = BTreeMap::new();
+        let mut events: Vec<&EventSeen> = self.events.values().map(|p| &p.event).collect();
+        events.sort_by_key(|e| (e.time(), e.uid.as_str()));
+        for e in events {
+            let pod = e.involved.key.name.as_str();
+            match e.reason.as_str() {
+                "Pulling" => *open.entry((pod, "pull")).or_default() += 1,
+                "Pulled" | "Failed" | "BackOff" | "ErrImagePull" => {
+                    open.remove(&(pod, "pull"));
+                }
+                "Scheduled" => *open.entry((pod, "start")).or_default() += 1,
+                "Started" | "Killing" => {
+                    open.remove(&(pod, "start"));
+                }
+                _ => {}
+            }
+            if e.is_warning() {
+                open.remove(&(pod, "start"));
+            }
+        }
+        !open.is_empty()
+    }
+}
+
+impl Placed {
+    /// The event's own time; Event timestamps have whole seconds, so an arrival
+    /// within the same second (a capture, a live watch) gives the finer instant.
+    pub fn time(&self) -> Nanos {
+        match self.event.time() {
+            Some(t) if t % SECOND == 0 && (t..t + SECOND).contains(&self.at) => self.at,
+            Some(t) => t,
+            None => self.at,
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The causality graph: child -> parent edges between objects, from ownerReferences
+//! (authoritative) and from what controller events say (used until an owner
+//! reference is known). Walking it finds the top-level object a trace belongs to.
+
+use std::collections::HashMap;
+
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+
+use crate::observe::ObjectKey;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    Owner,
+    Said,
+}
+
+/// Where a walk up the graph ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub top: ObjectKey,
+    /// The chain from the subject (first) to the top (last).
+    pub chain: Vec<ObjectKey>,
+}
+
+/// Deep enough for any real chain (CronJob -> Job -> Pod is 3); a cycle stops here too.
+const MAX_DEPTH: usize = 16;
+
+#[derive(Default)]
+pub struct Graph {
+    graph: StableDiGraph<ObjectKey, Edge>,
+    index: HashMap<ObjectKey, NodeIndex>,
+}
+
+impl Graph {
+    fn node(&mut self, key: &ObjectKey) -> NodeIndex {
+        if let Some(&n) = self.index.get(key) {
+            return n;
+        }
+        let n = self.graph.add_node(key.clone());
+        self.index.insert(key.clone(), n);
+        n
+    }
+
+    /// Replaces the owner edges of `child` (an object's owners can change: adoption, orphaning).
+    pub fn set_owner(&mut self, child: &ObjectKey, owner: Option<&ObjectKey>) {
+        let c = self.node(child);
+        let old: Vec<_> = self
+            .graph
+            .edges_directed(c, Direction::Outgoing)
+            .map(|e| e.id())
+            .collect();
+        for e in old {
+            self.graph.remove_edge(e);
+        }
+        if let Some(owner) = owner {
+            let p = self.node(owner);
+            self.graph.add_edge(c, p, Edge::Owner);
+        }
+        self.prune(c);
+    }
+
+    /// Records what an event said, unless an owner reference already decides.
+    pub fn said(&mut self, child: &ObjectKey, parent: &ObjectKey) {
+        let c = self.node(child);
+        let p = self.node(parent);
+        let has_parent = self
+            .graph
+            .edges_directed(c, Direction::Outgoing)
+            .next()
+            .is_some();
+        if !has_parent && c != p {
+            self.graph.add_edge(c, p, Edge::Said);
+        }
+    }
+
+    pub fn route(&self, key: &ObjectKey) -> Route {
+        let mut chain = vec![key.clone()];
+        let Some(mut n) = self.index.get(key).copied() else {
+            return Route {
+                top: key.clone(),
+                chain,
+            };
+        };
+        while chain.len() < MAX_DEPTH {
+            let Some(edge) = self.graph.edges_directed(n, Direction::Outgoing).next() else {
+                break;
+            };
+            let parent = &self.graph[edge.target()];
+            if chain.contains(parent) {
+                break; // an owner cycle: stop at the last new object
+            }
+            chain.push(parent.clone());
+            n = edge.target();
+        }
+        Route {
+            top: chain.last().cloned().unwrap_or_else(|| key.clone()),
+            chain,
+        }
+    }
+
+    /// Forgets an object; edges of its children to it go too.
+    pub fn remove(&mut self, key: &ObjectKey) {
+        if let Some(n) = self.index.remove(key) {
+            self.graph.remove_node(n);
+        }
+    }
+
+    fn prune(&mut self, n: NodeIndex) {
+        let isolated = self
+            .graph
+            .edges_directed(n, Direction::Incoming)
+            .next()
+            .is_none()
+            && self
+                .graph
+                .edges_directed(n, Direction::Outgoing)
+                .next()
+                .is_none();
+        if isolated {
+            if let Some(key) = self.graph.remove_node(n) {
+                self.index.remove(&key);
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The compact object table: latest projection per object, when each generation
+//! began, when the object was seen deleted. Order-independent: of two copies the
+//! newer (generation, resourceVersion) wins, whatever order they arrived in.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::observe::{ObjectKey, ObjectSeen};
+use crate::time::Nanos;
+
+pub struct Tracked {
+    pub seen: ObjectSeen,
+    /// generation -> when its spec change happened (managedFields time, else first seen).
+    pub generations: BTreeMap<i64, Nanos>,
+    /// generation -> spec change time as managedFields record it (who-changed-it time).
+    pub spec_changes: BTreeMap<i64, Nanos>,
+    pub deleted_at: Option<Nanos>,
+}
+
+#[derive(Default)]
+pub struct Objects {
+    table: HashMap<ObjectKey, Tracked>,
+}
+
+fn newer(a: &ObjectSeen, b: &ObjectSeen) -> bool {
+    if a.uid != b.uid {
+        return a.created >= b.created;
+    }
+    (a.generation, a.resource_version) >= (b.generation, b.resource_version)
+}
+
+impl Objects {
+    /// Records a copy; returns whether it is the one now kept.
+    pub fn upsert(&mut self, seen: ObjectSeen, at: Nanos) -> bool {
+        let recorded = seen.spec_change.as_ref().and_then(|c| c.at);
+        let start = recorded.unwrap_or(at);
+        match self.table.get_mut(&seen.key) {
+            Some(t) if t.seen.uid == seen.uid => {
+                if let Some(g) = seen.generation {
+                    let entry = t.generations.entry(g).or_insert(start);
+                    *entry = (*entry).min(start);
+                    if let Some(r) = recorded {
+                        t.spec_changes.insert(g, r);
+                    }
+                }
+                let keep = newer(&seen, &t.seen);
+                if keep {
+                    t.seen = seen;
+                }
+                keep
+            }
+            Some(t) if !newer(&seen, &t.seen) => false,
+            _ => {
+                let generations = seen.generation.map(|g| (g, start)).into_iter().collect();
+                let spec_changes = seen.generation.zip(recorded).into_iter().collect();
+                self.table.insert(
+                    seen.key.clone(),
+                    Tracked {
+                        seen,
+                        generations,
+                        spec_changes,
+                        deleted_at: None,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    pub fn mark_deleted(&mut self, key: &ObjectKey, uid: &str, at: Nanos) {
+        if let Some(t) = self
+            .table
+            .get_mut(key)
+            .filter(|t| t.seen.uid == uid || uid.is_empty())
+        {
+            t.deleted_at = Some(t.deleted_at.map_or(at, |d| d.min(at)));
+        }
+    }
+
+    pub fn get(&self, key: &ObjectKey) -> Option<&Tracked> {
+        self.table.get(key)
+    }
+
+    /// Drops objects deleted before `before`; returns their keys.
+    pub fn evict_deleted(&mut self, before: Nanos) -> Vec<ObjectKey> {
+        let gone: Vec<ObjectKey> = self
+            .table
+            .iter()
+            .filter(|(_, t)| t.deleted_at.is_some_and(|d| d < before))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &gone {
+            self.table.remove(key);
+        }
+        gone
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+}

@@ -1,0 +1,121 @@
+//! What controller events say about other objects, as one rule table per workload
+//! kind: the ReplicaSet a Deployment scaled, the Pod a ReplicaSet/StatefulSet/DaemonSet/Job
+//! created or deleted, the Job a CronJob started. These name objects before (or
+//! without) any watch delivers them, and give the causal edge child -> parent.
+
+use crate::observe::{EventSeen, Kind, ObjectKey};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Delete,
+    ScaleUp(i64),
+    ScaleDown(i64),
+    /// Named without changing it (a CronJob saw its Job complete).
+    Mention,
+}
+
+/// An object named in an event message, owned by the event's subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mention {
+    pub object: ObjectKey,
+    pub action: Action,
+}
+
+type Rule = fn(&str, &str) -> Option<(Kind, String, Action)>;
+
+/// (kind of the reporting subject, rules). Several rules per kind, tried in order.
+const RULES: &[(Kind, &[Rule])] = &[
+    (Kind::Deployment, &[scaled_replica_set]),
+    (Kind::ReplicaSet, &[created_or_deleted_pod]),
+    (Kind::DaemonSet, &[created_or_deleted_pod]),
+    (Kind::Job, &[created_or_deleted_pod]),
+    (Kind::StatefulSet, &[stateful_set_member]),
+    (Kind::CronJob, &[cron_job_run]),
+];
+
+pub fn mention(event: &EventSeen) -> Option<Mention> {
+    let subject = &event.involved.key;
+    let rules = match &subject.kind {
+        Kind::Other(k) if k == "ReplicationController" => &[created_or_deleted_pod as Rule][..],
+        kind => RULES.iter().find(|(k, _)| k == kind)?.1,
+    };
+    rules
+        .iter()
+        .find_map(|rule| rule(&event.reason, &event.message))
+        .map(|(kind, name, action)| Mention {
+            object: ObjectKey::new(kind, subject.namespace.clone(), name),
+            action,
+        })
+}
+
+/// "Scaled up replica set px-5d567cc74c to 2" (and newer "... from 1 to 2").
+fn scaled_replica_set(reason: &str, message: &str) -> Option<(Kind, String, Action)> {
+    if reason != "ScalingReplicaSet" {
+        return None;
+    }
+    let (up, rest) = if let Some(rest) = message.strip_prefix("Scaled up replica set ") {
+        (true, rest)
+    } else {
+        (false, message.strip_prefix("Scaled down replica set ")?)
+    };
+    let mut words = rest.split_whitespace();
+    let name = words.next()?.to_string();
+    let to = words
+        .last()
+        .and_then(|n| n.trim_end_matches('.').parse().ok())
+        .unwrap_or(0);
+    Some((
+        Kind::ReplicaSet,
+        name,
+        if up {
+            Action::ScaleUp(to)
+        } else {
+            Action::ScaleDown(to)
+        },
+    ))
+}
+
+/// "Created pod: px-5d567cc74c-8xkzw" / "Deleted pod: px-7df978b9bf-4jmxf".
+fn created_or_deleted_pod(reason: &str, message: &str) -> Option<(Kind, String, Action)> {
+    let (prefix, action) = match reason {
+        "SuccessfulCreate" => ("Created pod: ", Action::Create),
+        "SuccessfulDelete" => ("Deleted pod: ", Action::Delete),
+        _ => return None,
+    };
+    let name = message.strip_prefix(prefix)?.split_whitespace().next()?;
+    Some((Kind::Pod, name.to_string(), action))
+}
+
+/// "create Pod ingester-3 in StatefulSet ingester successful",
+/// "delete Pod ...", "create Claim data-ingester-3 Pod ingester-3 in StatefulSet ingester success".
+fn stateful_set_member(_reason: &str, message: &str) -> Option<(Kind, String, Action)> {
+    let mut words = message.split_whitespace();
+    let action = match words.next()? {
+        "create" => Action::Create,
+        "delete" => Action::Delete,
+        _ => return None,
+    };
+    let kind = match words.next()? {
+        "Pod" => Kind::Pod,
+        "Claim" => Kind::PersistentVolumeClaim,
+        _ => return None,
+    };
+    Some((kind, words.next()?.to_string(), action))
+}
+
+/// "Created job hello-27740160", "Saw completed job: hello-27740160, status: Complete",
+/// "Deleted job hello-27740100".
+fn cron_job_run(reason: &str, message: &str) -> Option<(Kind, String, Action)> {
+    let (rest, action) = match reason {
+        "SuccessfulCreate" => (message.strip_prefix("Created job ")?, Action::Create),
+        "SuccessfulDelete" => (message.strip_prefix("Deleted job ")?, Action::Delete),
+        "SawCompletedJob" => (
+            message.strip_prefix("Saw completed job: ")?,
+            Action::Mention,
+        ),
+        _ => return None,
+    };
+    let name = rest.split([',', ' ']).next().filter(|n| !n.is_empty())?;
+    Some((Kind::Job, name.to_string(), action))
+}

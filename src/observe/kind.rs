@@ -1,0 +1,71 @@
+//! The kinds kspan-rs understands, and how each is named in OpenTelemetry attributes.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+    Job,
+    CronJob,
+    Pod,
+    Node,
+    PersistentVolumeClaim,
+    Other(String),
+}
+
+impl Kind {
+    pub fn parse(kind: &str) -> Kind {
+        match kind {
+            "Deployment" => Kind::Deployment,
+            "ReplicaSet" => Kind::ReplicaSet,
+            "StatefulSet" => Kind::StatefulSet,
+            "DaemonSet" => Kind::DaemonSet,
+            "Job" => Kind::Job,
+            "CronJob" => Kind::CronJob,
+            "Pod" => Kind::Pod,
+            "Node" => Kind::Node,
+            "PersistentVolumeClaim" => Kind::PersistentVolumeClaim,
+            other => Kind::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Kind::Deployment => "Deployment",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
+            Kind::Pod => "Pod",
+            Kind::Node => "Node",
+            Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
+            Kind::Other(kind) => kind,
+        }
+    }
+
+    /// Prefix of the semantic-convention attributes `k8s.<kind>.name` / `.uid`.
+    pub fn attribute_prefix(&self) -> String {
+        match self {
+            Kind::PersistentVolumeClaim => "k8s.persistentvolumeclaim".into(),
+            other => format!("k8s.{}", other.as_str().to_ascii_lowercase()),
+        }
+    }
+
+    /// Kinds nothing else owns in practice; an event about one needs no waiting for owners.
+    pub fn is_usually_top_level(&self) -> bool {
+        matches!(
+            self,
+            Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet | Kind::CronJob | Kind::Node
+        )
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,59 @@
+//! Observations: the one normalized record every source produces.
+//! Sources never know about spans; the correlator never knows about files or HTTP.
+
+pub mod event;
+mod kind;
+pub mod object;
+
+pub use event::{event_observation, EventSeen, Involved};
+pub use kind::Kind;
+pub use object::{object_observation, Condition, ObjectSeen, OwnerRef, PodStatus, SpecChange};
+
+use crate::time::Nanos;
+
+/// Identifies an object by what events and messages can name: kind, namespace, name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(kind: Kind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        ObjectKey {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{}/{}", self.kind, self.name)
+        } else {
+            write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    /// An object as it is now (added or modified).
+    Object(Box<ObjectSeen>),
+    /// An object is gone from the API server.
+    Deleted { key: ObjectKey, uid: String },
+    /// A Kubernetes Event (either API shape), latest version of it.
+    Event(Box<EventSeen>),
+    /// Time passes: lets the correlator settle traces without new input.
+    Tick,
+}
+
+/// Something seen at logical time `at` (arrival time when known, else a time read off the object).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub at: Nanos,
+    pub what: Observed,
+}

@@ -1,0 +1,234 @@
+//! Compact projection of an API object: what the correlator needs, never the whole object.
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, Time};
+
+use super::{Kind, ObjectKey};
+use crate::time::{self, Nanos};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnerRef {
+    pub kind: Kind,
+    pub name: String,
+    pub uid: String,
+    pub controller: bool,
+}
+
+/// Who last changed the object's spec, read from managedFields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecChange {
+    pub manager: String,
+    pub operation: String,
+    pub at: Option<Nanos>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub kind: String,
+    pub status: String,
+    pub at: Option<Nanos>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodStatus {
+    pub node: Option<String>,
+    pub phase: Option<String>,
+    /// Earliest container start, from containerStatuses[].state.running.startedAt.
+    pub started: Option<Nanos>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectSeen {
+    pub key: ObjectKey,
+    pub uid: String,
+    pub generation: Option<i64>,
+    /// Only used to pick the newer of two copies; opaque strings compare as "unknown".
+    pub resource_version: Option<u64>,
+    pub created: Option<Nanos>,
+    pub deleting: Option<Nanos>,
+    pub owners: Vec<OwnerRef>,
+    pub spec_change: Option<SpecChange>,
+    /// `deployment.kubernetes.io/revision` on Deployments and ReplicaSets.
+    pub revision: Option<String>,
+    pub conditions: Vec<Condition>,
+    pub pod: Option<PodStatus>,
+}
+
+impl ObjectSeen {
+    /// The newest instant the object itself records: the best guess of when a copy
+    /// without an arrival time was taken.
+    pub fn latest_time(&self) -> Option<Nanos> {
+        let spec = self.spec_change.as_ref().and_then(|c| c.at);
+        let conditions = self.conditions.iter().filter_map(|c| c.at);
+        let started = self.pod.as_ref().and_then(|p| p.started);
+        [self.created, self.deleting, spec, started]
+            .into_iter()
+            .flatten()
+            .chain(conditions)
+            .max()
+    }
+
+    pub fn controller(&self) -> Option<&OwnerRef> {
+        self.owners
+            .iter()
+            .find(|o| o.controller)
+            .or(self.owners.first())
+    }
+}
+
+/// Maps a typed object (from a watch or a replayed document) to its projection.
+pub fn object_observation(kind: Kind, meta: &ObjectMeta) -> ObjectSeen {
+    let owners = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .map(|o| OwnerRef {
+            kind: Kind::parse(&o.kind),
+            name: o.name.clone(),
+            uid: o.uid.clone(),
+            controller: o.controller.unwrap_or(false),
+        })
+        .collect();
+    ObjectSeen {
+        key: ObjectKey::new(
+            kind,
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        ),
+        uid: meta.uid.clone().unwrap_or_default(),
+        generation: meta.generation,
+        resource_version: meta
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse().ok()),
+        created: meta.creation_timestamp.as_ref().and_then(time::from_time),
+        deleting: meta.deletion_timestamp.as_ref().and_then(time::from_time),
+        owners,
+        spec_change: spec_change(meta.managed_fields.as_deref().unwrap_or_default()),
+        revision: meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+            .cloned(),
+        conditions: Vec::new(),
+        pod: None,
+    }
+}
+
+/// The newest managedFields entry that touches `spec`. Entries without a time
+/// (seen on real clusters) rank below any timed entry instead of failing.
+fn spec_change(entries: &[ManagedFieldsEntry]) -> Option<SpecChange> {
+    entries
+        .iter()
+        .filter(|e| {
+            e.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.get("f:spec").is_some())
+        })
+        .max_by_key(|e| e.time.as_ref().and_then(time::from_time))
+        .map(|e| SpecChange {
+            manager: e.manager.clone().unwrap_or_default(),
+            operation: e.operation.clone().unwrap_or_default(),
+            at: e.time.as_ref().and_then(time::from_time),
+        })
+}
+
+/// Condition fields are plain strings in some API types and optional in others.
+trait Text {
+    fn text(&self) -> String;
+}
+impl Text for String {
+    fn text(&self) -> String {
+        self.clone()
+    }
+}
+impl Text for Option<String> {
+    fn text(&self) -> String {
+        self.clone().unwrap_or_default()
+    }
+}
+
+fn condition(
+    kind: &impl Text,
+    status: &impl Text,
+    at: Option<&Time>,
+    reason: Option<&String>,
+) -> Condition {
+    Condition {
+        kind: kind.text(),
+        status: status.text(),
+        at: at.and_then(time::from_time),
+        reason: reason.cloned(),
+    }
+}
+
+/// Kinds with status worth keeping implement this; everything else maps from metadata alone.
+pub trait Project {
+    fn project(&self) -> ObjectSeen;
+}
+
+macro_rules! project_conditions {
+    ($ty:ty, $kind:expr, $time:ident) => {
+        impl Project for $ty {
+            fn project(&self) -> ObjectSeen {
+                let mut seen = object_observation($kind, &self.metadata);
+                let conditions = self.status.as_ref().and_then(|s| s.conditions.as_ref());
+                seen.conditions = conditions
+                    .into_iter()
+                    .flatten()
+                    .map(|c| condition(&c.type_, &c.status, c.$time.as_ref(), c.reason.as_ref()))
+                    .collect();
+                seen
+            }
+        }
+    };
+}
+
+project_conditions!(Deployment, Kind::Deployment, last_transition_time);
+project_conditions!(ReplicaSet, Kind::ReplicaSet, last_transition_time);
+project_conditions!(StatefulSet, Kind::StatefulSet, last_transition_time);
+project_conditions!(DaemonSet, Kind::DaemonSet, last_transition_time);
+project_conditions!(Job, Kind::Job, last_transition_time);
+project_conditions!(Node, Kind::Node, last_transition_time);
+
+impl Project for CronJob {
+    fn project(&self) -> ObjectSeen {
+        object_observation(Kind::CronJob, &self.metadata)
+    }
+}
+
+impl Project for Pod {
+    fn project(&self) -> ObjectSeen {
+        let mut seen = object_observation(Kind::Pod, &self.metadata);
+        let status = self.status.as_ref();
+        seen.conditions = status
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                condition(
+                    &c.type_,
+                    &c.status,
+                    c.last_transition_time.as_ref(),
+                    c.reason.as_ref(),
+                )
+            })
+            .collect();
+        let started = status
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.as_ref())
+            .filter_map(time::from_time)
+            .min();
+        seen.pod = Some(PodStatus {
+            node: self.spec.as_ref().and_then(|s| s.node_name.clone()),
+            phase: status.and_then(|s| s.phase.clone()),
+            started,
+        });
+        seen
+    }
+}

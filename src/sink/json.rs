@@ -1,0 +1,49 @@
+//! OTLP/JSON lines: one ExportTraceServiceRequest per line, the encoding of the
+//! collector's file exporter (hex ids, lowerCamelCase), via opentelemetry-proto.
+
+use std::io::Write;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+
+use super::convert::{batches, ResourceOptions};
+use crate::span::SpanDraft;
+
+pub fn request(drafts: &[SpanDraft], options: &ResourceOptions) -> ExportTraceServiceRequest {
+    let resource_spans = batches(drafts, options)
+        .into_iter()
+        .flat_map(|batch| {
+            group_spans_by_resource_and_scope(
+                batch.spans,
+                &ResourceAttributesWithSchema::from(&batch.resource),
+            )
+        })
+        .collect();
+    ExportTraceServiceRequest { resource_spans }
+}
+
+pub struct JsonLines<W: Write> {
+    out: W,
+    options: ResourceOptions,
+}
+
+impl<W: Write> JsonLines<W> {
+    pub fn new(out: W, options: ResourceOptions) -> Self {
+        JsonLines { out, options }
+    }
+
+    /// Writes one line for a non-empty batch of finished spans.
+    pub fn write(&mut self, drafts: &[SpanDraft]) -> std::io::Result<()> {
+        if drafts.is_empty() {
+            return Ok(());
+        }
+        serde_json::to_writer(&mut self.out, &request(drafts, &self.options))?;
+        self.out.write_all(b"\n")
+    }
+
+    pub fn into_inner(mut self) -> std::io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}

@@ -1,0 +1,6 @@
+//! Where finished spans go: an OTLP collector, OTLP/JSON lines, the terminal.
+
+pub mod convert;
+pub mod json;
+pub mod otlp;
+pub mod waterfall;

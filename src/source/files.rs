@@ -1,0 +1,295 @@
+//! Replay input: files and directory trees, format detected per file, every document
+//! decoded on its own so one broken document never loses the rest.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::document::{decode, kind_from_file_name, Decoded, DocumentError};
+use crate::time::{self, Nanos};
+
+/// Where a document came from: named in every error.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Origin {
+    pub file: PathBuf,
+    /// 1-based index of the document in its file.
+    pub document: usize,
+    /// 1-based line where the document starts.
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: document {} (line {})",
+            self.file.display(),
+            self.document,
+            self.line
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("{origin}: {message}")]
+    Document { origin: Origin, message: String },
+}
+
+/// A decoded observation with its arrival time, if the input recorded one.
+pub struct Item {
+    pub decoded: Decoded,
+    pub arrival: Option<Nanos>,
+    pub origin: Origin,
+}
+
+#[derive(Default)]
+pub struct ReadOutcome {
+    pub items: Vec<Item>,
+    pub errors: Vec<ReadError>,
+    /// Files met while walking a directory that hold no Kubernetes objects at all
+    /// (a sonobuoy `serverversion.json`, say): skipped, and said so.
+    pub skipped: Vec<PathBuf>,
+}
+
+/// Reads every path (file or directory tree, sorted for a stable order).
+pub fn read_paths(paths: &[PathBuf]) -> ReadOutcome {
+    let mut outcome = ReadOutcome::default();
+    for path in paths {
+        let mut files = Vec::new();
+        match collect_files(path, &mut files) {
+            Ok(()) => {}
+            Err(e) => {
+                outcome.errors.push(ReadError::Io(path.clone(), e));
+                continue;
+            }
+        }
+        let walked = path.is_dir();
+        for file in files {
+            read_file(&file, walked, &mut outcome);
+        }
+    }
+    outcome
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if !path.is_dir() {
+        std::fs::metadata(path)?;
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        let name = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with('.') {
+            continue;
+        }
+        if entry.is_dir() {
+            collect_files(&entry, out)?;
+        } else if [
+            ".json", ".yaml", ".yml", ".jsonl", ".ndjson", ".log", ".txt",
+        ]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+        {
+            out.push(entry);
+        }
+    }
+    Ok(())
+}
+
+fn read_file(file: &Path, walked: bool, outcome: &mut ReadOutcome) {
+    match std::fs::read(file) {
+        Ok(bytes) => read_text(file, &String::from_utf8_lossy(&bytes), walked, outcome),
+        Err(e) => outcome.errors.push(ReadError::Io(file.to_path_buf(), e)),
+    }
+}
+
+/// Reads one file's text; `walked` says it was found in a directory rather than named.
+pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcome) {
+    let hint = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(kind_from_file_name);
+    let documents = if text.trim_start().starts_with(['{', '[']) {
+        json_documents(text)
+    } else {
+        yaml_documents(text)
+    };
+    let (mut items, mut errors) = (Vec::new(), Vec::new());
+    let mut document = 0;
+    for raw in documents {
+        document += 1;
+        let origin = Origin {
+            file: file.to_path_buf(),
+            document,
+            line: raw.line,
+        };
+        let value = match raw.value {
+            Ok(value) => value,
+            Err(message) => {
+                errors.push(ReadError::Document { origin, message });
+                continue;
+            }
+        };
+        let mut decoded = Vec::new();
+        let result = decode(value, hint, &mut decoded);
+        items.extend(decoded.into_iter().map(|d| Item {
+            decoded: d,
+            arrival: raw.arrival,
+            origin: origin.clone(),
+        }));
+        if let Err(e) = result {
+            errors.push(ReadError::Document {
+                origin,
+                message: e.to_string(),
+            });
+        }
+    }
+    let nothing_kubernetes = items.is_empty()
+        && !errors.is_empty()
+        && errors.iter().all(|e| matches!(e, ReadError::Document { message, .. } if message == &DocumentError::NoKind.to_string()));
+    if walked && nothing_kubernetes {
+        outcome.skipped.push(file.to_path_buf());
+        return;
+    }
+    outcome.items.extend(items);
+    outcome.errors.extend(errors);
+}
+
+struct RawDocument {
+    value: Result<Value, String>,
+    arrival: Option<Nanos>,
+    line: usize,
+}
+
+/// YAML documents split on `---`, each with the kspan capture header
+/// `# {"time": ..., "style": ..., "kind": ...}` when present.
+fn yaml_documents(text: &str) -> Vec<RawDocument> {
+    let mut documents = Vec::new();
+    let mut body = String::new();
+    let mut arrival = None;
+    let mut start = 1;
+    let mut flush = |body: &mut String, arrival: &mut Option<Nanos>, start: usize| {
+        if body
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        {
+            let value =
+                serde_yaml::from_str::<Value>(body).map_err(|e| format!("invalid YAML: {e}"));
+            documents.push(RawDocument {
+                value,
+                arrival: *arrival,
+                line: start,
+            });
+        }
+        body.clear();
+        *arrival = None;
+    };
+    for (index, line) in text.lines().enumerate() {
+        if line.trim_end() == "---" || line.starts_with("--- ") {
+            flush(&mut body, &mut arrival, start);
+            start = index + 2;
+            continue;
+        }
+        if let Some(header) = line.strip_prefix("# {") {
+            if let Ok(header) = serde_json::from_str::<Value>(&format!("{{{header}")) {
+                arrival = header
+                    .get("time")
+                    .and_then(Value::as_str)
+                    .and_then(time::parse)
+                    .or(arrival);
+            }
+        }
+        if body.is_empty() && line.trim().is_empty() {
+            start = index + 2;
+        }
+        body.push_str(line);
+        body.push('\n');
+    }
+    flush(&mut body, &mut arrival, start);
+    documents
+}
+
+/// JSON: one value, a stream of values (JSON lines of watch events), or
+/// `kubectl cluster-info dump` output where container logs sit between the lists.
+/// A broken value is reported and reading resumes at the next line starting a value.
+fn json_documents(text: &str) -> Vec<RawDocument> {
+    let mut documents = Vec::new();
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let line_of = |offset: usize| line_starts.partition_point(|&s| s <= offset);
+    let mut offset = 0;
+    while offset < text.len() {
+        let rest = &text[offset..];
+        let skip = rest.len() - rest.trim_start().len();
+        offset += skip;
+        let rest = &text[offset..];
+        if rest.is_empty() {
+            break;
+        }
+        if rest.starts_with("==== START logs") {
+            // A container's log in a cluster-info dump: skip to its END marker.
+            offset += rest.find("==== END logs").map_or(rest.len(), |end| {
+                end + rest[end..].find('\n').map_or(rest.len() - end, |i| i + 1)
+            });
+            continue;
+        }
+        if !rest.starts_with(['{', '[']) {
+            // Container logs of a cluster-info dump, or other text: skip the line.
+            offset += rest.find('\n').map_or(rest.len(), |i| i + 1);
+            continue;
+        }
+        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+        match stream.next() {
+            Some(Ok(mut value)) => {
+                let arrival = take_arrival(&mut value);
+                documents.push(RawDocument {
+                    value: Ok(value),
+                    arrival,
+                    line: line_of(offset),
+                });
+                offset += stream.byte_offset();
+            }
+            Some(Err(e)) => {
+                let message = format!("invalid JSON: {e}");
+                documents.push(RawDocument {
+                    value: Err(message),
+                    arrival: None,
+                    line: line_of(offset),
+                });
+                // Resume at the next line that starts a value at column 0.
+                let next = rest[1..]
+                    .find("\n{")
+                    .or(rest[1..].find("\n["))
+                    .map(|i| i + 2);
+                offset += next.unwrap_or(rest.len());
+            }
+            None => break,
+        }
+    }
+    documents
+}
+
+/// Watch-event lines written by `kspan record` carry their arrival time beside
+/// `type` and `object`.
+fn take_arrival(value: &mut Value) -> Option<Nanos> {
+    let map = value.as_object_mut()?;
+    if !map.contains_key("object") {
+        return None;
+    }
+    map.remove("time")
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(time::parse)
+}

@@ -1,0 +1,125 @@
+//! SpanDraft: an immutable, finished span, and the derivation of its ids.
+//! Ids are hashes of what the span is about, so a restart or a second replay of
+//! the same input gives the same ids (and a collector merges, not duplicates).
+
+use crate::time::Nanos;
+
+pub type TraceId = [u8; 16];
+pub type SpanId = [u8; 8];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Str(v.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Str(v)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+pub type Attributes = Vec<(&'static str, Value)>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Unset,
+    Error(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanEventDraft {
+    pub name: String,
+    pub time: Nanos,
+    pub attributes: Attributes,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanDraft {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub parent: Option<SpanId>,
+    /// Low-cardinality: `Deployment.Rollout`, `Pod.Startup`; subjects go in attributes.
+    pub name: &'static str,
+    pub start: Nanos,
+    pub end: Nanos,
+    pub status: Status,
+    pub attributes: Attributes,
+    pub events: Vec<SpanEventDraft>,
+    /// The reporting component: becomes the resource's `service.name`.
+    pub service: String,
+}
+
+impl SpanDraft {
+    pub fn attribute(&self, key: &str) -> Option<&Value> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+    }
+}
+
+/// FNV-1a, 128 bits: stable across Rust versions and platforms (std's hasher is not).
+fn fnv128(parts: &[&[u8]]) -> u128 {
+    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
+    const PRIME: u128 = 0x0000000001000000000000000000013B;
+    let mut hash = OFFSET;
+    for part in parts {
+        for &byte in part.iter().chain(&[0xff]) {
+            hash ^= byte as u128;
+            hash = hash.wrapping_mul(PRIME);
+        }
+    }
+    hash
+}
+
+pub fn trace_id(subject: &str, rollout: &str) -> TraceId {
+    let id = fnv128(&[subject.as_bytes(), rollout.as_bytes()]).to_be_bytes();
+    if id == [0; 16] {
+        [1; 16]
+    } else {
+        id
+    }
+}
+
+pub fn span_id(trace: &TraceId, parts: &[&str]) -> SpanId {
+    let mut all: Vec<&[u8]> = vec![trace];
+    all.extend(parts.iter().map(|p| p.as_bytes()));
+    let hash = fnv128(&all);
+    let id = ((hash >> 64) as u64 ^ hash as u64).to_be_bytes();
+    if id == [0; 8] {
+        [1; 8]
+    } else {
+        id
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,41 @@
+//! Logical time: nanoseconds since the Unix epoch, as observed in the input.
+//! The correlator never reads a wall clock; every instant comes from an observation.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+use k8s_openapi::jiff::Timestamp;
+
+/// Nanoseconds since 1970-01-01T00:00:00Z.
+pub type Nanos = i64;
+
+pub const SECOND: Nanos = 1_000_000_000;
+
+fn from_timestamp(ts: &Timestamp) -> Option<Nanos> {
+    // Kubernetes writes the zero time ("0001-01-01T00:00:00Z") for "unset"; treat
+    // anything before 1971 the same way.
+    let n = ts.as_nanosecond();
+    (n > 365 * 24 * 3600 * SECOND as i128).then(|| n.min(i64::MAX as i128) as i64)
+}
+
+pub fn from_time(t: &Time) -> Option<Nanos> {
+    from_timestamp(&t.0)
+}
+
+pub fn from_micro(t: &MicroTime) -> Option<Nanos> {
+    from_timestamp(&t.0)
+}
+
+/// Parses an RFC 3339 instant such as the capture comments carry.
+pub fn parse(text: &str) -> Option<Nanos> {
+    text.parse::<Timestamp>()
+        .ok()
+        .as_ref()
+        .and_then(from_timestamp)
+}
+
+/// RFC 3339 with the precision the value needs, for attributes and messages.
+pub fn format(at: Nanos) -> String {
+    match Timestamp::from_nanosecond(at as i128) {
+        Ok(ts) => ts.to_string(),
+        Err(_) => at.to_string(),
+    }
+}
