@@ -22,7 +22,7 @@ const CAPTURES: &[&str] = &[
 fn every_capture_replays_and_every_event_appears_exactly_once() {
     for capture in CAPTURES {
         let path = fixture(capture);
-        let (input, _, json) = run(&[path.clone()]);
+        let (input, _, json) = run(std::slice::from_ref(&path));
         assert!(
             input.errors.is_empty(),
             "{capture}: {:?}",
@@ -130,7 +130,7 @@ fn expected_tops(docs: &[Value]) -> BTreeMap<(String, String), (String, String)>
 fn pod_events_sit_under_their_pod_in_the_trace_of_its_top_level_owner() {
     for capture in CAPTURES {
         let path = fixture(capture);
-        let (_, _, json) = run(&[path.clone()]);
+        let (_, _, json) = run(std::slice::from_ref(&path));
         let spans = spans(&json);
         let docs = input_documents(&path);
         let tops = expected_tops(&docs);
@@ -280,7 +280,7 @@ fn flux_captures_are_rooted_at_the_sync_event() {
         ("kspan/statefulset-update-flux.yaml", "StatefulSet.Rollout"),
     ] {
         let path = fixture(capture);
-        let (_, _, json) = run(&[path.clone()]);
+        let (_, _, json) = run(std::slice::from_ref(&path));
         let spans = spans(&json);
         let docs = input_documents(&path);
         let sync = docs.iter().find(|d| d["reason"] == "Sync").unwrap();

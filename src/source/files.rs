@@ -126,9 +126,8 @@ pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcom
         yaml_documents(text)
     };
     let (mut items, mut errors) = (Vec::new(), Vec::new());
-    let mut document = 0;
-    for raw in documents {
-        document += 1;
+    for (index, raw) in documents.into_iter().enumerate() {
+        let document = index + 1;
         let origin = Origin {
             file: file.to_path_buf(),
             document,

@@ -1,0 +1,604 @@
+//! The correlator's rules, one small observation sequence each: feed observations,
+//! assert on the spans that come out.
+
+use kspan::correlate::{Config, Correlator};
+use kspan::observe::{
+    EventSeen, Involved, Kind, ObjectKey, ObjectSeen, Observation, Observed, OwnerRef, SpecChange,
+};
+use kspan::span::{SpanDraft, Status, Value};
+use kspan::time::{Nanos, SECOND};
+
+const T0: Nanos = 1_700_000_000 * SECOND;
+
+fn object(kind: Kind, name: &str, uid: &str) -> ObjectSeen {
+    ObjectSeen {
+        key: ObjectKey::new(kind, "default", name),
+        uid: uid.into(),
+        generation: None,
+        resource_version: None,
+        created: Some(T0),
+        deleting: None,
+        owners: Vec::new(),
+        spec_change: None,
+        revision: None,
+        conditions: Vec::new(),
+        pod: None,
+    }
+}
+
+fn owned_by(mut o: ObjectSeen, owner: &ObjectSeen) -> ObjectSeen {
+    o.owners.push(OwnerRef {
+        kind: owner.key.kind.clone(),
+        name: owner.key.name.clone(),
+        uid: owner.uid.clone(),
+        controller: true,
+    });
+    o
+}
+
+fn generation(mut o: ObjectSeen, g: i64, changed_at: Nanos) -> ObjectSeen {
+    o.generation = Some(g);
+    o.resource_version = Some(g as u64);
+    o.spec_change = Some(SpecChange {
+        manager: "kubectl".into(),
+        operation: "Update".into(),
+        at: Some(changed_at),
+    });
+    o
+}
+
+fn event(uid: &str, about: (Kind, &str), reason: &str, message: &str, at: Nanos) -> EventSeen {
+    EventSeen {
+        uid: uid.into(),
+        name: format!("{}.{uid}", about.1),
+        namespace: "default".into(),
+        reason: reason.into(),
+        kind: "Normal".into(),
+        message: message.into(),
+        count: 1,
+        first: Some(at),
+        last: Some(at),
+        involved: Involved {
+            key: ObjectKey::new(about.0, "default", about.1),
+            uid: None,
+            field_path: None,
+        },
+        component: "test".into(),
+        host: None,
+        top_level: false,
+    }
+}
+
+fn seen(at: Nanos, o: ObjectSeen) -> Observation {
+    Observation {
+        at,
+        what: Observed::Object(Box::new(o)),
+    }
+}
+
+fn happened(e: EventSeen) -> Observation {
+    Observation {
+        at: e.last.unwrap(),
+        what: Observed::Event(Box::new(e)),
+    }
+}
+
+fn tick(at: Nanos) -> Observation {
+    Observation {
+        at,
+        what: Observed::Tick,
+    }
+}
+
+fn feed(c: &mut Correlator, observations: Vec<Observation>) -> Vec<SpanDraft> {
+    let mut out = Vec::new();
+    for o in observations {
+        out.extend(c.ingest(o));
+    }
+    out
+}
+
+fn run(observations: Vec<Observation>) -> Vec<SpanDraft> {
+    let mut c = Correlator::new(Config::default());
+    let mut out = feed(&mut c, observations);
+    out.extend(c.finish());
+    out
+}
+
+fn text(s: &SpanDraft, key: &str) -> String {
+    s.attribute(key).map(Value::to_string).unwrap_or_default()
+}
+
+fn holding<'a>(spans: &'a [SpanDraft], uid: &str) -> &'a SpanDraft {
+    spans
+        .iter()
+        .find(|s| {
+            s.events.iter().any(|e| {
+                e.attributes
+                    .iter()
+                    .any(|(k, v)| *k == "k8s.event.uid" && v.to_string() == uid)
+            })
+        })
+        .unwrap_or_else(|| panic!("{uid} in no span: {spans:#?}"))
+}
+
+fn root<'a>(spans: &'a [SpanDraft], s: &SpanDraft) -> &'a SpanDraft {
+    let mut at = spans.iter().find(|x| x.span_id == s.span_id).unwrap();
+    while let Some(p) = at.parent {
+        at = spans
+            .iter()
+            .find(|x| x.span_id == p)
+            .expect("parent emitted");
+    }
+    at
+}
+
+/// Deployment -> ReplicaSet -> Pod by owner references.
+fn rollout_objects() -> (ObjectSeen, ObjectSeen, ObjectSeen) {
+    let d = generation(object(Kind::Deployment, "web", "d-1"), 2, T0);
+    let rs = owned_by(object(Kind::ReplicaSet, "web-abc", "rs-1"), &d);
+    let pod = owned_by(object(Kind::Pod, "web-abc-x1", "p-1"), &rs);
+    (d, rs, pod)
+}
+
+#[test]
+fn owner_references_route_pod_events_to_the_deployment_trace() {
+    let (d, rs, pod) = rollout_objects();
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod),
+        happened(event(
+            "e1",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-abc to 1",
+            T0,
+        )),
+        happened(event(
+            "e2",
+            (Kind::ReplicaSet, "web-abc"),
+            "SuccessfulCreate",
+            "Created pod: web-abc-x1",
+            T0 + 1,
+        )),
+        happened(event(
+            "e3",
+            (Kind::Pod, "web-abc-x1"),
+            "Started",
+            "Started container web",
+            T0 + 2 * SECOND,
+        )),
+    ]);
+    let started = holding(&spans, "e3");
+    assert_eq!(started.name, "Pod.Startup");
+    assert_eq!(text(started, "k8s.pod.uid"), "p-1");
+    assert_eq!(text(started, "k8s.replicaset.name"), "web-abc");
+    let step = spans
+        .iter()
+        .find(|s| Some(s.span_id) == started.parent)
+        .unwrap();
+    assert_eq!(step.name, "ReplicaSet.ScaleUp");
+    let top = root(&spans, started);
+    assert_eq!(top.name, "Deployment.Rollout");
+    assert_eq!(text(top, "k8s.deployment.uid"), "d-1");
+    assert_eq!(text(top, "kspan.change.manager"), "kubectl");
+    assert_eq!(
+        holding(&spans, "e2").span_id,
+        started.span_id,
+        "the creation record is on the pod's span"
+    );
+}
+
+#[test]
+fn controller_messages_name_pods_no_watch_has_delivered() {
+    let (d, rs, _) = rollout_objects();
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        happened(event(
+            "e1",
+            (Kind::ReplicaSet, "web-abc"),
+            "SuccessfulCreate",
+            "Created pod: web-abc-zz",
+            T0,
+        )),
+        happened(event(
+            "e2",
+            (Kind::Pod, "web-abc-zz"),
+            "Scheduled",
+            "Successfully assigned default/web-abc-zz to n1",
+            T0 + 1,
+        )),
+    ]);
+    let scheduled = holding(&spans, "e2");
+    assert_eq!(root(&spans, scheduled).name, "Deployment.Rollout");
+    assert_eq!(text(scheduled, "k8s.node.name"), "n1");
+    assert!(scheduled
+        .events
+        .iter()
+        .all(|e| !e.attributes.iter().any(|(k, _)| *k == "kspan.placement")));
+}
+
+#[test]
+fn an_event_before_its_object_waits_and_is_placed_when_the_object_appears() {
+    let (d, rs, pod) = rollout_objects();
+    let mut c = Correlator::new(Config::default());
+    let early = feed(
+        &mut c,
+        vec![happened(event(
+            "e1",
+            (Kind::Pod, "web-abc-x1"),
+            "Pulling",
+            "Pulling image",
+            T0,
+        ))],
+    );
+    assert!(early.is_empty());
+    assert_eq!(c.pending(), 1, "an unknown pod's event waits");
+    let mut spans = feed(
+        &mut c,
+        vec![
+            seen(T0 + SECOND, d),
+            seen(T0 + SECOND, rs),
+            seen(T0 + SECOND, pod),
+        ],
+    );
+    assert_eq!(c.pending(), 0);
+    spans.extend(c.finish());
+    assert_eq!(
+        root(&spans, holding(&spans, "e1")).name,
+        "Deployment.Rollout"
+    );
+    assert_eq!(c.stats().placed_best_effort, 0);
+}
+
+#[test]
+fn an_event_whose_object_never_appears_is_placed_best_effort_not_dropped() {
+    let mut c = Correlator::new(Config::default());
+    let mut spans = feed(
+        &mut c,
+        vec![happened(event(
+            "e1",
+            (Kind::Pod, "lonely"),
+            "Pulling",
+            "Pulling image",
+            T0,
+        ))],
+    );
+    spans.extend(feed(&mut c, vec![tick(T0 + 6 * SECOND)]));
+    assert_eq!(c.pending(), 0, "the window expired");
+    spans.extend(c.finish());
+    let s = holding(&spans, "e1");
+    assert_eq!(root(&spans, s).name, "Pod.Lifecycle");
+    let e = &s.events[0];
+    assert!(e
+        .attributes
+        .iter()
+        .any(|(k, v)| *k == "kspan.placement" && v.to_string() == "best-effort"));
+    assert_eq!(c.stats().placed_best_effort, 1);
+}
+
+#[test]
+fn a_full_pending_set_places_its_oldest_event_early() {
+    let mut c = Correlator::new(Config {
+        pending_limit: 2,
+        ..Config::default()
+    });
+    let spans: Vec<_> = (0..3)
+        .flat_map(|i| {
+            c.ingest(happened(event(
+                &format!("e{i}"),
+                (Kind::Pod, &format!("p{i}")),
+                "Pulling",
+                "x",
+                T0 + i,
+            )))
+        })
+        .collect();
+    assert!(spans.is_empty());
+    assert_eq!(c.pending(), 2);
+    assert_eq!(c.stats().pending_overflow, 1);
+    let spans = c.finish();
+    for i in 0..3 {
+        holding(&spans, &format!("e{i}"));
+    }
+}
+
+#[test]
+fn a_repeated_event_is_one_record_with_its_latest_count() {
+    let (d, rs, pod) = rollout_objects();
+    let mut again = event(
+        "e1",
+        (Kind::Pod, "web-abc-x1"),
+        "BackOff",
+        "Back-off restarting failed container",
+        T0 + 3 * SECOND,
+    );
+    again.count = 4;
+    again.first = Some(T0);
+    again.kind = "Warning".into();
+    let mut first = again.clone();
+    first.count = 1;
+    first.last = Some(T0);
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod),
+        happened(first),
+        happened(again),
+    ]);
+    let s = holding(&spans, "e1");
+    let records: Vec<_> = spans.iter().flat_map(|s| &s.events).collect();
+    assert_eq!(records.len(), 1);
+    assert!(records[0]
+        .attributes
+        .iter()
+        .any(|(k, v)| *k == "k8s.event.count" && *v == Value::Int(4)));
+    assert_eq!(
+        s.status,
+        Status::Error("Back-off restarting failed container".into()),
+        "a Warning marks its span"
+    );
+}
+
+#[test]
+fn each_generation_is_its_own_trace_with_stable_ids() {
+    let (d, rs, _) = rollout_objects();
+    let d3 = generation(d.clone(), 3, T0 + 60 * SECOND);
+    let rs2 = owned_by(object(Kind::ReplicaSet, "web-def", "rs-2"), &d);
+    let observations = vec![
+        seen(T0, d),
+        seen(T0, rs),
+        happened(event(
+            "e1",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-abc to 1",
+            T0,
+        )),
+        seen(T0 + 60 * SECOND, d3),
+        seen(T0 + 60 * SECOND, rs2),
+        happened(event(
+            "e2",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-def to 1",
+            T0 + 61 * SECOND,
+        )),
+    ];
+    let spans = run(observations.clone());
+    let (a, b) = (holding(&spans, "e1"), holding(&spans, "e2"));
+    assert_ne!(a.trace_id, b.trace_id);
+    assert_eq!(text(root(&spans, a), "kspan.rollout.generation"), "2");
+    assert_eq!(text(root(&spans, b), "kspan.rollout.generation"), "3");
+    assert_eq!(
+        run(observations),
+        spans,
+        "a second run gives the same ids and spans"
+    );
+}
+
+#[test]
+fn without_generations_a_scale_up_of_a_new_replica_set_starts_a_new_rollout() {
+    let spans = run(vec![
+        happened(event(
+            "e1",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-abc to 1",
+            T0,
+        )),
+        happened(event(
+            "e2",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-abc to 2",
+            T0 + 1,
+        )),
+        happened(event(
+            "e3",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-def to 1",
+            T0 + 2,
+        )),
+    ]);
+    let traces: std::collections::BTreeSet<_> = spans.iter().map(|s| s.trace_id).collect();
+    assert_eq!(traces.len(), 2);
+    assert_eq!(
+        holding(&spans, "e1").trace_id,
+        holding(&spans, "e2").trace_id
+    );
+    assert_eq!(
+        text(root(&spans, holding(&spans, "e3")), "kspan.rollout.key"),
+        "inferred:rs:web-def"
+    );
+}
+
+#[test]
+fn a_cron_job_gives_one_trace_per_job_with_the_job_above_its_pods() {
+    let cron = object(Kind::CronJob, "nightly", "c-1");
+    let job1 = owned_by(object(Kind::Job, "nightly-1", "j-1"), &cron);
+    let job2 = owned_by(object(Kind::Job, "nightly-2", "j-2"), &cron);
+    let spans = run(vec![
+        seen(T0, cron),
+        happened(event(
+            "e1",
+            (Kind::CronJob, "nightly"),
+            "SuccessfulCreate",
+            "Created job nightly-1",
+            T0,
+        )),
+        seen(T0, job1),
+        happened(event(
+            "e2",
+            (Kind::Job, "nightly-1"),
+            "SuccessfulCreate",
+            "Created pod: nightly-1-aaa",
+            T0 + 1,
+        )),
+        happened(event(
+            "e3",
+            (Kind::Pod, "nightly-1-aaa"),
+            "Started",
+            "Started container",
+            T0 + 2,
+        )),
+        happened(event(
+            "e4",
+            (Kind::CronJob, "nightly"),
+            "SuccessfulCreate",
+            "Created job nightly-2",
+            T0 + 3,
+        )),
+        seen(T0 + 3, job2),
+    ]);
+    let pod = holding(&spans, "e3");
+    let job = spans
+        .iter()
+        .find(|s| Some(s.span_id) == pod.parent)
+        .unwrap();
+    assert_eq!(
+        (job.name, text(job, "k8s.job.name").as_str()),
+        ("Job.Run", "nightly-1")
+    );
+    assert_eq!(root(&spans, pod).name, "CronJob.Run");
+    assert_ne!(
+        holding(&spans, "e1").trace_id,
+        holding(&spans, "e4").trace_id,
+        "one trace per Job"
+    );
+}
+
+#[test]
+fn an_owner_cycle_ends_the_walk_instead_of_hanging() {
+    let a = object(Kind::ReplicaSet, "a", "a-1");
+    let b = owned_by(object(Kind::ReplicaSet, "b", "b-1"), &a);
+    let a = owned_by(a, &b);
+    let spans = run(vec![
+        seen(T0, a),
+        seen(T0, b),
+        happened(event("e1", (Kind::ReplicaSet, "a"), "Odd", "cycle", T0)),
+    ]);
+    assert_eq!(spans.iter().flat_map(|s| &s.events).count(), 1);
+}
+
+#[test]
+fn a_pull_in_flight_keeps_the_rollout_open_past_the_settle_window() {
+    let (d, rs, pod) = rollout_objects();
+    let mut c = Correlator::new(Config::default());
+    let mut spans = feed(
+        &mut c,
+        vec![
+            seen(T0, d),
+            seen(T0, rs),
+            seen(T0, pod),
+            happened(event(
+                "e1",
+                (Kind::Pod, "web-abc-x1"),
+                "Pulling",
+                "Pulling image",
+                T0,
+            )),
+            tick(T0 + 20 * SECOND),
+        ],
+    );
+    assert!(spans.is_empty(), "still pulling");
+    spans.extend(feed(
+        &mut c,
+        vec![happened(event(
+            "e2",
+            (Kind::Pod, "web-abc-x1"),
+            "Pulled",
+            "Successfully pulled",
+            T0 + 25 * SECOND,
+        ))],
+    ));
+    spans.extend(feed(&mut c, vec![tick(T0 + 31 * SECOND)]));
+    assert!(!spans.is_empty(), "settled after the pull finished");
+    assert_eq!(
+        holding(&spans, "e1").span_id,
+        holding(&spans, "e2").span_id,
+        "one pod span, not two"
+    );
+    assert!(c.finish().is_empty());
+}
+
+#[test]
+fn a_later_episode_of_the_same_rollout_reuses_the_root() {
+    let (d, rs, pod) = rollout_objects();
+    let mut c = Correlator::new(Config::default());
+    let first = feed(
+        &mut c,
+        vec![
+            seen(T0, d),
+            seen(T0, rs),
+            seen(T0, pod),
+            happened(event(
+                "e1",
+                (Kind::Deployment, "web"),
+                "ScalingReplicaSet",
+                "Scaled up replica set web-abc to 1",
+                T0,
+            )),
+            tick(T0 + 10 * SECOND),
+        ],
+    );
+    let roots: Vec<_> = first.iter().filter(|s| s.parent.is_none()).collect();
+    assert_eq!(roots.len(), 1);
+    let mut later = feed(
+        &mut c,
+        vec![happened(event(
+            "e2",
+            (Kind::Pod, "web-abc-x1"),
+            "Unhealthy",
+            "Readiness probe failed",
+            T0 + 300 * SECOND,
+        ))],
+    );
+    later.extend(c.finish());
+    assert!(later.iter().all(|s| s.parent.is_some()), "no second root");
+    let s = holding(&later, "e2");
+    assert_eq!(s.trace_id, roots[0].trace_id);
+    assert_eq!(s.parent, Some(roots[0].span_id));
+    assert_eq!(s.name, "Pod.Activity");
+}
+
+#[test]
+fn arrival_order_within_the_window_does_not_change_the_spans() {
+    let (d, rs, pod) = rollout_objects();
+    let list = vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod),
+        happened(event(
+            "e1",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-abc to 1",
+            T0,
+        )),
+        happened(event(
+            "e2",
+            (Kind::ReplicaSet, "web-abc"),
+            "SuccessfulCreate",
+            "Created pod: web-abc-x1",
+            T0,
+        )),
+        happened(event(
+            "e3",
+            (Kind::Pod, "web-abc-x1"),
+            "Scheduled",
+            "Successfully assigned default/web-abc-x1 to n1",
+            T0,
+        )),
+    ];
+    let reference = run(list.clone());
+    let mut reversed = list.clone();
+    reversed.reverse();
+    assert_eq!(run(reversed), reference);
+    let mut rotated = list;
+    rotated.rotate_left(3);
+    assert_eq!(run(rotated), reference);
+}

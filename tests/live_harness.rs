@@ -1,0 +1,213 @@
+//! Smoke test of the live harness: a real control plane plus the node simulator
+//! carry a Deployment through creation and a rolling update, producing the
+//! controllers', scheduler's and (simulated) kubelet's Events.
+//!
+//! Needs `scripts/live-env.sh install` once. Without it the test fails under
+//! CI=true and is skipped (with a notice) otherwise.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::Client;
+use serde_json::json;
+
+use support::{LiveCluster, NodeSim, NodeSimConfig};
+
+const NS: &str = "default";
+const NAME: &str = "web";
+
+fn deployment(image: &str) -> Deployment {
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": { "name": NAME, "namespace": NS, "labels": { "app": NAME } },
+        "spec": {
+            "replicas": 2,
+            "selector": { "matchLabels": { "app": NAME } },
+            "template": {
+                "metadata": { "labels": { "app": NAME } },
+                "spec": { "containers": [ { "name": "nginx", "image": image } ] }
+            }
+        }
+    }))
+    .expect("deployment json")
+}
+
+/// Polls `f` every 200 ms until it returns Some, or fails after `timeout`.
+async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let t0 = Instant::now();
+    loop {
+        match f().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) if t0.elapsed() > timeout => return Err(e.context(format!("waiting for {what}"))),
+            Err(_) => {}
+        }
+        if t0.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The Deployment has `replicas` updated, available replicas and no old pods left.
+async fn rollout_complete(client: &Client, image: &str, replicas: i32) -> Result<Option<()>> {
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let d = deps.get(NAME).await?;
+    let gen = d.metadata.generation.unwrap_or_default();
+    let Some(s) = d.status else { return Ok(None) };
+    let done = s.observed_generation.unwrap_or_default() >= gen
+        && s.updated_replicas.unwrap_or_default() == replicas
+        && s.available_replicas.unwrap_or_default() == replicas
+        && s.replicas.unwrap_or_default() == replicas;
+    if !done {
+        return Ok(None);
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let list = pods.list(&ListParams::default().labels(&format!("app={NAME}"))).await?;
+    let ok = list.items.len() == replicas as usize
+        && list.items.iter().all(|p| {
+            p.spec.as_ref().map(|s| s.containers[0].image.as_deref() == Some(image)).unwrap_or(false)
+                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        });
+    Ok(ok.then_some(()))
+}
+
+fn involves_deployment(e: &Event) -> bool {
+    let n = e.involved_object.name.as_deref().unwrap_or_default();
+    n == NAME || n.starts_with(&format!("{NAME}-"))
+}
+
+async fn scenario(cluster: &LiveCluster) -> Result<()> {
+    let client = cluster.client().await?;
+    let v = client.apiserver_version().await?;
+    eprintln!("apiserver {} at {} (started in {:.1}s)", v.git_version, cluster.apiserver(), cluster.startup.as_secs_f64());
+
+    let t_sim = Instant::now();
+    let mut sim = NodeSim::start(client.clone(), NodeSimConfig::with_nodes(2)).await?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    for n in sim.nodes() {
+        let node = nodes.get(n).await?;
+        let ready = node
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        let tainted = node.spec.and_then(|s| s.taints).is_some_and(|t| !t.is_empty());
+        assert!(ready && !tainted, "node {n}: ready={ready} tainted={tainted}");
+    }
+    eprintln!("node simulator: {:?} registered Ready in {:?}", sim.nodes(), t_sim.elapsed());
+
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let t_create = Instant::now();
+    deps.create(&PostParams::default(), &deployment("nginx:1.19")).await?;
+    wait_until("2 available replicas of nginx:1.19", Duration::from_secs(90), || {
+        rollout_complete(&client, "nginx:1.19", 2)
+    })
+    .await?;
+    eprintln!("deployment available (2/2) after {:?}", t_create.elapsed());
+
+    let t_update = Instant::now();
+    let patch = json!({ "spec": { "template": { "spec": { "containers": [ { "name": "nginx", "image": "nginx:1.20" } ] } } } });
+    deps.patch(NAME, &PatchParams::default(), &Patch::Strategic(&patch)).await?;
+    wait_until("rollout to nginx:1.20", Duration::from_secs(120), || rollout_complete(&client, "nginx:1.20", 2))
+        .await?;
+    eprintln!("rollout to nginx:1.20 complete after {:?}", t_update.elapsed());
+
+    // Events are written asynchronously by the controllers; give the last ones a moment.
+    let required = ["ScalingReplicaSet", "SuccessfulCreate", "Scheduled", "Pulled", "Started", "Killing"];
+    let events: Api<Event> = Api::namespaced(client.clone(), NS);
+    let evs = wait_until("all expected events", Duration::from_secs(20), || async {
+        let list = events.list(&ListParams::default()).await?;
+        let mine: Vec<Event> = list.items.into_iter().filter(involves_deployment).collect();
+        let reasons: BTreeSet<String> = mine.iter().filter_map(|e| e.reason.clone()).collect();
+        Ok(required.iter().all(|r| reasons.contains(*r)).then_some(mine))
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "controller-manager log tail:\n{}",
+            cluster.log_tail("kube-controller-manager", 20)
+        )
+    })?;
+
+    let mut evs = evs;
+    evs.sort_by_key(|e| {
+        (
+            e.last_timestamp.as_ref().map(|t| t.0).or(e.event_time.as_ref().map(|t| t.0)),
+            e.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        )
+    });
+    eprintln!("{} events for deployment {NAME}:", evs.len());
+    for e in &evs {
+        let src = e
+            .source
+            .as_ref()
+            .and_then(|s| s.component.clone())
+            .or(e.reporting_component.clone())
+            .unwrap_or_default();
+        let host = e.source.as_ref().and_then(|s| s.host.clone()).unwrap_or_default();
+        eprintln!(
+            "  {:<18} {:<10}/{:<26} {:<22} {:<12} x{} {}",
+            e.reason.as_deref().unwrap_or_default(),
+            e.involved_object.kind.as_deref().unwrap_or_default(),
+            e.involved_object.name.as_deref().unwrap_or_default(),
+            src,
+            host,
+            e.count.unwrap_or(1),
+            e.message.as_deref().unwrap_or_default()
+        );
+    }
+    let by = |reason: &str| evs.iter().filter(|e| e.reason.as_deref() == Some(reason)).count();
+    // 2 pods at first, 2 more on the update (each pod: Scheduled, Started, ...).
+    assert!(by("SuccessfulCreate") >= 4, "SuccessfulCreate x{}", by("SuccessfulCreate"));
+    assert!(by("Scheduled") >= 4, "Scheduled x{}", by("Scheduled"));
+    assert!(by("Started") >= 4, "Started x{}", by("Started"));
+    assert!(by("Killing") >= 2, "Killing x{}", by("Killing"));
+    for e in evs.iter().filter(|e| e.source.as_ref().and_then(|s| s.component.as_deref()) == Some("kubelet")) {
+        let host = e.source.as_ref().and_then(|s| s.host.clone()).unwrap_or_default();
+        assert!(sim.nodes().contains(&host), "kubelet event from unknown host {host}");
+        assert!(e.involved_object.uid.is_some(), "kubelet event without involvedObject.uid");
+    }
+    let pulled: Vec<&str> = evs
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("Pulled"))
+        .filter_map(|e| e.message.as_deref())
+        .collect();
+    assert!(
+        pulled.iter().any(|m| m.starts_with("Successfully pulled image \"nginx:1.20\" in ")),
+        "no 'Successfully pulled' for nginx:1.20 in {pulled:?}"
+    );
+    sim.shutdown();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_rollout_on_live_control_plane() {
+    let Some(cluster) = LiveCluster::start_or_skip("live_harness") else { return };
+    let result = tokio::time::timeout(Duration::from_secs(300), scenario(&cluster)).await;
+    let failure = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("{e:#}")),
+        Err(_) => Some("scenario timed out after 300s".to_string()),
+    };
+    if let Some(f) = failure {
+        // `cluster` (a Drop guard) stops all processes while the panic unwinds.
+        panic!(
+            "{f}\n--- kube-apiserver log tail ---\n{}\n--- kube-scheduler log tail ---\n{}",
+            cluster.log_tail("kube-apiserver", 15),
+            cluster.log_tail("kube-scheduler", 15)
+        );
+    }
+}
