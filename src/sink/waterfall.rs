@@ -10,7 +10,7 @@ use crate::time::{self, Nanos, SECOND};
 
 pub const WIDTH: usize = 100;
 const BAR: usize = 30;
-const LABEL: usize = WIDTH - 20 - BAR - 2;
+const LABEL: usize = WIDTH - 24 - BAR;
 
 /// Keys that name a span's subject, most specific first.
 const SUBJECTS: &[&str] = &[
@@ -142,7 +142,7 @@ fn render_trace<W: Write>(
         "{}",
         truncate(
             &format!(
-                "━━ {title}  ({} spans, {}, {errors} warning)",
+                "━━ {title}  ({} spans, {}, {errors} with warnings)",
                 spans.len(),
                 seconds(total)
             ),
