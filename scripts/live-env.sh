@@ -157,6 +157,7 @@ install_kubectl() {
   mkdir -p "$BIN"
   local tmp
   tmp=$(mktemp -d "$CACHE/kubectl.XXXXXX")
+  chown _apt "$tmp" 2>/dev/null || true  # lets apt download without its "unsandboxed" warning
   if (cd "$tmp" && apt-get download -qq kubernetes-client >&2) \
      && dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$tmp/x" \
      && [ -x "$tmp/x/usr/bin/kubectl" ]; then
@@ -190,7 +191,12 @@ install_receiver() {
   fi
   log "pip install rotel==$ROTEL_VERSION opentelemetry-sdk opentelemetry-exporter-otlp-proto-http into $VENV"
   "$VENV/bin/pip" install -q "rotel==$ROTEL_VERSION" opentelemetry-sdk opentelemetry-exporter-otlp-proto-http >&2
-  [ -x "$VENV/bin/rotel-agent" ] || die "rotel-agent missing after pip install rotel"
+  # The wheel ships the rotel-agent binary inside the package, not in bin/.
+  local agent
+  agent=$("$VENV/bin/python" -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')
+  [ -x "$agent" ] || die "rotel-agent missing after pip install rotel (looked at $agent)"
+  ln -sfn "$agent" "$VENV/bin/rotel-agent"
+  log "rotel-agent: $("$VENV/bin/rotel-agent" --version 2>/dev/null || echo '?')"
 }
 
 cmd_install() {
@@ -319,6 +325,7 @@ cmd_start() {
     --service-account-key-file "$DIR/pki/sa.pub" \
     --service-account-signing-key-file "$DIR/pki/sa.key" \
     --service-cluster-ip-range 10.96.0.0/16 \
+    --endpoint-reconciler-type none \
     --enable-priority-and-fairness=false \
     --profiling=false \
     --v=1)
@@ -420,7 +427,7 @@ stop_pidfile() {
 }
 
 wait_gone() {
-  local pid deadline=$(( $(date +%s) + 10 ))
+  local pid deadline=$(( $(date +%s) + ${KSPAN_STOP_TIMEOUT:-8} ))
   for pid in "$@"; do
     while kill -0 "$pid" 2>/dev/null; do
       if [ "$(date +%s)" -ge "$deadline" ]; then kill -KILL "$pid" 2>/dev/null || true; break; fi
@@ -434,14 +441,11 @@ cmd_stop() {
   [ -d "$1" ] || { log "nothing to stop: $1 does not exist"; return 0; }
   local dir pids="" name
   dir=$(cd "$1" && pwd)
-  # Reverse start order: clients first, etcd last.
+  # SIGTERM to all at once (each shuts down gracefully in 1-3 s), SIGKILL what
+  # is left after the deadline.
   for name in rotel-agent kube-scheduler kube-controller-manager kube-apiserver etcd; do
     [ -f "$dir/pids/$name" ] || continue
     pids+=$(stop_pidfile "$dir/pids/$name")
-    if [ "$name" = kube-apiserver ] || [ "$name" = rotel-agent ]; then
-      # shellcheck disable=SC2086
-      wait_gone $pids
-    fi
   done
   # shellcheck disable=SC2086
   wait_gone $pids
@@ -450,6 +454,7 @@ cmd_stop() {
 
 cmd_stop_receiver() {
   [ $# -ge 1 ] || die "usage: $0 stop-receiver <dir>"
+  [ -d "$1" ] || { log "no receiver to stop: $1 does not exist"; return 0; }
   local dir pids
   dir=$(cd "$1" && pwd)
   [ -f "$dir/pids/rotel-agent" ] || { log "no receiver running for $dir"; return 0; }
@@ -476,7 +481,8 @@ cmd_receiver() {
     --otlp-grpc-endpoint "127.0.0.1:$grpc" \
     --otlp-http-endpoint "127.0.0.1:$http" \
     --exporter blackhole \
-    --debug-log traces --debug-log-verbosity detailed)
+    --debug-log traces --debug-log-verbosity detailed \
+    --pid-file "$DIR/rotel-agent.pid" --log-file "$DIR/rotel-agent.log")
   # `spawn` ran `env`, which execs rotel-agent, so the pid is rotel-agent's.
   wait_for 30 "rotel-agent OTLP/HTTP port" "$pid" \
     python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $http), 1)"
@@ -516,4 +522,5 @@ main() {
   esac
 }
 
-main "$@"
+# Parsed as one unit, so editing this file while it runs cannot affect the run.
+{ main "$@"; exit $?; }

@@ -50,7 +50,9 @@ where
         match f().await {
             Ok(Some(v)) => return Ok(v),
             Ok(None) => {}
-            Err(e) if t0.elapsed() > timeout => return Err(e.context(format!("waiting for {what}"))),
+            Err(e) if t0.elapsed() > timeout => {
+                return Err(e.context(format!("waiting for {what}")))
+            }
             Err(_) => {}
         }
         if t0.elapsed() > timeout {
@@ -74,10 +76,15 @@ async fn rollout_complete(client: &Client, image: &str, replicas: i32) -> Result
         return Ok(None);
     }
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let list = pods.list(&ListParams::default().labels(&format!("app={NAME}"))).await?;
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app={NAME}")))
+        .await?;
     let ok = list.items.len() == replicas as usize
         && list.items.iter().all(|p| {
-            p.spec.as_ref().map(|s| s.containers[0].image.as_deref() == Some(image)).unwrap_or(false)
+            p.spec
+                .as_ref()
+                .map(|s| s.containers[0].image.as_deref() == Some(image))
+                .unwrap_or(false)
                 && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
         });
     Ok(ok.then_some(()))
@@ -91,7 +98,12 @@ fn involves_deployment(e: &Event) -> bool {
 async fn scenario(cluster: &LiveCluster) -> Result<()> {
     let client = cluster.client().await?;
     let v = client.apiserver_version().await?;
-    eprintln!("apiserver {} at {} (started in {:.1}s)", v.git_version, cluster.apiserver(), cluster.startup.as_secs_f64());
+    eprintln!(
+        "apiserver {} at {} (started in {:.1}s)",
+        v.git_version,
+        cluster.apiserver(),
+        cluster.startup.as_secs_f64()
+    );
 
     let t_sim = Instant::now();
     let mut sim = NodeSim::start(client.clone(), NodeSimConfig::with_nodes(2)).await?;
@@ -104,35 +116,64 @@ async fn scenario(cluster: &LiveCluster) -> Result<()> {
             .unwrap_or_default()
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True");
-        let tainted = node.spec.and_then(|s| s.taints).is_some_and(|t| !t.is_empty());
-        assert!(ready && !tainted, "node {n}: ready={ready} tainted={tainted}");
+        let tainted = node
+            .spec
+            .and_then(|s| s.taints)
+            .is_some_and(|t| !t.is_empty());
+        assert!(
+            ready && !tainted,
+            "node {n}: ready={ready} tainted={tainted}"
+        );
     }
-    eprintln!("node simulator: {:?} registered Ready in {:?}", sim.nodes(), t_sim.elapsed());
+    eprintln!(
+        "node simulator: {:?} registered Ready in {:?}",
+        sim.nodes(),
+        t_sim.elapsed()
+    );
 
     let deps: Api<Deployment> = Api::namespaced(client.clone(), NS);
     let t_create = Instant::now();
-    deps.create(&PostParams::default(), &deployment("nginx:1.19")).await?;
-    wait_until("2 available replicas of nginx:1.19", Duration::from_secs(90), || {
-        rollout_complete(&client, "nginx:1.19", 2)
-    })
+    deps.create(&PostParams::default(), &deployment("nginx:1.19"))
+        .await?;
+    wait_until(
+        "2 available replicas of nginx:1.19",
+        Duration::from_secs(90),
+        || rollout_complete(&client, "nginx:1.19", 2),
+    )
     .await?;
     eprintln!("deployment available (2/2) after {:?}", t_create.elapsed());
 
     let t_update = Instant::now();
     let patch = json!({ "spec": { "template": { "spec": { "containers": [ { "name": "nginx", "image": "nginx:1.20" } ] } } } });
-    deps.patch(NAME, &PatchParams::default(), &Patch::Strategic(&patch)).await?;
-    wait_until("rollout to nginx:1.20", Duration::from_secs(120), || rollout_complete(&client, "nginx:1.20", 2))
+    deps.patch(NAME, &PatchParams::default(), &Patch::Strategic(&patch))
         .await?;
-    eprintln!("rollout to nginx:1.20 complete after {:?}", t_update.elapsed());
+    wait_until("rollout to nginx:1.20", Duration::from_secs(120), || {
+        rollout_complete(&client, "nginx:1.20", 2)
+    })
+    .await?;
+    eprintln!(
+        "rollout to nginx:1.20 complete after {:?}",
+        t_update.elapsed()
+    );
 
     // Events are written asynchronously by the controllers; give the last ones a moment.
-    let required = ["ScalingReplicaSet", "SuccessfulCreate", "Scheduled", "Pulled", "Started", "Killing"];
+    let required = [
+        "ScalingReplicaSet",
+        "SuccessfulCreate",
+        "Scheduled",
+        "Pulled",
+        "Started",
+        "Killing",
+    ];
     let events: Api<Event> = Api::namespaced(client.clone(), NS);
     let evs = wait_until("all expected events", Duration::from_secs(20), || async {
         let list = events.list(&ListParams::default()).await?;
         let mine: Vec<Event> = list.items.into_iter().filter(involves_deployment).collect();
         let reasons: BTreeSet<String> = mine.iter().filter_map(|e| e.reason.clone()).collect();
-        Ok(required.iter().all(|r| reasons.contains(*r)).then_some(mine))
+        Ok(required
+            .iter()
+            .all(|r| reasons.contains(*r))
+            .then_some(mine))
     })
     .await
     .with_context(|| {
@@ -143,11 +184,12 @@ async fn scenario(cluster: &LiveCluster) -> Result<()> {
     })?;
 
     let mut evs = evs;
+    // Creation order (etcd revision); event timestamps have 1 s resolution.
     evs.sort_by_key(|e| {
-        (
-            e.last_timestamp.as_ref().map(|t| t.0).or(e.event_time.as_ref().map(|t| t.0)),
-            e.metadata.creation_timestamp.as_ref().map(|t| t.0),
-        )
+        e.metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok())
     });
     eprintln!("{} events for deployment {NAME}:", evs.len());
     for e in &evs {
@@ -157,7 +199,11 @@ async fn scenario(cluster: &LiveCluster) -> Result<()> {
             .and_then(|s| s.component.clone())
             .or(e.reporting_component.clone())
             .unwrap_or_default();
-        let host = e.source.as_ref().and_then(|s| s.host.clone()).unwrap_or_default();
+        let host = e
+            .source
+            .as_ref()
+            .and_then(|s| s.host.clone())
+            .unwrap_or_default();
         eprintln!(
             "  {:<18} {:<10}/{:<26} {:<22} {:<12} x{} {}",
             e.reason.as_deref().unwrap_or_default(),
@@ -169,16 +215,37 @@ async fn scenario(cluster: &LiveCluster) -> Result<()> {
             e.message.as_deref().unwrap_or_default()
         );
     }
-    let by = |reason: &str| evs.iter().filter(|e| e.reason.as_deref() == Some(reason)).count();
+    let by = |reason: &str| {
+        evs.iter()
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .count()
+    };
     // 2 pods at first, 2 more on the update (each pod: Scheduled, Started, ...).
-    assert!(by("SuccessfulCreate") >= 4, "SuccessfulCreate x{}", by("SuccessfulCreate"));
+    assert!(
+        by("SuccessfulCreate") >= 4,
+        "SuccessfulCreate x{}",
+        by("SuccessfulCreate")
+    );
     assert!(by("Scheduled") >= 4, "Scheduled x{}", by("Scheduled"));
     assert!(by("Started") >= 4, "Started x{}", by("Started"));
     assert!(by("Killing") >= 2, "Killing x{}", by("Killing"));
-    for e in evs.iter().filter(|e| e.source.as_ref().and_then(|s| s.component.as_deref()) == Some("kubelet")) {
-        let host = e.source.as_ref().and_then(|s| s.host.clone()).unwrap_or_default();
-        assert!(sim.nodes().contains(&host), "kubelet event from unknown host {host}");
-        assert!(e.involved_object.uid.is_some(), "kubelet event without involvedObject.uid");
+    for e in evs
+        .iter()
+        .filter(|e| e.source.as_ref().and_then(|s| s.component.as_deref()) == Some("kubelet"))
+    {
+        let host = e
+            .source
+            .as_ref()
+            .and_then(|s| s.host.clone())
+            .unwrap_or_default();
+        assert!(
+            sim.nodes().contains(&host),
+            "kubelet event from unknown host {host}"
+        );
+        assert!(
+            e.involved_object.uid.is_some(),
+            "kubelet event without involvedObject.uid"
+        );
     }
     let pulled: Vec<&str> = evs
         .iter()
@@ -186,7 +253,9 @@ async fn scenario(cluster: &LiveCluster) -> Result<()> {
         .filter_map(|e| e.message.as_deref())
         .collect();
     assert!(
-        pulled.iter().any(|m| m.starts_with("Successfully pulled image \"nginx:1.20\" in ")),
+        pulled
+            .iter()
+            .any(|m| m.starts_with("Successfully pulled image \"nginx:1.20\" in ")),
         "no 'Successfully pulled' for nginx:1.20 in {pulled:?}"
     );
     sim.shutdown();
@@ -195,7 +264,9 @@ async fn scenario(cluster: &LiveCluster) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployment_rollout_on_live_control_plane() {
-    let Some(cluster) = LiveCluster::start_or_skip("live_harness") else { return };
+    let Some(cluster) = LiveCluster::start_or_skip("live_harness") else {
+        return;
+    };
     let result = tokio::time::timeout(Duration::from_secs(300), scenario(&cluster)).await;
     let failure = match result {
         Ok(Ok(())) => None,
@@ -210,4 +281,231 @@ async fn deployment_rollout_on_live_control_plane() {
             cluster.log_tail("kube-scheduler", 15)
         );
     }
+}
+
+/// The OTLP receiver of the harness gets spans over gRPC (the exporter kspan uses
+/// by default) and prints them completely enough to check span events and their
+/// attributes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_prints_spans_with_events() {
+    use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    use opentelemetry::KeyValue;
+    use opentelemetry_otlp::WithExportConfig as _;
+
+    if !support::cluster::require_installed("live_harness receiver") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("kspan-live-receiver-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let receiver = support::LiveReceiver::start_in(&dir).expect("starting the receiver");
+
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(receiver.grpc_endpoint())
+        .build()
+        .expect("exporter");
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name("kspan-live-test")
+                .build(),
+        )
+        .build();
+    let tracer = provider.tracer("live_harness");
+    let (trace_id, root_id) = {
+        let mut root = tracer.start("Deployment.Rollout default/web");
+        root.set_attribute(KeyValue::new("k8s.deployment.name", "web"));
+        let cx = opentelemetry::Context::current_with_span(root);
+        let mut child = tracer.start_with_context("Pod.Start web-1", &cx);
+        child.add_event(
+            "Pulled",
+            vec![
+                KeyValue::new("k8s.event.uid", "uid-pulled-1"),
+                KeyValue::new(
+                    "k8s.event.message",
+                    "Successfully pulled image \"nginx:1.19\" in 302ms",
+                ),
+            ],
+        );
+        child.add_event(
+            "Started",
+            vec![KeyValue::new("k8s.event.uid", "uid-started-1")],
+        );
+        child.end();
+        let sc = cx.span().span_context().clone();
+        cx.span().end();
+        (sc.trace_id().to_string(), sc.span_id().to_string())
+    };
+    let p = provider.clone();
+    tokio::task::spawn_blocking(move || p.force_flush())
+        .await
+        .unwrap()
+        .expect("flush");
+
+    let got = support::rotel::wait_for_spans(&receiver.log_path(), Duration::from_secs(10), |s| {
+        s.len() >= 2
+    })
+    .await;
+    let spans = got
+        .unwrap_or_else(|s| panic!("receiver printed {} spans:\n{}", s.len(), receiver.output()));
+    let root = spans
+        .iter()
+        .find(|s| s.span_id == root_id)
+        .expect("root span printed");
+    assert!(root.is_root());
+    assert_eq!(root.trace_id, trace_id);
+    assert_eq!(root.attr("k8s.deployment.name"), Some("web"));
+    assert_eq!(root.resource_attr("service.name"), Some("kspan-live-test"));
+    let child = spans
+        .iter()
+        .find(|s| s.name == "Pod.Start web-1")
+        .expect("child span printed");
+    assert_eq!(child.parent_id.as_deref(), Some(root_id.as_str()));
+    let uids: Vec<&str> = child
+        .events
+        .iter()
+        .filter_map(|e| e.attr("k8s.event.uid"))
+        .collect();
+    assert_eq!(uids, ["uid-pulled-1", "uid-started-1"]);
+    assert_eq!(
+        child.events[0].attr("k8s.event.message"),
+        Some("Successfully pulled image \"nginx:1.19\" in 302ms")
+    );
+    let p = provider.clone();
+    let _ = tokio::task::spawn_blocking(move || p.shutdown()).await;
+    drop(receiver);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The node simulator's failure behaviours (chosen by image name): a pull error
+/// stalls a rollout in ErrImagePull/ImagePullBackOff, a crash loop restarts with
+/// back-off, a failing readiness probe keeps a pod Running but not Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_simulator_failure_behaviours() {
+    let Some(cluster) = LiveCluster::start_or_skip("live_harness failure behaviours") else {
+        return;
+    };
+    let result = tokio::time::timeout(Duration::from_secs(180), failure_scenario(&cluster)).await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("{e:#}"),
+        Err(_) => panic!("failure scenario timed out"),
+    }
+}
+
+async fn failure_scenario(cluster: &LiveCluster) -> Result<()> {
+    let client = cluster.client().await?;
+    let mut cfg = NodeSimConfig::with_nodes(1);
+    cfg.back_off_initial = Duration::from_millis(500);
+    cfg.back_off_max = Duration::from_secs(2);
+    cfg.probe_period = Duration::from_millis(500);
+    let mut sim = NodeSim::start(client.clone(), cfg).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    for (name, image) in [
+        ("pull", "registry.example/missing:1"),
+        ("crash", "crashloop:1"),
+        ("probe", "unready:1"),
+    ] {
+        let pod: Pod = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": name, "namespace": NS },
+            "spec": { "containers": [ { "name": "app", "image": image } ] }
+        }))?;
+        pods.create(&PostParams::default(), &pod).await?;
+    }
+    let events: Api<Event> = Api::namespaced(client.clone(), NS);
+    let want: [(&str, &str, &str); 6] = [
+        ("pull", "Failed", "Error: ErrImagePull"),
+        ("pull", "Failed", "Error: ImagePullBackOff"),
+        (
+            "pull",
+            "BackOff",
+            "Back-off pulling image \"registry.example/missing:1\"",
+        ),
+        ("crash", "BackOff", "Back-off restarting failed container"),
+        ("crash", "Started", "Started container app"),
+        (
+            "probe",
+            "Unhealthy",
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        ),
+    ];
+    let evs = wait_until(
+        "failure events with count >= 2",
+        Duration::from_secs(30),
+        || async {
+            let list = events.list(&ListParams::default()).await?;
+            let ok = want.iter().all(|(pod, reason, msg)| {
+                list.items.iter().any(|e| {
+                    e.involved_object.name.as_deref() == Some(pod)
+                        && e.reason.as_deref() == Some(reason)
+                        && e.message.as_deref() == Some(msg)
+                        && e.count.unwrap_or(1) >= 2
+                })
+            });
+            Ok(ok.then_some(list.items))
+        },
+    )
+    .await?;
+    for e in evs
+        .iter()
+        .filter(|e| e.source.as_ref().and_then(|s| s.component.as_deref()) == Some("kubelet"))
+    {
+        eprintln!(
+            "  {:<6} {:<8} {:<10} x{:<2} {}",
+            e.involved_object.name.as_deref().unwrap_or_default(),
+            e.type_.as_deref().unwrap_or_default(),
+            e.reason.as_deref().unwrap_or_default(),
+            e.count.unwrap_or(1),
+            e.message.as_deref().unwrap_or_default()
+        );
+    }
+    let status = |p: &Pod| {
+        let s = p.status.clone().unwrap_or_default();
+        let cs = s.container_statuses.unwrap_or_default();
+        let c = cs.first().cloned().unwrap_or_default();
+        let waiting = c.state.and_then(|s| s.waiting).and_then(|w| w.reason);
+        let ready = s
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        (s.phase.unwrap_or_default(), waiting, c.restart_count, ready)
+    };
+    let pull = status(&pods.get("pull").await?);
+    assert_eq!(pull.0, "Pending");
+    assert!(
+        matches!(pull.1.as_deref(), Some("ErrImagePull" | "ImagePullBackOff")),
+        "pull: {pull:?}"
+    );
+    let crash = status(&pods.get("crash").await?);
+    assert!(crash.2 >= 1, "crash: {crash:?}");
+    let probe = status(&pods.get("probe").await?);
+    assert_eq!(
+        (probe.0.as_str(), probe.3),
+        ("Running", false),
+        "probe: {probe:?}"
+    );
+    let out = cluster
+        .kubectl()
+        .args(["get", "pods", "-o", "wide"])
+        .output()?;
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+
+    // Graceful deletion of all three completes through the simulator.
+    for name in ["pull", "crash", "probe"] {
+        pods.delete(name, &Default::default()).await?;
+    }
+    wait_until("pods gone", Duration::from_secs(30), || async {
+        Ok(pods
+            .list(&ListParams::default())
+            .await?
+            .items
+            .is_empty()
+            .then_some(()))
+    })
+    .await?;
+    sim.shutdown();
+    Ok(())
 }

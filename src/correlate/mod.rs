@@ -139,13 +139,16 @@ impl Correlator {
         let at = observation.at;
         self.now = self.now.max(at);
         self.stats.observations += 1;
+        // Settle first: what was quiet for the window before this observation is
+        // finished without it, exactly as a live tick just before it would have done.
+        let finished = self.settle(false);
         match observation.what {
             Observed::Object(object) => self.object(*object, at),
             Observed::Deleted { key, uid } => self.objects.mark_deleted(&key, &uid, at),
             Observed::Event(event) => self.event(*event, at),
             Observed::Tick => {}
         }
-        self.settle(false)
+        finished
     }
 
     /// End of input: everything still open is finished now.

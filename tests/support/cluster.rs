@@ -18,7 +18,9 @@ use kube::{Client, Config};
 
 /// Path of the harness script, relative to the crate root.
 pub fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join("live-env.sh")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join("live-env.sh")
 }
 
 /// True when running under CI (`CI` set to anything but empty/`false`/`0`).
@@ -86,12 +88,17 @@ fn run_script(args: &[&str]) -> Result<()> {
 
 /// Parses a file of `export NAME='value'` / `export NAME=value` lines.
 pub fn read_env_file(path: &Path) -> Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut vars = HashMap::new();
     for line in text.lines() {
         let line = line.trim();
-        let Some(rest) = line.strip_prefix("export ") else { continue };
-        let Some((k, v)) = rest.split_once('=') else { continue };
+        let Some(rest) = line.strip_prefix("export ") else {
+            continue;
+        };
+        let Some((k, v)) = rest.split_once('=') else {
+            continue;
+        };
         let v = v.trim().trim_matches('\'').trim_matches('"');
         vars.insert(k.trim().to_string(), v.to_string());
     }
@@ -168,22 +175,34 @@ impl LiveCluster {
     }
 
     pub fn apiserver(&self) -> &str {
-        self.env.get("KSPAN_APISERVER").map(String::as_str).unwrap_or_default()
+        self.env
+            .get("KSPAN_APISERVER")
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     pub fn admin_token(&self) -> &str {
-        self.env.get("KSPAN_ADMIN_TOKEN").map(String::as_str).unwrap_or_default()
+        self.env
+            .get("KSPAN_ADMIN_TOKEN")
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     /// Path of the cached kubectl (v1.20.2).
     pub fn kubectl_path(&self) -> PathBuf {
-        PathBuf::from(self.env.get("KSPAN_KUBECTL").cloned().unwrap_or_else(|| "kubectl".into()))
+        PathBuf::from(
+            self.env
+                .get("KSPAN_KUBECTL")
+                .cloned()
+                .unwrap_or_else(|| "kubectl".into()),
+        )
     }
 
     /// A `kubectl` command bound to this cluster's kubeconfig.
     pub fn kubectl(&self) -> Command {
         let mut c = Command::new(self.kubectl_path());
-        c.env("KUBECONFIG", self.kubeconfig_path()).stdin(Stdio::null());
+        c.env("KUBECONFIG", self.kubeconfig_path())
+            .stdin(Stdio::null());
         c
     }
 
@@ -245,7 +264,11 @@ pub struct LiveReceiver {
 impl LiveReceiver {
     pub fn start_in(dir: &Path) -> Result<Self> {
         let dir_s = dir.to_str().context("non-UTF-8 dir")?.to_string();
-        let mut r = LiveReceiver { dir: dir.to_path_buf(), env: HashMap::new(), stopped: false };
+        let mut r = LiveReceiver {
+            dir: dir.to_path_buf(),
+            env: HashMap::new(),
+            stopped: false,
+        };
         run_script(&["receiver", &dir_s])?;
         r.env = read_env_file(&dir.join("receiver.env"))?;
         Ok(r)
@@ -253,11 +276,17 @@ impl LiveReceiver {
 
     /// e.g. `http://127.0.0.1:43171`
     pub fn grpc_endpoint(&self) -> &str {
-        self.env.get("KSPAN_OTLP_GRPC_ENDPOINT").map(String::as_str).unwrap_or_default()
+        self.env
+            .get("KSPAN_OTLP_GRPC_ENDPOINT")
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     pub fn http_endpoint(&self) -> &str {
-        self.env.get("KSPAN_OTLP_HTTP_ENDPOINT").map(String::as_str).unwrap_or_default()
+        self.env
+            .get("KSPAN_OTLP_HTTP_ENDPOINT")
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     pub fn log_path(&self) -> PathBuf {

@@ -82,7 +82,10 @@ pub fn default_behaviour(c: &ContainerInfo<'_>) -> ContainerBehaviour {
             ),
         }
     } else if c.image.contains("crashloop") {
-        ContainerBehaviour::CrashLoop { run_for: Duration::from_millis(500), exit_code: 1 }
+        ContainerBehaviour::CrashLoop {
+            run_for: Duration::from_millis(500),
+            exit_code: 1,
+        }
     } else if c.image.contains("unready") && !c.init {
         ContainerBehaviour::NeverReady
     } else {
@@ -145,7 +148,10 @@ impl Default for NodeSimConfig {
 impl NodeSimConfig {
     /// `n` nodes named `sim-node-1..n`, default timings.
     pub fn with_nodes(n: usize) -> Self {
-        NodeSimConfig { nodes: (1..=n).map(|i| format!("sim-node-{i}")).collect(), ..Default::default() }
+        NodeSimConfig {
+            nodes: (1..=n).map(|i| format!("sim-node-{i}")).collect(),
+            ..Default::default()
+        }
     }
 }
 
@@ -183,12 +189,19 @@ impl NodeSim {
                 next_ip: AtomicU32::new(2),
                 recorder: recorder.clone(),
             });
-            k.register().await.with_context(|| format!("registering node {name}"))?;
+            k.register()
+                .await
+                .with_context(|| format!("registering node {name}"))?;
             kubelets.insert(name.clone(), k);
         }
         let pods: Arc<Mutex<HashMap<String, PodEntry>>> = Arc::new(Mutex::new(HashMap::new()));
         let watch_task = tokio::spawn(watch_pods(client.clone(), kubelets, pods.clone()));
-        Ok(NodeSim { client, cfg, watch_task: Some(watch_task), pods })
+        Ok(NodeSim {
+            client,
+            cfg,
+            watch_task: Some(watch_task),
+            pods,
+        })
     }
 
     pub fn nodes(&self) -> &[String] {
@@ -263,16 +276,28 @@ async fn watch_pods(
     }
 }
 
-fn on_pod(kubelets: &HashMap<String, Arc<Kubelet>>, pods: &Arc<Mutex<HashMap<String, PodEntry>>>, pod: Pod) {
-    let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else { return };
-    let Some(kubelet) = kubelets.get(&node) else { return };
+fn on_pod(
+    kubelets: &HashMap<String, Arc<Kubelet>>,
+    pods: &Arc<Mutex<HashMap<String, PodEntry>>>,
+    pod: Pod,
+) {
+    let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+        return;
+    };
+    let Some(kubelet) = kubelets.get(&node) else {
+        return;
+    };
     let Some(uid) = pod.uid() else { return };
     let mut map = pods.lock().unwrap();
     let deleting = pod.metadata.deletion_timestamp.is_some();
     match map.get_mut(&uid) {
         None => {
             let run = Arc::new(PodRun::new(kubelet.clone(), &pod));
-            let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+            let phase = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_default();
             let adopt = matches!(phase.as_str(), "Running" | "Succeeded" | "Failed");
             let task = if deleting {
                 let r = run.clone();
@@ -284,7 +309,15 @@ fn on_pod(kubelets: &HashMap<String, Arc<Kubelet>>, pods: &Arc<Mutex<HashMap<Str
                 let r = run.clone();
                 Some(tokio::spawn(async move { r.run().await }))
             };
-            map.insert(uid, PodEntry { node, task, terminating: deleting, run });
+            map.insert(
+                uid,
+                PodEntry {
+                    node,
+                    task,
+                    terminating: deleting,
+                    run,
+                },
+            );
         }
         Some(entry) => {
             if deleting && !entry.terminating {
@@ -324,7 +357,16 @@ impl Kubelet {
     }
 
     async fn node_event(&self, type_: &str, reason: &str, message: String) {
-        self.recorder.record("default", self.node_ref(), &self.node, type_, reason, message).await;
+        self.recorder
+            .record(
+                "default",
+                self.node_ref(),
+                &self.node,
+                type_,
+                reason,
+                message,
+            )
+            .await;
     }
 
     async fn register(&self) -> Result<()> {
@@ -352,7 +394,10 @@ impl Kubelet {
             },
         }))?;
         match api.create(&PostParams::default(), &node).await {
-            Ok(_) => self.node_event("Normal", "Starting", "Starting kubelet.".into()).await,
+            Ok(_) => {
+                self.node_event("Normal", "Starting", "Starting kubelet.".into())
+                    .await
+            }
             Err(kube::Error::Api(s)) if s.code == 409 => {}
             Err(e) => return Err(e.into()),
         }
@@ -397,21 +442,40 @@ impl Kubelet {
                 },
             }
         });
-        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await?;
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+            .await?;
         // The TaintNodesByCondition admission plugin adds node.kubernetes.io/not-ready
         // on create; the node lifecycle controller (which would remove it) is off.
-        api.patch(name, &PatchParams::default(), &Patch::Merge(&json!({ "spec": { "taints": null } })))
-            .await?;
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "spec": { "taints": null } })),
+        )
+        .await?;
         for (reason, what) in [
             ("NodeHasSufficientMemory", "NodeHasSufficientMemory"),
             ("NodeHasNoDiskPressure", "NodeHasNoDiskPressure"),
             ("NodeHasSufficientPID", "NodeHasSufficientPID"),
         ] {
-            self.node_event("Normal", reason, format!("Node {name} status is now: {what}")).await;
-        }
-        self.node_event("Normal", "NodeAllocatableEnforced", "Updated Node Allocatable limit across pods".into())
+            self.node_event(
+                "Normal",
+                reason,
+                format!("Node {name} status is now: {what}"),
+            )
             .await;
-        self.node_event("Normal", "NodeReady", format!("Node {name} status is now: NodeReady")).await;
+        }
+        self.node_event(
+            "Normal",
+            "NodeAllocatableEnforced",
+            "Updated Node Allocatable limit across pods".into(),
+        )
+        .await;
+        self.node_event(
+            "Normal",
+            "NodeReady",
+            format!("Node {name} status is now: NodeReady"),
+        )
+        .await;
         Ok(())
     }
 
@@ -425,9 +489,19 @@ impl Kubelet {
 
 #[derive(Clone, Debug)]
 enum CState {
-    Waiting { reason: String, message: Option<String> },
-    Running { started_at: Timestamp },
-    Terminated { exit_code: i32, reason: String, started_at: Timestamp, finished_at: Timestamp },
+    Waiting {
+        reason: String,
+        message: Option<String>,
+    },
+    Running {
+        started_at: Timestamp,
+    },
+    Terminated {
+        exit_code: i32,
+        reason: String,
+        started_at: Timestamp,
+        finished_at: Timestamp,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -478,7 +552,11 @@ impl PodRun {
                 init,
             });
             let pull_policy = c.image_pull_policy.clone().unwrap_or_else(|| {
-                if image.ends_with(":latest") || !image.contains(':') { "Always".into() } else { "IfNotPresent".into() }
+                if image.ends_with(":latest") || !image.contains(':') {
+                    "Always".into()
+                } else {
+                    "IfNotPresent".into()
+                }
             });
             containers.push(Container {
                 name: c.name.clone(),
@@ -487,7 +565,12 @@ impl PodRun {
                 init,
                 behaviour,
                 state: CState::Waiting {
-                    reason: if init { "PodInitializing" } else { "ContainerCreating" }.into(),
+                    reason: if init {
+                        "PodInitializing"
+                    } else {
+                        "ContainerCreating"
+                    }
+                    .into(),
                     message: None,
                 },
                 last_state: None,
@@ -537,16 +620,26 @@ impl PodRun {
             uid: Some(self.uid.clone()),
             resource_version: self.pod.metadata.resource_version.clone(),
             field_path: container.map(|c| {
-                if c.init { format!("spec.initContainers{{{}}}", c.name) } else { format!("spec.containers{{{}}}", c.name) }
+                if c.init {
+                    format!("spec.initContainers{{{}}}", c.name)
+                } else {
+                    format!("spec.containers{{{}}}", c.name)
+                }
             }),
-            ..Default::default()
         }
     }
 
     async fn event(&self, c: Option<&Container>, type_: &str, reason: &str, message: String) {
         self.kubelet
             .recorder
-            .record(&self.namespace, self.container_ref(c), &self.kubelet.node, type_, reason, message)
+            .record(
+                &self.namespace,
+                self.container_ref(c),
+                &self.kubelet.node,
+                type_,
+                reason,
+                message,
+            )
             .await;
     }
 
@@ -573,17 +666,33 @@ impl PodRun {
         let present = self.cfg().image_cache && self.kubelet.images.lock().unwrap().contains(&key);
         let fails = matches!(c.behaviour, ContainerBehaviour::PullError { .. });
         if present && c.pull_policy != "Always" && !fails {
-            self.event(Some(&c), "Normal", "Pulled", format!("Container image \"{}\" already present on machine", c.image))
-                .await;
+            self.event(
+                Some(&c),
+                "Normal",
+                "Pulled",
+                format!("Container image \"{}\" already present on machine", c.image),
+            )
+            .await;
             return true;
         }
         if !first && !fails && c.pull_policy != "Always" {
             // Restarts reuse the image.
-            self.event(Some(&c), "Normal", "Pulled", format!("Container image \"{}\" already present on machine", c.image))
-                .await;
+            self.event(
+                Some(&c),
+                "Normal",
+                "Pulled",
+                format!("Container image \"{}\" already present on machine", c.image),
+            )
+            .await;
             return true;
         }
-        self.event(Some(&c), "Normal", "Pulling", format!("Pulling image \"{}\"", c.image)).await;
+        self.event(
+            Some(&c),
+            "Normal",
+            "Pulling",
+            format!("Pulling image \"{}\"", c.image),
+        )
+        .await;
         let t0 = Instant::now();
         self.sleep(self.cfg().pull_delay).await;
         if let ContainerBehaviour::PullError { message } = &c.behaviour {
@@ -594,9 +703,13 @@ impl PodRun {
                 format!("Failed to pull image \"{}\": {}", c.image, message),
             )
             .await;
-            self.event(Some(&c), "Warning", "Failed", "Error: ErrImagePull".into()).await;
+            self.event(Some(&c), "Warning", "Failed", "Error: ErrImagePull".into())
+                .await;
             self.set_container(i, |c| {
-                c.state = CState::Waiting { reason: "ErrImagePull".into(), message: Some(message.clone()) };
+                c.state = CState::Waiting {
+                    reason: "ErrImagePull".into(),
+                    message: Some(message.clone()),
+                };
             })
             .await;
             return false;
@@ -607,7 +720,10 @@ impl PodRun {
             Some(&c),
             "Normal",
             "Pulled",
-            format!("Successfully pulled image \"{}\" in {took} ({took} including waiting)", c.image),
+            format!(
+                "Successfully pulled image \"{}\" in {took} ({took} including waiting)",
+                c.image
+            ),
         )
         .await;
         true
@@ -617,12 +733,29 @@ impl PodRun {
     async fn create_and_start(&self, i: usize) {
         self.sleep(self.cfg().create_delay).await;
         let c = self.container(i).await;
-        self.event(Some(&c), "Normal", "Created", format!("Created container {}", c.name)).await;
+        self.event(
+            Some(&c),
+            "Normal",
+            "Created",
+            format!("Created container {}", c.name),
+        )
+        .await;
         self.sleep(self.cfg().start_delay).await;
-        self.event(Some(&c), "Normal", "Started", format!("Started container {}", c.name)).await;
-        let id = format!("containerd://{}", fake_hex(&[&self.uid, &c.name, &c.restart_count.to_string()], 64));
+        self.event(
+            Some(&c),
+            "Normal",
+            "Started",
+            format!("Started container {}", c.name),
+        )
+        .await;
+        let id = format!(
+            "containerd://{}",
+            fake_hex(&[&self.uid, &c.name, &c.restart_count.to_string()], 64)
+        );
         self.set_container(i, |c| {
-            c.state = CState::Running { started_at: Timestamp::now() };
+            c.state = CState::Running {
+                started_at: Timestamp::now(),
+            };
             c.container_id = Some(id);
             c.ready = false;
         })
@@ -684,7 +817,8 @@ impl PodRun {
         }
         {
             let mut st = self.status.lock().await;
-            st.conditions.insert("Initialized", (true, Timestamp::now()));
+            st.conditions
+                .insert("Initialized", (true, Timestamp::now()));
             if st.pod_ip.is_none() {
                 st.pod_ip = Some(self.kubelet.alloc_pod_ip());
             }
@@ -737,8 +871,20 @@ impl PodRun {
         loop {
             let c = self.container(i).await;
             self.sleep(Duration::from_millis(100)).await;
-            self.event(Some(&c), "Normal", "BackOff", format!("Back-off pulling image \"{}\"", c.image)).await;
-            self.event(Some(&c), "Warning", "Failed", "Error: ImagePullBackOff".into()).await;
+            self.event(
+                Some(&c),
+                "Normal",
+                "BackOff",
+                format!("Back-off pulling image \"{}\"", c.image),
+            )
+            .await;
+            self.event(
+                Some(&c),
+                "Warning",
+                "Failed",
+                "Error: ImagePullBackOff".into(),
+            )
+            .await;
             self.set_container(i, |c| {
                 c.state = CState::Waiting {
                     reason: "ImagePullBackOff".into(),
@@ -797,7 +943,13 @@ impl PodRun {
             })
             .await;
             let c = self.container(i).await;
-            self.event(Some(&c), "Warning", "BackOff", "Back-off restarting failed container".into()).await;
+            self.event(
+                Some(&c),
+                "Warning",
+                "BackOff",
+                "Back-off restarting failed container".into(),
+            )
+            .await;
             let _ = self.patch_status().await;
             self.sleep(back_off).await;
             back_off = (back_off * 2).min(self.cfg().back_off_max);
@@ -846,7 +998,9 @@ impl PodRun {
                             pull_policy: String::new(),
                             init: false,
                             behaviour: ContainerBehaviour::Run,
-                            state: CState::Running { started_at: Timestamp::now() },
+                            state: CState::Running {
+                                started_at: Timestamp::now(),
+                            },
                             last_state: None,
                             ready: true,
                             restart_count: cs.restart_count,
@@ -857,7 +1011,13 @@ impl PodRun {
             }
         }
         for c in &running {
-            self.event(Some(c), "Normal", "Killing", format!("Stopping container {}", c.name)).await;
+            self.event(
+                Some(c),
+                "Normal",
+                "Killing",
+                format!("Stopping container {}", c.name),
+            )
+            .await;
         }
         let grace = pod
             .metadata
@@ -888,11 +1048,18 @@ impl PodRun {
         let api: Api<Pod> = Api::namespaced(self.kubelet.client.clone(), &self.namespace);
         let dp = DeleteParams::default()
             .grace_period(0)
-            .preconditions(Preconditions { uid: Some(self.uid.clone()), resource_version: None });
+            .preconditions(Preconditions {
+                uid: Some(self.uid.clone()),
+                resource_version: None,
+            });
         match api.delete(&self.name, &dp).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-            Err(e) => tracing::warn!("nodesim: deleting pod {}/{}: {e}", self.namespace, self.name),
+            Err(e) => tracing::warn!(
+                "nodesim: deleting pod {}/{}: {e}",
+                self.namespace,
+                self.name
+            ),
         }
     }
 
@@ -903,10 +1070,15 @@ impl PodRun {
             render_status(&mut st, &self.kubelet.host_ip)
         };
         let api: Api<Pod> = Api::namespaced(self.kubelet.client.clone(), &self.namespace);
-        match api.patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&body)).await {
+        match api
+            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("patching status of pod {}/{}", self.namespace, self.name)),
+            Err(e) => Err(e).with_context(|| {
+                format!("patching status of pod {}/{}", self.namespace, self.name)
+            }),
         }
     }
 }
@@ -915,12 +1087,24 @@ fn render_status(st: &mut PodStatus, host_ip: &str) -> Value {
     let now = Timestamp::now();
     let apps: Vec<&Container> = st.containers.iter().filter(|c| !c.init).collect();
     let inits: Vec<&Container> = st.containers.iter().filter(|c| c.init).collect();
-    let initialized = inits.iter().all(|c| matches!(c.state, CState::Terminated { exit_code: 0, .. }));
+    let initialized = inits
+        .iter()
+        .all(|c| matches!(c.state, CState::Terminated { exit_code: 0, .. }));
     let all_ready = !apps.is_empty() && apps.iter().all(|c| c.ready);
-    let any_running = apps.iter().any(|c| matches!(c.state, CState::Running { .. } | CState::Terminated { .. }))
+    let any_running = apps
+        .iter()
+        .any(|c| matches!(c.state, CState::Running { .. } | CState::Terminated { .. }))
         || apps.iter().any(|c| c.restart_count > 0);
-    let phase = if initialized && any_running { "Running" } else { "Pending" };
-    let not_ready: Vec<&str> = apps.iter().filter(|c| !c.ready).map(|c| c.name.as_str()).collect();
+    let phase = if initialized && any_running {
+        "Running"
+    } else {
+        "Pending"
+    };
+    let not_ready: Vec<&str> = apps
+        .iter()
+        .filter(|c| !c.ready)
+        .map(|c| c.name.as_str())
+        .collect();
     let not_init: Vec<&str> = inits
         .iter()
         .filter(|c| !matches!(c.state, CState::Terminated { exit_code: 0, .. }))
@@ -955,7 +1139,10 @@ fn render_status(st: &mut PodStatus, host_ip: &str) -> Value {
             initialized,
             init_since,
             "ContainersNotInitialized",
-            format!("containers with incomplete status: [{}]", not_init.join(" ")),
+            format!(
+                "containers with incomplete status: [{}]",
+                not_init.join(" ")
+            ),
         ),
         cond(
             "Ready",
@@ -983,7 +1170,10 @@ fn render_status(st: &mut PodStatus, host_ip: &str) -> Value {
         "containerStatuses": apps.iter().map(|c| container_status(c)).collect::<Vec<_>>(),
     });
     if !inits.is_empty() {
-        status["initContainerStatuses"] = json!(inits.iter().map(|c| container_status(c)).collect::<Vec<_>>());
+        status["initContainerStatuses"] = json!(inits
+            .iter()
+            .map(|c| container_status(c))
+            .collect::<Vec<_>>());
     }
     if let Some(t) = st.start_time {
         status["startTime"] = k8s_time(t);
@@ -1004,8 +1194,15 @@ fn state_json(s: &CState) -> Value {
             }
             json!({ "waiting": w })
         }
-        CState::Running { started_at } => json!({ "running": { "startedAt": k8s_time(*started_at) } }),
-        CState::Terminated { exit_code, reason, started_at, finished_at } => json!({
+        CState::Running { started_at } => {
+            json!({ "running": { "startedAt": k8s_time(*started_at) } })
+        }
+        CState::Terminated {
+            exit_code,
+            reason,
+            started_at,
+            finished_at,
+        } => json!({
             "terminated": {
                 "exitCode": exit_code, "reason": reason,
                 "startedAt": k8s_time(*started_at), "finishedAt": k8s_time(*finished_at),
@@ -1045,11 +1242,25 @@ struct Recorder {
 
 impl Recorder {
     fn new(client: Client) -> Self {
-        Recorder { client, seen: AsyncMutex::new(HashMap::new()) }
+        Recorder {
+            client,
+            seen: AsyncMutex::new(HashMap::new()),
+        }
     }
 
-    async fn record(&self, ns: &str, obj: ObjectReference, host: &str, type_: &str, reason: &str, message: String) {
-        if let Err(e) = self.try_record(ns, obj, host, type_, reason, &message).await {
+    async fn record(
+        &self,
+        ns: &str,
+        obj: ObjectReference,
+        host: &str,
+        type_: &str,
+        reason: &str,
+        message: String,
+    ) {
+        if let Err(e) = self
+            .try_record(ns, obj, host, type_, reason, &message)
+            .await
+        {
             tracing::warn!("nodesim: posting event {reason} ({message}): {e:#}");
         }
     }
@@ -1077,9 +1288,13 @@ impl Recorder {
         let mut seen = self.seen.lock().await;
         if let Some((name, ens, count)) = seen.get_mut(&key) {
             *count += 1;
-            let patch = json!({ "count": *count, "lastTimestamp": k8s_time(now), "message": message });
+            let patch =
+                json!({ "count": *count, "lastTimestamp": k8s_time(now), "message": message });
             let api: Api<Event> = Api::namespaced(self.client.clone(), ens);
-            match api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            match api
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(kube::Error::Api(s)) if s.code == 404 => {} // expired or deleted: create anew
                 Err(e) => return Err(e.into()),
@@ -1090,12 +1305,19 @@ impl Recorder {
         for _ in 0..5 {
             let name = format!("{base}.{:x}", nanos);
             let ev = Event {
-                metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(ns.to_string()), ..Default::default() },
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    namespace: Some(ns.to_string()),
+                    ..Default::default()
+                },
                 involved_object: obj.clone(),
                 reason: Some(reason.to_string()),
                 message: Some(message.to_string()),
                 type_: Some(type_.to_string()),
-                source: Some(EventSource { component: Some("kubelet".into()), host: Some(host.to_string()) }),
+                source: Some(EventSource {
+                    component: Some("kubelet".into()),
+                    host: Some(host.to_string()),
+                }),
                 first_timestamp: Some(Time(now)),
                 last_timestamp: Some(Time(now)),
                 count: Some(1),
@@ -1122,13 +1344,15 @@ fn k8s_time(t: Timestamp) -> Value {
 
 /// `nginx:1.19` -> `docker.io/library/nginx:1.19`, as containerd reports it.
 fn qualified_image(image: &str) -> String {
-    let with_tag = if image.contains('@') || image.rsplit('/').next().is_some_and(|l| l.contains(':')) {
-        image.to_string()
-    } else {
-        format!("{image}:latest")
-    };
+    let with_tag =
+        if image.contains('@') || image.rsplit('/').next().is_some_and(|l| l.contains(':')) {
+            image.to_string()
+        } else {
+            format!("{image}:latest")
+        };
     let first = with_tag.split('/').next().unwrap_or_default();
-    let has_registry = with_tag.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry = with_tag.contains('/')
+        && (first.contains('.') || first.contains(':') || first == "localhost");
     if has_registry {
         with_tag
     } else if with_tag.contains('/') {
@@ -1185,9 +1409,18 @@ mod tests {
         assert_eq!(go_duration_ms(Duration::from_millis(1204)), "1.204s");
         assert_eq!(go_duration_ms(Duration::from_millis(2000)), "2s");
         assert_eq!(go_duration_s(Duration::from_secs(80)), "1m20s");
-        assert_eq!(qualified_image("nginx:1.19"), "docker.io/library/nginx:1.19");
-        assert_eq!(qualified_image("stefanprodan/podinfo"), "docker.io/stefanprodan/podinfo:latest");
-        assert_eq!(qualified_image("ghcr.io/stefanprodan/podinfo:5.0.0"), "ghcr.io/stefanprodan/podinfo:5.0.0");
+        assert_eq!(
+            qualified_image("nginx:1.19"),
+            "docker.io/library/nginx:1.19"
+        );
+        assert_eq!(
+            qualified_image("stefanprodan/podinfo"),
+            "docker.io/stefanprodan/podinfo:latest"
+        );
+        assert_eq!(
+            qualified_image("ghcr.io/stefanprodan/podinfo:5.0.0"),
+            "ghcr.io/stefanprodan/podinfo:5.0.0"
+        );
         assert_eq!(fake_hex(&["a"], 64).len(), 64);
     }
 }
