@@ -8,15 +8,21 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::sink::otlp::Transport;
 
+/// Without a subcommand, kspan-rs runs against the cluster (like kspan, whose
+/// flags it accepts).
 #[derive(Debug, Parser)]
 #[command(
     name = "kspan",
     version,
-    about = "Kubernetes activity as OpenTelemetry traces: one trace per rollout"
+    about = "Kubernetes activity as OpenTelemetry traces: one trace per rollout",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -25,6 +31,82 @@ pub enum Command {
     /// lines, cluster-info dumps, directory trees) into traces. Without a path, the
     /// bundled example capture (a real kubectl rollout of a 2-pod Deployment).
     Replay(ReplayArgs),
+    /// Watch a cluster (in-cluster config or kubeconfig) and export each rollout
+    /// as a trace when it settles.
+    Run(RunArgs),
+    /// Watch a cluster and write everything observed as watch-event JSON lines
+    /// with arrival times, for `kspan replay`.
+    Record(RecordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file [default: KUBECONFIG, ~/.kube/config, else in-cluster].
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context [default: the current context].
+    #[arg(long)]
+    pub context: Option<String>,
+
+    /// Watch only this namespace (repeatable) [default: all].
+    #[arg(long = "namespace", short = 'n')]
+    pub namespaces: Vec<String>,
+
+    /// Which Event API to watch.
+    #[arg(long, default_value = "core/v1", env = "KSPAN_EVENTS_API")]
+    pub events_api: crate::source::watch::EventsApi,
+
+    /// Also replay the Events the API server still holds from this long ago
+    /// (they live about one hour) [default: only activity from now on].
+    #[arg(long, value_parser = parse_duration)]
+    pub since: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Where spans go.
+    #[arg(long, short, default_value = "otlp")]
+    pub output: Output,
+
+    /// Write to this file instead of stdout (waterfall, otlp-json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Also write everything observed to this file, as `kspan record` does.
+    #[arg(long)]
+    pub capture_to: Option<PathBuf>,
+
+    /// Most finished spans waiting for the sink; beyond it the oldest are dropped (counted).
+    #[arg(long, default_value_t = 50_000, env = "KSPAN_QUEUE_SIZE")]
+    pub queue_size: usize,
+
+    /// On SIGTERM, time allowed to finish and deliver what is pending.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    #[command(flatten)]
+    pub correlation: CorrelationArgs,
+
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// The capture file (watch-event JSON lines).
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// Stop after this long [default: at SIGINT/SIGTERM].
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,6 +176,20 @@ pub struct ExportArgs {
     /// OTLP transport [default: from OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL, else grpc].
     #[arg(long)]
     pub otlp_protocol: Option<Transport>,
+
+    /// Extra OTLP request headers, `key=value,key2=value2` [also read from
+    /// OTEL_EXPORTER_OTLP_HEADERS by the exporter].
+    #[arg(long, value_delimiter = ',', value_parser = crate::sink::otlp::parse_header)]
+    pub otlp_headers: Vec<(String, String)>,
+
+    /// gRPC over TLS (kspan's flag); the server certificate must chain to a
+    /// system root or to --otlp-ca-file.
+    #[arg(long)]
+    pub otlp_secured: bool,
+
+    /// CA certificate (PEM) that signs the collector's certificate; implies TLS.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_CERTIFICATE")]
+    pub otlp_ca_file: Option<PathBuf>,
 
     /// OTLP export timeout per request.
     #[arg(long, value_parser = parse_duration)]

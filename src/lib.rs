@@ -7,6 +7,7 @@ pub mod cli;
 pub mod correlate;
 pub mod observe;
 pub mod replay;
+pub mod run;
 pub mod sink;
 pub mod source;
 pub mod span;

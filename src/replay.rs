@@ -42,6 +42,9 @@ impl ExportArgs {
             endpoint: self.otlp_addr.clone(),
             transport: self.otlp_protocol,
             timeout: self.otlp_timeout,
+            headers: self.otlp_headers.clone(),
+            ca_file: self.otlp_ca_file.clone(),
+            tls: self.otlp_secured,
         }
     }
 }

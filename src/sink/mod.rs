@@ -3,4 +3,5 @@
 pub mod convert;
 pub mod json;
 pub mod otlp;
+pub mod queue;
 pub mod waterfall;

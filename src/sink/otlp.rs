@@ -4,7 +4,11 @@
 
 use std::time::Duration;
 
-use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
+use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig};
+use opentelemetry_otlp::{
+    Protocol, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
 use opentelemetry_sdk::trace::SpanExporter as _;
 
 use super::convert::{batches, ResourceOptions};
@@ -22,12 +26,23 @@ pub struct OtlpOptions {
     pub endpoint: Option<String>,
     pub transport: Option<Transport>,
     pub timeout: Option<Duration>,
+    /// Extra request headers (API keys, tenant ids); the exporter also reads
+    /// OTEL_EXPORTER_OTLP_HEADERS itself.
+    pub headers: Vec<(String, String)>,
+    /// gRPC over TLS, trusting this CA (PEM) in addition to nothing else.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// gRPC over TLS with the CA from `ca_file`, or TLS without a custom CA.
+    pub tls: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum OtlpError {
     #[error("cannot build the OTLP exporter: {0}")]
     Build(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("OTLP CA file {0}: {1}")]
+    CaFile(std::path::PathBuf, std::io::Error),
+    #[error("OTLP header {0:?}: {1}")]
+    Header(String, String),
     #[error("export failed after {attempts} attempts: {last}")]
     Export { attempts: u32, last: String },
 }
@@ -41,6 +56,26 @@ pub struct OtlpSink {
     pub exported: u64,
     pub dropped: u64,
     pub retries: u64,
+}
+
+fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, OtlpError> {
+    let mut map = http::HeaderMap::new();
+    for (key, value) in headers {
+        let name = http::header::HeaderName::from_bytes(key.to_ascii_lowercase().as_bytes())
+            .map_err(|e| OtlpError::Header(key.clone(), e.to_string()))?;
+        let value = http::HeaderValue::from_str(value)
+            .map_err(|e| OtlpError::Header(key.clone(), e.to_string()))?;
+        map.insert(name, value);
+    }
+    Ok(MetadataMap::from_headers(map))
+}
+
+/// One `key=value` of `--otlp-headers k=v,k2=v2` (the OTEL_EXPORTER_OTLP_HEADERS syntax).
+pub fn parse_header(pair: &str) -> Result<(String, String), String> {
+    match pair.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("{pair:?}: expected key=value")),
+    }
 }
 
 fn transport_from_env() -> Transport {
@@ -63,6 +98,18 @@ impl OtlpSink {
                 if let Some(endpoint) = &options.endpoint {
                     b = b.with_endpoint(endpoint.clone());
                 }
+                if !options.headers.is_empty() {
+                    b = b.with_metadata(metadata(&options.headers)?);
+                }
+                if options.tls || options.ca_file.is_some() {
+                    let mut tls = ClientTlsConfig::new().with_enabled_roots();
+                    if let Some(path) = &options.ca_file {
+                        let pem =
+                            std::fs::read(path).map_err(|e| OtlpError::CaFile(path.clone(), e))?;
+                        tls = tls.ca_certificate(Certificate::from_pem(pem));
+                    }
+                    b = b.with_tls_config(tls);
+                }
                 if let Some(timeout) = options.timeout {
                     b = b.with_timeout(timeout);
                 }
@@ -81,6 +128,9 @@ impl OtlpSink {
                         format!("{endpoint}/v1/traces")
                     };
                     b = b.with_endpoint(endpoint);
+                }
+                if !options.headers.is_empty() {
+                    b = b.with_headers(options.headers.iter().cloned().collect());
                 }
                 if let Some(timeout) = options.timeout {
                     b = b.with_timeout(timeout);

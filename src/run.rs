@@ -1,0 +1,262 @@
+//! `kspan run` and `kspan record`: watchers -> correlator -> bounded queue -> sink.
+//! The correlator runs on its own task; wall-clock time enters here only, as
+//! observation times and one tick per second.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::Client;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::cli::{ClusterArgs, Output, RecordArgs, RunArgs};
+use crate::correlate::Correlator;
+use crate::observe::{Observation, Observed};
+use crate::sink::json::JsonLines;
+use crate::sink::otlp::OtlpSink;
+use crate::sink::queue::SpanQueue;
+use crate::sink::waterfall::Waterfall;
+use crate::source::record::Recorder;
+use crate::source::watch::{self, now, Outlet, WatchStats};
+use crate::span::SpanDraft;
+use crate::time::Nanos;
+
+/// Largest batch handed to a sink at once.
+const BATCH: usize = 512;
+
+/// In-cluster config or a kubeconfig/context, like `Client::try_default`.
+pub async fn client(args: &ClusterArgs) -> anyhow::Result<Client> {
+    let options = KubeConfigOptions {
+        context: args.context.clone(),
+        ..Default::default()
+    };
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
+        }
+        None if args.context.is_some() => kube::Config::from_kubeconfig(&options).await?,
+        None => kube::Config::infer().await?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// Starts one watcher per resource type (and namespace); returns their tasks.
+async fn start_watchers(
+    args: &ClusterArgs,
+    client: &Client,
+    recorder: Option<Arc<Recorder>>,
+    stats: Arc<WatchStats>,
+) -> (mpsc::Receiver<Observation>, JoinSet<()>, usize) {
+    let (tx, rx) = mpsc::channel(8192);
+    let history_from = args
+        .since
+        .map_or(now(), |since| now() - since.as_nanos() as Nanos);
+    let outlet = Outlet {
+        observations: tx,
+        recorder,
+        stats,
+        history_from,
+    };
+    let mut tasks = JoinSet::new();
+    let mut count = 0;
+    for resource in watch::resources(client, args.events_api).await {
+        let cluster_scoped = resource.kind == "Node";
+        let namespaces: Vec<Option<String>> = if args.namespaces.is_empty() || cluster_scoped {
+            vec![None]
+        } else {
+            args.namespaces.iter().cloned().map(Some).collect()
+        };
+        for namespace in namespaces {
+            tasks.spawn(watch::watch(
+                client.clone(),
+                resource.clone(),
+                namespace,
+                outlet.clone(),
+            ));
+            count += 1;
+        }
+    }
+    (rx, tasks, count)
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+enum LiveSink {
+    Otlp(Box<OtlpSink>),
+    Json(JsonLines<Box<dyn Write + Send>>),
+    Waterfall(Box<dyn Write + Send>),
+}
+
+impl LiveSink {
+    async fn deliver(&mut self, spans: &[SpanDraft]) {
+        let result = match self {
+            LiveSink::Otlp(sink) => sink.send(spans).await.map_err(|e| e.to_string()),
+            LiveSink::Json(sink) => sink.write(spans).map_err(|e| e.to_string()),
+            LiveSink::Waterfall(out) => {
+                let mut view = Waterfall::new(true);
+                view.add(spans);
+                view.render(out)
+                    .and_then(|_| out.flush())
+                    .map_err(|e| e.to_string())
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "delivering spans failed");
+        }
+    }
+
+    fn close(self) {
+        match self {
+            LiveSink::Otlp(mut sink) => {
+                tracing::info!(
+                    exported = sink.exported,
+                    dropped = sink.dropped,
+                    retries = sink.retries,
+                    "OTLP sink closed"
+                );
+                sink.shutdown();
+            }
+            LiveSink::Json(sink) => {
+                let _ = sink.into_inner();
+            }
+            LiveSink::Waterfall(mut out) => {
+                let _ = out.flush();
+            }
+        }
+    }
+}
+
+fn output(args: &RunArgs) -> anyhow::Result<Box<dyn Write + Send>> {
+    Ok(match &args.out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout()),
+    })
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let client = client(&args.cluster).await?;
+    let mut sink = match args.output {
+        Output::Otlp => LiveSink::Otlp(Box::new(OtlpSink::new(
+            &args.export.otlp(),
+            args.export.resource(),
+        )?)),
+        Output::OtlpJson => LiveSink::Json(JsonLines::new(output(&args)?, args.export.resource())),
+        Output::Waterfall => LiveSink::Waterfall(output(&args)?),
+    };
+    let recorder = match &args.capture_to {
+        Some(path) => Some(Arc::new(
+            Recorder::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        )),
+        None => None,
+    };
+    let stats = Arc::new(WatchStats::default());
+    let (mut observations, mut watchers, count) =
+        start_watchers(&args.cluster, &client, recorder.clone(), stats.clone()).await;
+    tracing::info!(watchers = count, "watching");
+
+    let queue = Arc::new(SpanQueue::new(args.queue_size));
+    let exporter = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = queue.next_batch(BATCH).await {
+                sink.deliver(&batch).await;
+            }
+            sink.close();
+        })
+    };
+
+    let mut correlator = Correlator::new(args.correlation.config());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            observation = observations.recv() => match observation {
+                Some(o) => queue.push(correlator.ingest(o)),
+                None => break,
+            },
+            _ = tick.tick() => {
+                queue.push(correlator.ingest(Observation { at: now(), what: Observed::Tick }));
+                if let Some(r) = &recorder { r.flush(); }
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    // Finish what is pending and deliver it within the grace period.
+    watchers.abort_all();
+    while let Ok(o) = observations.try_recv() {
+        queue.push(correlator.ingest(o));
+    }
+    queue.push(correlator.finish());
+    queue.close();
+    if let Some(r) = &recorder {
+        r.flush();
+    }
+    let delivered = tokio::time::timeout(args.shutdown_grace, exporter)
+        .await
+        .is_ok();
+    let s = correlator.stats();
+    eprintln!(
+        "kspan: {} observations ({} events) -> {} traces, {} spans; {} dropped at the queue; {} watch restarts{}",
+        s.observations,
+        s.events,
+        s.traces,
+        s.spans,
+        queue.dropped.load(Ordering::Relaxed),
+        stats.restarts.load(Ordering::Relaxed),
+        if delivered { "" } else { "; shutdown grace period exceeded" }
+    );
+    Ok(0)
+}
+
+pub async fn record(args: RecordArgs) -> anyhow::Result<i32> {
+    let client = client(&args.cluster).await?;
+    let recorder = Arc::new(
+        Recorder::create(&args.out).map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?,
+    );
+    let stats = Arc::new(WatchStats::default());
+    let (mut observations, mut watchers, _) = start_watchers(
+        &args.cluster,
+        &client,
+        Some(recorder.clone()),
+        stats.clone(),
+    )
+    .await;
+    let stop = async {
+        match args.duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => shutdown_signal().await,
+        }
+    };
+    tokio::pin!(stop);
+    let mut flush = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            o = observations.recv() => if o.is_none() { break },
+            _ = flush.tick() => recorder.flush(),
+            _ = &mut stop => break,
+        }
+    }
+    watchers.abort_all();
+    recorder.flush();
+    eprintln!(
+        "kspan: recorded {} watch events to {}",
+        stats.received.load(Ordering::Relaxed),
+        args.out.display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,78 @@
+//! The bounded queue between the correlator and a sink. When the sink cannot keep
+//! up (a slow or absent collector), the oldest spans go first, and every one that
+//! goes is counted: memory stays bounded and the correlator never waits.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+use crate::span::SpanDraft;
+
+pub struct SpanQueue {
+    spans: Mutex<VecDeque<SpanDraft>>,
+    capacity: usize,
+    notify: Notify,
+    closed: AtomicBool,
+    pub dropped: AtomicU64,
+}
+
+impl SpanQueue {
+    pub fn new(capacity: usize) -> Self {
+        SpanQueue {
+            spans: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    pub fn push(&self, drafts: Vec<SpanDraft>) {
+        if drafts.is_empty() {
+            return;
+        }
+        let mut spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
+        spans.extend(drafts);
+        let over = spans.len().saturating_sub(self.capacity);
+        if over > 0 {
+            spans.drain(..over);
+            self.dropped.fetch_add(over as u64, Ordering::Relaxed);
+            tracing::warn!(dropped = over, "span queue full; oldest spans dropped");
+        }
+        drop(spans);
+        self.notify.notify_one();
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// No more spans will come: the consumer drains what is left and stops.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+
+    /// Up to `max` spans; waits for some; `None` once closed and empty.
+    pub async fn next_batch(&self, max: usize) -> Option<Vec<SpanDraft>> {
+        loop {
+            {
+                let mut spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
+                if !spans.is_empty() {
+                    let n = spans.len().min(max);
+                    return Some(spans.drain(..n).collect());
+                }
+                if self.closed.load(Ordering::SeqCst) {
+                    return None;
+                }
+            }
+            self.notify.notified().await;
+        }
+    }
+}
