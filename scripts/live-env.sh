@@ -5,9 +5,12 @@
 #
 #   scripts/live-env.sh install          install packages, build + cache binaries (once)
 #   scripts/live-env.sh check            exit 0 if everything `install` provides is present
-#   scripts/live-env.sh start <dir>      start a control plane whose state lives in <dir>
+#   scripts/live-env.sh start <dir> [--owner-pid PID]
+#                                        start a control plane whose state lives in <dir>;
+#                                        with --owner-pid it is stopped when PID exits
 #   scripts/live-env.sh stop <dir>       stop everything started for <dir>
-#   scripts/live-env.sh receiver <dir>   start an OTLP receiver, ports in <dir>/receiver.env
+#   scripts/live-env.sh receiver <dir> [--owner-pid PID]
+#                                        start an OTLP receiver, ports in <dir>/receiver.env
 #   scripts/live-env.sh stop-receiver <dir>
 #
 # Everything binds to 127.0.0.1. Ports are picked free per instance, so several
@@ -19,6 +22,7 @@ K8S_VERSION=v1.20.2
 K8S_COMMIT=faecb196815e248d3ecfb03c680a4507229c2a56
 ROTEL_VERSION=0.0.1a15
 CACHE="${KSPAN_CACHE:-$HOME/.cache/kspan-rs}"
+SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 BIN="$CACHE/k8s-$K8S_VERSION/bin"
 VENV="$CACHE/venv"
 CONTROL_PLANE_BINS=(kube-apiserver kube-controller-manager kube-scheduler)
@@ -42,13 +46,6 @@ missing_apt_packages() {
 }
 
 APT_UPDATED=0
-apt_update_once() {
-  if [ "$APT_UPDATED" = 0 ]; then
-    log "apt-get update"
-    apt-get update -qq >&2
-    APT_UPDATED=1
-  fi
-}
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi
@@ -62,7 +59,6 @@ install_apt() {
     return
   fi
   log "apt packages missing: $missing"
-  if [ "$(id -u)" != 0 ]; then APT_UPDATED=0; fi
   [ "$APT_UPDATED" = 1 ] || { log "apt-get update"; as_root apt-get update -qq >&2; APT_UPDATED=1; }
   log "apt-get install -y $missing"
   # shellcheck disable=SC2086
@@ -102,8 +98,14 @@ build_control_plane() {
     return
   fi
   ensure_deb_src
-  local t0 build src
+  local t0 build src stale
   t0=$(now)
+  # Leftovers of an interrupted build (we hold the install lock, so none is running).
+  for stale in "$CACHE"/build.* "$CACHE"/kubectl.*; do
+    [ -d "$stale" ] || continue
+    log "removing leftover $stale"
+    rm -rf "$stale"
+  done
   build=$(mktemp -d "$CACHE/build.XXXXXX")
   # shellcheck disable=SC2064
   trap "rm -rf '$build'" EXIT
@@ -177,6 +179,11 @@ install_kubectl() {
 
 ensure_venv() {
   if [ ! -x "$VENV/bin/python" ]; then
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+      log "python3 has no venv/ensurepip: apt-get install -y python3-venv"
+      [ "$APT_UPDATED" = 1 ] || { as_root apt-get update -qq >&2; APT_UPDATED=1; }
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
+    fi
     log "python venv: creating $VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip >&2 || true
@@ -273,7 +280,9 @@ spawn() {
 }
 
 cmd_start() {
-  [ $# -ge 1 ] || die "usage: $0 start <dir>"
+  [ $# -ge 1 ] || die "usage: $0 start <dir> [--owner-pid PID]"
+  local owner=""
+  if [ "${2:-}" = "--owner-pid" ]; then owner=${3:?--owner-pid needs a pid}; fi
   cmd_check >/dev/null 2>&1 || { cmd_check || true; die "live environment not installed: run scripts/live-env.sh install"; }
   DIR=$(abs_dir "$1")
   if [ -f "$DIR/env" ] && [ -d "$DIR/pids" ] && ls "$DIR/pids"/* >/dev/null 2>&1; then
@@ -289,7 +298,7 @@ cmd_start() {
   mkdir -p "$DIR/logs" "$DIR/pids" "$DIR/pki" "$DIR/etcd"
   rm -f "$DIR"/pids/*
 
-  local ports etcd_client etcd_peer api_port kcm_port sched_port
+  local etcd_client etcd_peer api_port kcm_port sched_port
   read -r etcd_client etcd_peer api_port kcm_port sched_port < <(free_ports 5)
 
   # Credentials: static admin token (system:masters) and service-account keys.
@@ -384,7 +393,26 @@ EOF
   wait_for 90 "default service account in namespace default" "$kcm_pid" \
     curl -fsSk -H "Authorization: Bearer $token" "$api/api/v1/namespaces/default/serviceaccounts/default"
   wait_for 30 "kube-scheduler healthz" "$sched_pid" curl -fsSk "https://127.0.0.1:$sched_port/healthz"
+  if [ -n "$owner" ]; then
+    # Stops this instance when the owner (e.g. a test process) dies without stopping it.
+    local wd
+    wd=$(spawn watchdog "$DIR/logs/watchdog.log" bash "$SELF" _watchdog stop "$owner" "$DIR")
+    log "watchdog $wd stops it when process $owner exits"
+  fi
   log "control plane ready in $(elapsed "$t0") s; source $DIR/env (KUBECONFIG=$DIR/kubeconfig)"
+}
+
+# _watchdog stop|stop-receiver OWNER DIR
+cmd_watchdog() {
+  local what=$1 owner=$2 dir=$3
+  while kill -0 "$owner" 2>/dev/null && [ -d "$dir/pids" ]; do sleep 1; done
+  if [ "$what" = stop ]; then
+    rm -f "$dir/pids/watchdog"
+    [ ! -d "$dir" ] || cmd_stop "$dir"
+  else
+    rm -f "$dir/pids/receiver-watchdog"
+    [ ! -d "$dir" ] || cmd_stop_receiver "$dir"
+  fi
 }
 
 write_kubeconfig() {
@@ -420,7 +448,7 @@ stop_pidfile() {
   rm -f "$f"
   [ -n "$pid" ] || return 0
   # Only signal a process that is still the one we started (a pid may be reused).
-  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name"; then
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "${name#receiver-}"; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     printf '%s ' "$pid"
   fi
@@ -443,7 +471,7 @@ cmd_stop() {
   dir=$(cd "$1" && pwd)
   # SIGTERM to all at once (each shuts down gracefully in 1-3 s), SIGKILL what
   # is left after the deadline.
-  for name in rotel-agent kube-scheduler kube-controller-manager kube-apiserver etcd; do
+  for name in watchdog receiver-watchdog rotel-agent kube-scheduler kube-controller-manager kube-apiserver etcd; do
     [ -f "$dir/pids/$name" ] || continue
     pids+=$(stop_pidfile "$dir/pids/$name")
   done
@@ -457,6 +485,7 @@ cmd_stop_receiver() {
   [ -d "$1" ] || { log "no receiver to stop: $1 does not exist"; return 0; }
   local dir pids
   dir=$(cd "$1" && pwd)
+  [ -f "$dir/pids/receiver-watchdog" ] && stop_pidfile "$dir/pids/receiver-watchdog" >/dev/null
   [ -f "$dir/pids/rotel-agent" ] || { log "no receiver running for $dir"; return 0; }
   pids=$(stop_pidfile "$dir/pids/rotel-agent")
   # shellcheck disable=SC2086
@@ -467,7 +496,9 @@ cmd_stop_receiver() {
 # --------------------------------------------------------------- receiver ----
 
 cmd_receiver() {
-  [ $# -ge 1 ] || die "usage: $0 receiver <dir>"
+  [ $# -ge 1 ] || die "usage: $0 receiver <dir> [--owner-pid PID]"
+  local owner=""
+  if [ "${2:-}" = "--owner-pid" ]; then owner=${3:?--owner-pid needs a pid}; fi
   [ -x "$VENV/bin/rotel-agent" ] || die "rotel-agent not installed: run scripts/live-env.sh install"
   DIR=$(abs_dir "$1")
   mkdir -p "$DIR/pids"
@@ -497,13 +528,17 @@ export KSPAN_OTLP_HTTP_PORT=$http
 export KSPAN_RECEIVER_LOG='$DIR/rotel.log'
 export KSPAN_RECEIVER_PID=$pid
 EOF
+  if [ -n "$owner" ]; then
+    spawn receiver-watchdog "$DIR/receiver-watchdog.log" bash "$SELF" _watchdog stop-receiver "$owner" "$DIR" >/dev/null
+  fi
   log "rotel-agent pid $pid: OTLP gRPC 127.0.0.1:$grpc, HTTP 127.0.0.1:$http, spans -> $DIR/rotel.log"
 }
 
 # ------------------------------------------------------------------- main ----
 
 usage() {
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  # The comment block at the top of this file.
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$SELF"
 }
 
 main() {
@@ -516,6 +551,7 @@ main() {
     stop) cmd_stop "$@" ;;
     receiver) cmd_receiver "$@" ;;
     stop-receiver) cmd_stop_receiver "$@" ;;
+    _watchdog) cmd_watchdog "$@" ;;
     paths) printf 'KSPAN_CACHE=%s\nBIN=%s\nVENV=%s\n' "$CACHE" "$BIN" "$VENV" ;;
     -h|--help|help|"") usage ;;
     *) usage; die "unknown command: $cmd" ;;

@@ -147,7 +147,10 @@ impl LiveCluster {
             startup: Duration::ZERO,
             stopped: false,
         };
-        run_script(&["start", &dir_s])?;
+        // The script's watchdog stops the plane if this process dies without
+        // dropping the guard (killed test run).
+        let owner = std::process::id().to_string();
+        run_script(&["start", &dir_s, "--owner-pid", &owner])?;
         cluster.env = read_env_file(&dir.join("env"))?;
         cluster.startup = t0.elapsed();
         Ok(cluster)
@@ -269,7 +272,8 @@ impl LiveReceiver {
             env: HashMap::new(),
             stopped: false,
         };
-        run_script(&["receiver", &dir_s])?;
+        let owner = std::process::id().to_string();
+        run_script(&["receiver", &dir_s, "--owner-pid", &owner])?;
         r.env = read_env_file(&dir.join("receiver.env"))?;
         Ok(r)
     }

@@ -1217,8 +1217,10 @@ fn container_status(c: &Container) -> Value {
         "name": c.name,
         "image": qualified_image(&c.image),
         "imageID": if pulled {
-            format!("{}@sha256:{}", qualified_image(&c.image).split(':').next().unwrap_or_default(), fake_hex(&[&c.image], 64))
-        } else { String::new() },
+            format!("{}@sha256:{}", image_repo(&qualified_image(&c.image)), fake_hex(&[&c.image], 64))
+        } else {
+            String::new()
+        },
         "ready": c.ready,
         "restartCount": c.restart_count,
         "started": matches!(c.state, CState::Running { .. }),
@@ -1362,6 +1364,15 @@ fn qualified_image(image: &str) -> String {
     }
 }
 
+/// `docker.io/library/nginx:1.19` -> `docker.io/library/nginx`.
+fn image_repo(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => image,
+    }
+}
+
 /// Deterministic fake hex string of `len` digits.
 fn fake_hex(parts: &[&str], len: usize) -> String {
     let mut out = String::new();
@@ -1422,5 +1433,7 @@ mod tests {
             "ghcr.io/stefanprodan/podinfo:5.0.0"
         );
         assert_eq!(fake_hex(&["a"], 64).len(), 64);
+        assert_eq!(image_repo("localhost:5000/app:1"), "localhost:5000/app");
+        assert_eq!(image_repo("localhost:5000/app"), "localhost:5000/app");
     }
 }
