@@ -167,6 +167,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let (mut observations, mut watchers, count) =
         start_watchers(&args.cluster, &client, recorder.clone(), stats.clone()).await;
     tracing::info!(watchers = count, "watching");
+    {
+        // Said once every watcher has its initial list: from here on nothing is missed.
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            while stats.initial_lists_done.load(Ordering::Relaxed) < count as u64 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tracing::info!(watchers = count, "initial lists synced");
+        });
+    }
 
     let queue = Arc::new(SpanQueue::new(args.queue_size));
     let exporter = {

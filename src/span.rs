@@ -96,7 +96,24 @@ fn fnv128(parts: &[&[u8]]) -> u128 {
             hash = hash.wrapping_mul(PRIME);
         }
     }
-    hash
+    avalanche(hash)
+}
+
+/// FNV alone changes little in the high bits for inputs that differ at the end
+/// (`generation:1` vs `generation:2`); ids must look random to samplers and to
+/// load balancers that shard by trace id. murmur3's finalizer on each half, crossed.
+fn avalanche(hash: u128) -> u128 {
+    fn fmix(mut k: u64) -> u64 {
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xff51afd7ed558ccd);
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xc4ceb9fe1a85ec53);
+        k ^ (k >> 33)
+    }
+    let (high, low) = ((hash >> 64) as u64, hash as u64);
+    let low = fmix(low ^ fmix(high));
+    let high = fmix(high ^ low);
+    ((high as u128) << 64) | low as u128
 }
 
 pub fn trace_id(subject: &str, rollout: &str) -> TraceId {

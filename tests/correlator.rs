@@ -602,3 +602,43 @@ fn arrival_order_within_the_window_does_not_change_the_spans() {
     rotated.rotate_left(3);
     assert_eq!(run(rotated), reference);
 }
+
+#[test]
+fn a_scale_through_the_subresource_starts_a_generation_without_a_known_author() {
+    // kubectl scale bumps the generation but leaves managedFields as they were.
+    let (d, rs, _) = rollout_objects();
+    let mut scaled = d.clone();
+    scaled.generation = Some(3);
+    scaled.resource_version = Some(3);
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        happened(event(
+            "e1",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-abc to 1",
+            T0,
+        )),
+        seen(T0 + 60 * SECOND, scaled),
+        happened(event(
+            "e2",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-abc to 3",
+            T0 + 60 * SECOND,
+        )),
+    ]);
+    let (first, second) = (
+        root(&spans, holding(&spans, "e1")),
+        root(&spans, holding(&spans, "e2")),
+    );
+    assert_ne!(first.trace_id, second.trace_id);
+    assert_eq!(text(second, "kspan.rollout.generation"), "3");
+    assert_eq!(
+        text(second, "kspan.change.manager"),
+        "",
+        "the stale managedFields entry is not this change's author"
+    );
+    assert_eq!(text(first, "kspan.change.manager"), "kubectl");
+}

@@ -377,8 +377,12 @@ fn rollout_attributes(rollout: &Rollout<'_>, tracked: Option<&Tracked>) -> Attri
     } else if rollout.key.starts_with("inferred") {
         a.push(("kspan.rollout.inferred", true.into()));
     }
-    let current =
-        tracked.filter(|t| t.seen.generation.is_some() && t.seen.generation == rollout.generation);
+    // Who changed it is known when managedFields recorded this generation's change.
+    let current = tracked.filter(|t| {
+        rollout
+            .generation
+            .is_some_and(|g| t.seen.generation == Some(g) && t.spec_changes.contains_key(&g))
+    });
     if let Some(change) = current.and_then(|t| t.seen.spec_change.as_ref()) {
         a.push(("kspan.change.manager", change.manager.as_str().into()));
         a.push(("kspan.change.operation", change.operation.as_str().into()));

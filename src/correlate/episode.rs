@@ -50,27 +50,30 @@ impl Episode {
     /// created or scheduled but not started. Such an episode waits longer than the
     /// settle window so one pod's startup is not cut in two.
     pub fn in_flight(&self) -> bool {
-        let mut open: BTreeMap<(&str, &str), i32> = BTreeMap::new();
-        let mut events: Vec<&EventSeen> = self.events.values().map(|p| &p.event).collect();
-        events.sort_by_key(|e| (e.time(), e.uid.as_str()));
-        for e in events {
+        // Counted, not ordered: Event timestamps have whole seconds, so a Pulling
+        // and its Pulled often carry the same instant.
+        let mut pulls: BTreeMap<&str, i32> = BTreeMap::new();
+        let mut starts: BTreeMap<&str, bool> = BTreeMap::new();
+        for e in self.events.values().map(|p| &p.event) {
             let pod = e.involved.key.name.as_str();
             match e.reason.as_str() {
-                "Pulling" => *open.entry((pod, "pull")).or_default() += 1,
+                "Pulling" => *pulls.entry(pod).or_default() += 1,
                 "Pulled" | "Failed" | "BackOff" | "ErrImagePull" => {
-                    open.remove(&(pod, "pull"));
+                    *pulls.entry(pod).or_default() -= 1
                 }
-                "Scheduled" => *open.entry((pod, "start")).or_default() += 1,
+                "Scheduled" => {
+                    starts.entry(pod).or_insert(true);
+                }
                 "Started" | "Killing" => {
-                    open.remove(&(pod, "start"));
+                    starts.insert(pod, false);
                 }
                 _ => {}
             }
             if e.is_warning() {
-                open.remove(&(pod, "start"));
+                starts.insert(pod, false);
             }
         }
-        !open.is_empty()
+        pulls.values().any(|&n| n > 0) || starts.values().any(|&open| open)
     }
 }
 

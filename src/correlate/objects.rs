@@ -32,14 +32,21 @@ impl Objects {
     /// Records a copy; returns whether it is the one now kept.
     pub fn upsert(&mut self, seen: ObjectSeen, at: Nanos) -> bool {
         let recorded = seen.spec_change.as_ref().and_then(|c| c.at);
-        let start = recorded.unwrap_or(at);
         match self.table.get_mut(&seen.key) {
             Some(t) if t.seen.uid == seen.uid => {
-                if let Some(g) = seen.generation {
-                    let entry = t.generations.entry(g).or_insert(start);
-                    *entry = (*entry).min(start);
-                    if let Some(r) = recorded {
-                        t.spec_changes.insert(g, r);
+                if let Some(g) = seen.generation.filter(|g| !t.generations.contains_key(g)) {
+                    // A spec change through a subresource (kubectl scale) leaves
+                    // managedFields as they were: a recorded time no newer than the
+                    // previous generation's start is not this generation's.
+                    let previous = t.generations.range(..g).next_back().map(|(_, s)| *s);
+                    match recorded.filter(|r| previous.is_none_or(|p| *r > p)) {
+                        Some(r) => {
+                            t.generations.insert(g, r);
+                            t.spec_changes.insert(g, r);
+                        }
+                        None => {
+                            t.generations.insert(g, at);
+                        }
                     }
                 }
                 let keep = newer(&seen, &t.seen);
@@ -50,7 +57,11 @@ impl Objects {
             }
             Some(t) if !newer(&seen, &t.seen) => false,
             _ => {
-                let generations = seen.generation.map(|g| (g, start)).into_iter().collect();
+                let generations = seen
+                    .generation
+                    .map(|g| (g, recorded.unwrap_or(at)))
+                    .into_iter()
+                    .collect();
                 let spec_changes = seen.generation.zip(recorded).into_iter().collect();
                 self.table.insert(
                     seen.key.clone(),

@@ -1,0 +1,587 @@
+//! kspan-rs against a real control plane (kube-apiserver, controller-manager and
+//! scheduler on loopback), with the node simulator playing the kubelet, exporting
+//! to a real OTLP receiver (rotel). Assertions are on the spans the receiver got.
+//!
+//! Needs `scripts/live-env.sh install` once (the README test command does it).
+//! Under CI=true a missing install fails the tests; elsewhere they are skipped
+//! with a notice.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::rotel::{self, Span};
+use support::{LiveCluster, LiveReceiver, NodeSim, NodeSimConfig};
+
+/// `kspan run` as a child process; SIGTERM (graceful flush) when stopped or dropped.
+struct Kspan {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Kspan {
+    fn start(dir: &Path, args: &[&str]) -> Kspan {
+        let log = dir.join("kspan.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_kspan"))
+            .arg("run")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("kspan starts");
+        Kspan { child, log }
+    }
+
+    /// SIGTERM, then wait: what is pending must be delivered before exit.
+    fn stop(&mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "kspan exited with {status}");
+                return std::fs::read_to_string(&self.log).unwrap_or_default();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("kspan did not exit within 30 s of SIGTERM");
+    }
+}
+
+impl Drop for Kspan {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn kubectl(cluster: &LiveCluster, args: &[&str]) -> String {
+    let out = cluster.kubectl().args(args).output().expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Events of the namespace as the API server has them: uid -> (involved kind, name, reason).
+fn api_events(
+    cluster: &LiveCluster,
+    namespace: &str,
+) -> BTreeMap<String, (String, String, String)> {
+    let list: Value = serde_json::from_str(&kubectl(
+        cluster,
+        &["get", "events", "-n", namespace, "-o", "json"],
+    ))
+    .unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            (
+                s(&e["metadata"]["uid"]),
+                (
+                    s(&e["involvedObject"]["kind"]),
+                    s(&e["involvedObject"]["name"]),
+                    s(&e["reason"]),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn span_events(spans: &[Span]) -> BTreeMap<String, Vec<&Span>> {
+    let mut by_uid: BTreeMap<String, Vec<&Span>> = BTreeMap::new();
+    for s in spans {
+        for uid in s
+            .attr("k8s.event.uid")
+            .into_iter()
+            .chain(s.events.iter().filter_map(|e| e.attr("k8s.event.uid")))
+        {
+            by_uid.entry(uid.to_string()).or_default().push(s);
+        }
+    }
+    by_uid
+}
+
+/// An Event is one record per trace: the recorder of a controller reuses an Event
+/// (count 2, 3...) when the same thing happens again minutes later, in a later
+/// rollout. Each record then carries a higher count, in a different trace; never
+/// two records for one occurrence.
+fn assert_once_per_occurrence(uid: &str, holders: &[&Span]) {
+    let count = |s: &Span| {
+        let own = s
+            .attr("k8s.event.uid")
+            .filter(|u| *u == uid)
+            .and_then(|_| s.attr("k8s.event.count"));
+        let event = s
+            .events
+            .iter()
+            .find(|e| e.attr("k8s.event.uid") == Some(uid));
+        own.or_else(|| event.and_then(|e| e.attr("k8s.event.count")))
+            .and_then(|c| c.parse::<i64>().ok())
+            .unwrap_or(1)
+    };
+    let mut records: Vec<(i64, &str)> = holders
+        .iter()
+        .map(|s| (count(s), s.trace_id.as_str()))
+        .collect();
+    records.sort();
+    for pair in records.windows(2) {
+        assert!(
+            pair[0].0 < pair[1].0,
+            "event {uid}: two records with count {}",
+            pair[0].0
+        );
+        assert_ne!(
+            pair[0].1, pair[1].1,
+            "event {uid}: two records in one trace"
+        );
+    }
+}
+
+fn root<'a>(spans: &'a [Span], s: &'a Span) -> &'a Span {
+    let mut at = s;
+    while let Some(parent) = &at.parent_id {
+        at = spans
+            .iter()
+            .find(|x| &x.span_id == parent && x.trace_id == at.trace_id)
+            .expect("parent delivered");
+    }
+    at
+}
+
+/// Waits until every watcher has its initial list: activity after this is all seen.
+fn wait_for_sync(kspan: &Kspan) {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(30) {
+        if std::fs::read_to_string(&kspan.log).is_ok_and(|l| l.contains("initial lists synced")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "kspan did not sync within 30 s: {}",
+        std::fs::read_to_string(&kspan.log).unwrap_or_default()
+    );
+}
+
+/// Span trees without times, comparable between the receiver and a replay.
+fn trees(spans: &[Span]) -> BTreeSet<(String, String, String, String, BTreeSet<String>)> {
+    spans
+        .iter()
+        .map(|s| {
+            let uids = s
+                .events
+                .iter()
+                .filter_map(|e| e.attr("k8s.event.uid").map(str::to_string))
+                .collect();
+            (
+                s.trace_id.clone(),
+                s.span_id.clone(),
+                s.parent_id.clone().unwrap_or_default(),
+                s.name.clone(),
+                uids,
+            )
+        })
+        .collect()
+}
+
+fn replay_trees(
+    capture: &Path,
+    settle: &str,
+) -> BTreeSet<(String, String, String, String, BTreeSet<String>)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_kspan"))
+        .args(["replay", "--output", "otlp-json", "--settle", settle])
+        .arg(capture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut set = BTreeSet::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let request: Value = serde_json::from_str(line).unwrap();
+        for rs in request["resourceSpans"].as_array().unwrap() {
+            for ss in rs["scopeSpans"].as_array().unwrap() {
+                for s in ss["spans"].as_array().unwrap() {
+                    let uids = s["events"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|e| e["attributes"].as_array().unwrap())
+                        .filter(|kv| kv["key"] == "k8s.event.uid")
+                        .map(|kv| kv["value"]["stringValue"].as_str().unwrap().to_string())
+                        .collect();
+                    set.insert((
+                        s["traceId"].as_str().unwrap().to_string(),
+                        s["spanId"].as_str().unwrap().to_string(),
+                        s["parentSpanId"].as_str().unwrap_or_default().to_string(),
+                        s["name"].as_str().unwrap().to_string(),
+                        uids,
+                    ));
+                }
+            }
+        }
+    }
+    set
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn deployment_create_set_image_and_scale_each_give_one_trace() {
+    let Some(cluster) =
+        LiveCluster::start_or_skip("deployment_create_set_image_and_scale_each_give_one_trace")
+    else {
+        return;
+    };
+    let rt = runtime();
+    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let capture = dir.join("capture.jsonl");
+    let kubeconfig = cluster.kubeconfig_path();
+    let mut kspan = Kspan::start(
+        &dir,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--otlp-addr",
+            receiver.grpc_endpoint(),
+            "--settle",
+            "2s",
+            "--cluster-name",
+            "live-test",
+            "--capture-to",
+            capture.to_str().unwrap(),
+        ],
+    );
+    wait_for_sync(&kspan);
+    // The nodes join after kspan-rs started: their events are activity, not history.
+    let _sim = rt
+        .block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2)))
+        .unwrap();
+
+    // Three spec changes, each left to settle before the next.
+    for step in [
+        vec![
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.19",
+            "--replicas=2",
+        ],
+        vec!["set", "image", "deployment/web", "nginx=nginx:1.20"],
+        vec!["scale", "deployment/web", "--replicas=3"],
+    ] {
+        kubectl(&cluster, &step);
+        kubectl(
+            &cluster,
+            &["rollout", "status", "deployment/web", "--timeout=60s"],
+        );
+        std::thread::sleep(Duration::from_secs(4));
+    }
+    let log = kspan.stop();
+    println!("{}", log.lines().last().unwrap_or_default());
+
+    let events = api_events(&cluster, "default");
+    let spans = rotel::parse(&receiver.output());
+    let placed = span_events(&spans);
+    println!(
+        "live deployment: {} events in the API server, {} spans received",
+        events.len(),
+        spans.len()
+    );
+    assert!(
+        events.len() >= 20,
+        "the real controllers and the simulator produced events: {events:?}"
+    );
+
+    // Every Event exactly once, each in the right place.
+    let missing: Vec<_> = events
+        .iter()
+        .filter(|(uid, _)| !placed.contains_key(*uid))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} events not delivered: {missing:#?}",
+        missing.len(),
+        events.len()
+    );
+    for (uid, (kind, name, reason)) in &events {
+        let holders = &placed[uid];
+        assert_once_per_occurrence(uid, holders);
+        let span = holders[0];
+        let top = root(&spans, span);
+        if kind == "Node" {
+            assert_eq!(
+                (top.name.as_str(), top.attr("k8s.node.name")),
+                ("Node.Activity", Some(name.as_str()))
+            );
+            continue;
+        }
+        assert_eq!(
+            top.name, "Deployment.Rollout",
+            "{reason} on {kind}/{name} is in a Deployment trace"
+        );
+        assert_eq!(top.attr("k8s.deployment.name"), Some("web"));
+        assert_eq!(top.resource_attr("k8s.cluster.name"), Some("live-test"));
+        match kind.as_str() {
+            "Pod" => {
+                assert_eq!(
+                    span.attr("k8s.pod.name"),
+                    Some(name.as_str()),
+                    "{reason} under its pod"
+                );
+                assert!(span.name.starts_with("Pod."), "{reason} in {}", span.name);
+            }
+            "Deployment" if reason == "ScalingReplicaSet" => {
+                assert!(span.name.starts_with("ReplicaSet.Scale"), "{}", span.name);
+                assert_eq!(
+                    span.parent_id.as_deref(),
+                    Some(top.span_id.as_str()),
+                    "a step is a child of the root"
+                );
+            }
+            _ => {}
+        }
+    }
+
+    // One trace per spec change, by generation, with who changed it.
+    let roots: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.is_root() && s.name == "Deployment.Rollout")
+        .collect();
+    let generations: BTreeSet<&str> = roots
+        .iter()
+        .filter_map(|r| r.attr("kspan.rollout.generation"))
+        .collect();
+    assert_eq!(
+        generations,
+        BTreeSet::from(["1", "2", "3"]),
+        "roots: {roots:#?}"
+    );
+    assert_eq!(roots.len(), 3, "one root per rollout, no duplicates");
+    let manager = |g: &str| {
+        roots
+            .iter()
+            .find(|r| r.attr("kspan.rollout.generation") == Some(g))
+            .unwrap()
+            .attr("kspan.change.manager")
+    };
+    assert_eq!(manager("1"), Some("kubectl-create"));
+    assert_eq!(manager("2"), Some("kubectl-set"));
+    // The image change: the new ReplicaSet scaled up and the old one down, pods below the steps.
+    let rollout2 = roots
+        .iter()
+        .find(|r| r.attr("kspan.rollout.generation") == Some("2"))
+        .unwrap();
+    let steps: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.parent_id.as_deref() == Some(rollout2.span_id.as_str()))
+        .collect();
+    assert!(
+        steps.iter().any(|s| s.name == "ReplicaSet.ScaleUp")
+            && steps.iter().any(|s| s.name == "ReplicaSet.ScaleDown")
+    );
+    let below_steps = spans.iter().filter(|s| {
+        steps
+            .iter()
+            .any(|st| Some(st.span_id.as_str()) == s.parent_id.as_deref())
+    });
+    let names: BTreeSet<&str> = below_steps.map(|s| s.name.as_str()).collect();
+    assert_eq!(names, BTreeSet::from(["Pod.Startup", "Pod.Termination"]));
+    assert!(spans
+        .iter()
+        .all(|s| s.span_id.len() == 16 && s.trace_id.len() == 32));
+    let ids: BTreeSet<(&str, &str)> = spans
+        .iter()
+        .map(|s| (s.trace_id.as_str(), s.span_id.as_str()))
+        .collect();
+    assert_eq!(ids.len(), spans.len(), "no span delivered twice");
+
+    // The recorded run replays to the same trees.
+    assert_eq!(
+        replay_trees(&capture, "2s"),
+        trees(&spans),
+        "capture replay equals the live run"
+    );
+}
+
+#[test]
+fn statefulset_daemonset_and_job_over_http_protobuf() {
+    let Some(cluster) =
+        LiveCluster::start_or_skip("statefulset_daemonset_and_job_over_http_protobuf")
+    else {
+        return;
+    };
+    let rt = runtime();
+    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let capture = dir.join("capture.jsonl");
+    let kubeconfig = cluster.kubeconfig_path();
+    let mut kspan = Kspan::start(
+        &dir,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--otlp-protocol",
+            "http/protobuf",
+            "--otlp-addr",
+            receiver.http_endpoint(),
+            "--otlp-headers",
+            "x-scope-orgid=live-test",
+            "--settle",
+            "2s",
+            "--capture-to",
+            capture.to_str().unwrap(),
+        ],
+    );
+    wait_for_sync(&kspan);
+    // The nodes join after kspan-rs started: their events are activity, not history.
+    let _sim = rt
+        .block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2)))
+        .unwrap();
+
+    let manifests = dir.join("workloads.yaml");
+    std::fs::write(
+        &manifests,
+        r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: default}
+spec:
+  serviceName: db
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: "postgres:15"}]}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: default}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: agent, image: "fluent-bit:2"}]}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate, namespace: default}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: "busybox:1.36"}]
+"#,
+    )
+    .unwrap();
+    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    kubectl(
+        &cluster,
+        &["rollout", "status", "statefulset/db", "--timeout=60s"],
+    );
+    kubectl(
+        &cluster,
+        &["rollout", "status", "daemonset/agent", "--timeout=60s"],
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    // A rolling update of the StatefulSet: pods replaced in reverse ordinal order.
+    kubectl(
+        &cluster,
+        &["set", "image", "statefulset/db", "db=postgres:16"],
+    );
+    kubectl(
+        &cluster,
+        &["rollout", "status", "statefulset/db", "--timeout=90s"],
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let log = kspan.stop();
+    println!("{}", log.lines().last().unwrap_or_default());
+
+    let events = api_events(&cluster, "default");
+    let spans = rotel::parse(&receiver.output());
+    let placed = span_events(&spans);
+    println!(
+        "live workloads: {} events in the API server, {} spans received",
+        events.len(),
+        spans.len()
+    );
+    let owner_root = |name: &str| {
+        if name.starts_with("db") {
+            ("StatefulSet.Rollout", "k8s.statefulset.name", "db")
+        } else if name.starts_with("agent") {
+            ("DaemonSet.Rollout", "k8s.daemonset.name", "agent")
+        } else {
+            ("Job.Run", "k8s.job.name", "migrate")
+        }
+    };
+    let mut seen_kinds = BTreeSet::new();
+    let missing: Vec<_> = events
+        .iter()
+        .filter(|(uid, _)| !placed.contains_key(*uid))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} events not delivered: {missing:#?}",
+        missing.len(),
+        events.len()
+    );
+    for (uid, (kind, name, reason)) in &events {
+        let holders = &placed[uid];
+        assert_once_per_occurrence(uid, holders);
+        let span = holders[0];
+        let top = root(&spans, span);
+        if kind == "Node" {
+            assert_eq!(
+                (top.name.as_str(), top.attr("k8s.node.name")),
+                ("Node.Activity", Some(name.as_str()))
+            );
+            continue;
+        }
+        let (root_name, key, value) = owner_root(name);
+        assert_eq!(
+            (top.name.as_str(), top.attr(key)),
+            (root_name, Some(value)),
+            "{reason} on {kind}/{name}"
+        );
+        if kind == "Pod" {
+            assert_eq!(span.attr("k8s.pod.name"), Some(name.as_str()));
+        }
+        seen_kinds.insert(root_name);
+    }
+    assert_eq!(seen_kinds.len(), 3, "{seen_kinds:?}");
+    // The StatefulSet's two spec changes are two traces.
+    let sts_roots: BTreeSet<&str> = spans
+        .iter()
+        .filter(|s| s.is_root() && s.name == "StatefulSet.Rollout")
+        .filter_map(|s| s.attr("kspan.rollout.generation"))
+        .collect();
+    assert_eq!(sts_roots, BTreeSet::from(["1", "2"]));
+    assert_eq!(
+        replay_trees(&capture, "2s"),
+        trees(&spans),
+        "capture replay equals the live run"
+    );
+}
