@@ -367,7 +367,7 @@ pub fn rollout_spans(
         add_pod(&mut tree, ctx, top, plan, parents, settle);
     }
 
-    finish(tree, rollout, roots)
+    finish(tree, top, rollout, roots)
 }
 
 fn rollout_attributes(rollout: &Rollout<'_>, tracked: Option<&Tracked>) -> Attributes {
@@ -730,7 +730,12 @@ fn scheduled_node(events: &[&Placed]) -> Option<String> {
 }
 
 /// Parents cover their children; every span gets a start, an end, a service.
-fn finish(mut tree: Tree, rollout: &Rollout<'_>, roots: &mut dyn Roots) -> Vec<SpanDraft> {
+fn finish(
+    mut tree: Tree,
+    top: &ObjectKey,
+    rollout: &Rollout<'_>,
+    roots: &mut dyn Roots,
+) -> Vec<SpanDraft> {
     let fallback = rollout.events.first().map(|p| p.time()).unwrap_or_default();
     for i in (0..tree.nodes.len()).rev() {
         let (start, end) = (tree.nodes[i].start, tree.nodes[i].end);
@@ -739,9 +744,14 @@ fn finish(mut tree: Tree, rollout: &Rollout<'_>, roots: &mut dyn Roots) -> Vec<S
             tree.touch(parent, end);
         }
     }
-    let first_component = rollout
+    // Spans without events of their own (the rollout) take the component that
+    // reported on the top-level object, else the first one that reported at all.
+    let about_top = rollout
         .events
-        .first()
+        .iter()
+        .find(|p| p.event.involved.key == *top && !p.event.component.is_empty());
+    let first_component = about_top
+        .or(rollout.events.first())
         .map(|p| p.event.component.clone())
         .unwrap_or_default();
     let ids: Vec<SpanId> = tree.nodes.iter().map(|n| n.id).collect();

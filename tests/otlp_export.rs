@@ -1,0 +1,130 @@
+//! `kspan replay --output otlp` to a real OTLP receiver (rotel) over gRPC and
+//! HTTP/protobuf: what arrives is what the OTLP/JSON output says.
+
+mod common;
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use support::cluster::require_installed;
+use support::rotel;
+use support::LiveReceiver;
+
+fn expected() -> BTreeSet<(String, String, String, String, BTreeSet<String>)> {
+    let (_, _, json) = common::run(&[common::fixture("kspan/deployment-2-pods.main.yaml")]);
+    common::spans(&json)
+        .into_iter()
+        .map(|s| {
+            let uids = s
+                .events
+                .iter()
+                .filter_map(|e| e.get("k8s.event.uid").cloned())
+                .collect();
+            (s.trace, s.id, s.parent, s.name, uids)
+        })
+        .collect()
+}
+
+fn send(protocol: &str, endpoint: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kspan"))
+        .args([
+            "replay",
+            "--output",
+            "otlp",
+            "--otlp-protocol",
+            protocol,
+            "--otlp-addr",
+            endpoint,
+        ])
+        .args(["--cluster-name", "replayed"])
+        .arg(common::fixture("kspan/deployment-2-pods.main.yaml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("otlp: 9 spans exported, 0 dropped"),
+        "{stderr}"
+    );
+}
+
+fn received(receiver: &LiveReceiver) -> Vec<rotel::Span> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(rotel::wait_for_spans(
+        &receiver.log_path(),
+        Duration::from_secs(10),
+        |s| s.len() >= 9,
+    ))
+    .unwrap_or_else(|partial| panic!("receiver got {} spans", partial.len()))
+}
+
+fn trees(spans: &[rotel::Span]) -> BTreeSet<(String, String, String, String, BTreeSet<String>)> {
+    spans
+        .iter()
+        .map(|s| {
+            let uids = s
+                .events
+                .iter()
+                .filter_map(|e| e.attr("k8s.event.uid").map(str::to_string))
+                .collect();
+            (
+                s.trace_id.clone(),
+                s.span_id.clone(),
+                s.parent_id.clone().unwrap_or_default(),
+                s.name.clone(),
+                uids,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn replay_to_a_real_receiver_over_grpc_and_http() {
+    if !require_installed("replay_to_a_real_receiver_over_grpc_and_http") {
+        return;
+    }
+    for protocol in ["grpc", "http/protobuf"] {
+        let dir = std::env::temp_dir().join(format!(
+            "kspan-otlp-{}-{}",
+            std::process::id(),
+            protocol.replace('/', "-")
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let receiver = LiveReceiver::start_in(&dir).expect("receiver starts");
+        let endpoint = if protocol == "grpc" {
+            receiver.grpc_endpoint()
+        } else {
+            receiver.http_endpoint()
+        };
+        send(protocol, endpoint);
+        let spans = received(&receiver);
+        assert_eq!(
+            trees(&spans),
+            expected(),
+            "{protocol}: the receiver got exactly the replayed spans"
+        );
+        for s in &spans {
+            assert_eq!(s.resource_attr("k8s.cluster.name"), Some("replayed"));
+            assert!(s
+                .resource_attr("service.name")
+                .is_some_and(|n| !n.is_empty()));
+        }
+        // Resources group spans by the component that reported their events.
+        for s in &spans {
+            let service = s.resource_attr("service.name").unwrap();
+            match s.name.as_str() {
+                "Pod.Startup" | "Pod.Termination" => {
+                    assert_eq!(service, "kubelet", "{protocol}: {}", s.name)
+                }
+                _ => assert_eq!(service, "deployment-controller", "{protocol}: {}", s.name),
+            }
+        }
+        drop(receiver);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
