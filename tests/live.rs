@@ -210,8 +210,15 @@ fn replay_trees(
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let file = capture.with_extension("replayed.jsonl");
+    std::fs::write(&file, &out.stdout).unwrap();
+    otlp_json_trees(&file)
+}
+
+/// Span trees from an OTLP/JSON lines file.
+fn otlp_json_trees(file: &Path) -> BTreeSet<(String, String, String, String, BTreeSet<String>)> {
     let mut set = BTreeSet::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in std::fs::read_to_string(file).unwrap().lines() {
         let request: Value = serde_json::from_str(line).unwrap();
         for rs in request["resourceSpans"].as_array().unwrap() {
             for ss in rs["scopeSpans"].as_array().unwrap() {
@@ -584,4 +591,86 @@ spec:
         trees(&spans),
         "capture replay equals the live run"
     );
+}
+
+#[test]
+fn a_restart_mid_rollout_keeps_the_trace_id() {
+    let Some(cluster) = LiveCluster::start_or_skip("a_restart_mid_rollout_keeps_the_trace_id")
+    else {
+        return;
+    };
+    let rt = runtime();
+    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let kubeconfig = cluster.kubeconfig_path();
+    let args = [
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--otlp-addr",
+        receiver.grpc_endpoint(),
+        "--settle",
+        "2s",
+    ];
+    let mut first = Kspan::start(&dir, &args);
+    wait_for_sync(&first);
+    // Slow pulls keep the rollout in flight long enough to restart in the middle.
+    let config = NodeSimConfig {
+        pull_delay: Duration::from_secs(3),
+        ..NodeSimConfig::with_nodes(2)
+    };
+    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
+    kubectl(
+        &cluster,
+        &[
+            "create",
+            "deployment",
+            "slow",
+            "--image=nginx:1.19",
+            "--replicas=3",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    first.stop(); // SIGTERM: what it has is delivered
+    let before = rotel::parse(&receiver.output());
+    let mut second = Kspan::start(&dir, &args);
+    wait_for_sync(&second);
+    kubectl(
+        &cluster,
+        &["rollout", "status", "deployment/slow", "--timeout=60s"],
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    second.stop();
+    let all = rotel::parse(&receiver.output());
+    let after: Vec<&Span> = all[before.len()..].iter().collect();
+    let before: Vec<&Span> = before.iter().collect();
+    let traces = |spans: &[&Span]| -> BTreeSet<String> {
+        spans
+            .iter()
+            .filter(|s| !s.name.starts_with("Node."))
+            .map(|s| s.trace_id.clone())
+            .collect()
+    };
+    println!(
+        "restart: {} spans before, {} after",
+        before.len(),
+        after.len()
+    );
+    assert_eq!(
+        traces(&before).len(),
+        1,
+        "the first instance delivered part of the rollout: {before:#?}"
+    );
+    assert_eq!(
+        traces(&before),
+        traces(&after),
+        "the second instance continued the same trace"
+    );
+    let root = |spans: &[&Span]| {
+        spans
+            .iter()
+            .find(|s| s.name == "Deployment.Rollout")
+            .map(|s| s.span_id.clone())
+    };
+    assert_eq!(root(&before), root(&after), "the same root span id");
 }
