@@ -262,7 +262,7 @@ fn the_kubectl_rollout_is_one_trace_root_steps_pods_events() {
     let event = span
         .events
         .iter()
-        .find(|e| e["k8s.event.reason"] == "Pulled")
+        .find(|e| e.get("k8s.event.reason").is_some_and(|r| r == "Pulled"))
         .unwrap();
     assert_eq!(
         event["k8s.event.message"],
@@ -332,14 +332,13 @@ fn same_name_pods_of_a_statefulset_stay_apart() {
         "the recreated pod is another object"
     );
     // The statefulset-controller's "create Pod ingester-3" joins the new pod's startup.
-    assert!(start
-        .events
-        .iter()
-        .any(|e| e["k8s.event.reason"] == "SuccessfulCreate"));
+    assert!(start.events.iter().any(|e| e
+        .get("k8s.event.reason")
+        .is_some_and(|r| r == "SuccessfulCreate")));
     assert!(end
         .events
         .iter()
-        .any(|e| e["k8s.event.reason"] == "Killing"));
+        .any(|e| e.get("k8s.event.reason").is_some_and(|r| r == "Killing")));
 }
 
 #[test]
@@ -374,5 +373,102 @@ fn replay_is_deterministic_byte_for_byte() {
             "{capture}"
         );
         assert_eq!(first, second, "{capture}");
+    }
+}
+
+#[test]
+fn pod_spans_carry_the_pull_durations_the_kubelet_reported() {
+    for capture in [
+        "kspan/deployment-2-pods.main.yaml",
+        "kspan/deployment-2-pods.conditions-branch.yaml",
+    ] {
+        let path = fixture(capture);
+        let (_, drafts, _) = run(std::slice::from_ref(&path));
+        let docs = input_documents(&path);
+        let mut checked = 0;
+        for pulled in docs.iter().filter(|d| d["reason"] == "Pulled") {
+            let message = pulled["message"].as_str().unwrap();
+            let uid = pulled["metadata"]["uid"].as_str().unwrap();
+            let span = drafts
+                .iter()
+                .find(|s| {
+                    s.events.iter().any(|e| {
+                        e.attributes
+                            .iter()
+                            .any(|(k, v)| *k == "k8s.event.uid" && v.to_string() == uid)
+                    })
+                })
+                .unwrap();
+            assert_eq!(span.name, "Pod.ImagePull");
+            // "Successfully pulled image "x" in 5.870155181s": the span is that long.
+            let seconds: Option<f64> = message
+                .split(" in ")
+                .nth(1)
+                .and_then(|t| t.split([' ', '(']).next())
+                .and_then(|t| t.strip_suffix('s'))
+                .and_then(|t| t.parse().ok());
+            let duration = (span.end - span.start) as f64 / 1e9;
+            match seconds {
+                Some(s) => {
+                    assert!(
+                        (duration - s).abs() < 0.001,
+                        "{capture}: {duration} s for '{message}'"
+                    );
+                    let ms = span.attribute("kspan.image.pull_ms").map(|v| v.to_string());
+                    assert_eq!(ms, Some(((s * 1000.0) as i64).to_string()));
+                }
+                None => assert_eq!(
+                    duration, 0.0,
+                    "{capture}: an image already present is a zero-length pull"
+                ),
+            }
+            assert_eq!(
+                span.attribute("container.image.tag")
+                    .map(|v| v.to_string())
+                    .as_deref(),
+                message.split('"').nth(1).and_then(|i| i.rsplit(':').next())
+            );
+            checked += 1;
+        }
+        assert!(checked >= 2, "{capture}");
+    }
+}
+
+#[test]
+fn conditions_from_the_watch_documents_show_on_the_timeline() {
+    let path = fixture("kspan/deployment-2-pods.conditions-branch.yaml");
+    let (_, drafts, _) = run(std::slice::from_ref(&path));
+    let names = |span: &kspan::span::SpanDraft| -> Vec<String> {
+        span.events.iter().map(|e| e.name.clone()).collect()
+    };
+    let root = drafts.iter().find(|s| s.parent.is_none()).unwrap();
+    assert!(
+        names(root).contains(&"Available=True".to_string()),
+        "{:?}",
+        names(root)
+    );
+    let startups: Vec<_> = drafts.iter().filter(|s| s.name == "Pod.Startup").collect();
+    assert_eq!(startups.len(), 2);
+    for s in startups {
+        for c in [
+            "PodScheduled=True",
+            "Initialized=True",
+            "ContainersReady=True",
+            "Ready=True",
+        ] {
+            assert!(names(s).contains(&c.to_string()), "{c} in {:?}", names(s));
+        }
+        // Readiness: from the container start to the Ready condition.
+        let readiness = drafts
+            .iter()
+            .find(|r| r.name == "Pod.Readiness" && r.parent == Some(s.span_id))
+            .unwrap();
+        let ready = s
+            .events
+            .iter()
+            .find(|e| e.name == "Ready=True")
+            .unwrap()
+            .time;
+        assert_eq!(readiness.end, ready);
     }
 }

@@ -29,7 +29,7 @@ fn the_kubectl_rollout_reads_as_a_tree_in_100_columns() {
         );
     }
     assert!(
-        text.starts_with("━━ Deployment.Rollout px  (9 spans, 9.20s, 0 with warnings)"),
+        text.starts_with("━━ Deployment.Rollout px  (15 spans, 9.20s, 0 with warnings)"),
         "{text}"
     );
     assert!(text.contains("changed by kubectl-client-side-apply (Update)"));
@@ -46,10 +46,20 @@ fn the_kubectl_rollout_reads_as_a_tree_in_100_columns() {
         text.contains("        · Pulled: Successfully pulled image"),
         "{text}"
     );
-    // The slow pull: Pulling at +1.20 s, Pulled at +7.07 s (arrival times in the capture).
+    // The slow pull: 5.87 s by the kubelet's count, ending when Pulled arrived
+    // (+7.07 s), marked as the slowest step.
     assert!(
-        text.contains("   +1.20s        · Pulling:") && text.contains("   +7.07s        · Pulled:"),
+        text.contains("   slowest: Pod.ImagePull px-5d567cc74c-ss4lb (5.87s)"),
         "{text}"
+    );
+    assert!(
+        text.contains("\n   +1.20s     5.87s        ▶Pod.ImagePull px-5d567cc74c-ss4lb "),
+        "{text}"
+    );
+    assert!(text.contains("   +7.07s          · Pulled:"), "{text}");
+    assert!(
+        text.contains("◇ PodScheduled=True"),
+        "conditions show on the timeline: {text}"
     );
     assert_eq!(
         text.lines()

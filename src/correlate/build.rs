@@ -5,19 +5,20 @@
 
 use std::collections::BTreeMap;
 
+use super::anatomy;
 use super::episode::Placed;
 use super::graph::Graph;
 use super::objects::{Objects, Tracked};
 use super::rollout::Rollout;
 use super::rules::{self, Action};
-use crate::observe::{EventSeen, Kind, ObjectKey};
+use crate::observe::{Condition, EventSeen, Kind, ObjectKey};
 use crate::span::{self, Attributes, SpanDraft, SpanEventDraft, SpanId, Status, TraceId};
 use crate::time::{self, Nanos};
 
 /// How far before its first event a rollout may start (at the spec change).
 const MAX_LEAD: Nanos = 3600 * time::SECOND;
 /// Timestamps on Events have one-second precision.
-const SLACK: Nanos = time::SECOND;
+pub const SLACK: Nanos = time::SECOND;
 
 pub struct Context<'a> {
     pub objects: &'a Objects,
@@ -38,13 +39,13 @@ struct Node {
     external: bool,
 }
 
-struct Tree {
-    trace: TraceId,
+pub struct Tree {
+    pub trace: TraceId,
     nodes: Vec<Node>,
 }
 
 impl Tree {
-    fn add(
+    pub fn add(
         &mut self,
         id: SpanId,
         parent: Option<usize>,
@@ -66,13 +67,37 @@ impl Tree {
         self.nodes.len() - 1
     }
 
-    fn touch(&mut self, node: usize, at: Nanos) {
+    /// A status.conditions transition, as a span event (not a Kubernetes Event).
+    pub fn condition(&mut self, node: usize, condition: &Condition) {
+        let Some(at) = condition.at else { return };
+        let mut attributes: Attributes = vec![
+            ("k8s.condition.type", condition.kind.as_str().into()),
+            ("k8s.condition.status", condition.status.as_str().into()),
+        ];
+        if let Some(reason) = &condition.reason {
+            attributes.push(("k8s.condition.reason", reason.as_str().into()));
+        }
+        let name = format!("{}={}", condition.kind, condition.status);
+        self.nodes[node].events.push(SpanEventDraft {
+            name,
+            time: at,
+            attributes,
+        });
+    }
+
+    /// Sets start and end outright (a measured duration beats event timestamps).
+    pub fn set_span(&mut self, node: usize, start: Nanos, end: Nanos) {
+        self.nodes[node].start = Some(start);
+        self.nodes[node].end = Some(end.max(start));
+    }
+
+    pub fn touch(&mut self, node: usize, at: Nanos) {
         let n = &mut self.nodes[node];
         n.start = Some(n.start.map_or(at, |s| s.min(at)));
         n.end = Some(n.end.map_or(at, |e| e.max(at)));
     }
 
-    fn record(&mut self, node: usize, placed: &Placed) {
+    pub fn record(&mut self, node: usize, placed: &Placed) {
         let event = &placed.event;
         let at = placed.time();
         self.touch(node, at);
@@ -257,6 +282,17 @@ pub fn rollout_spans(
     }
     if let Some(start) = rollout_start(rollout, tracked) {
         tree.touch(root, start);
+    }
+    // Available / Progressing transitions during this rollout show on its timeline.
+    if let (Some(t), false) = (tracked, continuing) {
+        let first = rollout.events.first().map(|p| p.time()).unwrap_or_default();
+        let last = rollout.events.last().map(|p| p.time()).unwrap_or_default();
+        let from = rollout_start(rollout, tracked).unwrap_or(first) - SLACK;
+        for c in &t.seen.conditions {
+            if c.at.is_some_and(|at| (from..=last + settle).contains(&at)) {
+                tree.condition(root, c);
+            }
+        }
     }
 
     // Scale steps of a Deployment, Jobs of a CronJob.
@@ -658,8 +694,29 @@ fn add_pod(
         };
         let id = span::span_id(&tree.trace, &[name, &uid_part, &first_event.event.uid]);
         let node = tree.add(id, Some(parent), name, attributes.clone());
-        for placed in &plan.starting {
+        let created = plan.created.or(plan.created_at());
+        let taken = if plan.born_here {
+            anatomy::startup(
+                tree,
+                node,
+                &plan.starting,
+                tracked,
+                created,
+                &attributes,
+                &uid_part,
+            )
+        } else {
+            vec![false; plan.starting.len()]
+        };
+        for (placed, _) in plan.starting.iter().zip(taken).filter(|(_, taken)| !taken) {
             tree.record(node, placed);
+        }
+        // The pod's own account of its startup: conditions that changed during it.
+        let window = created.unwrap_or(first) - SLACK..=last + settle;
+        for c in tracked.into_iter().flat_map(|t| &t.seen.conditions) {
+            if plan.born_here && c.at.is_some_and(|at| window.contains(&at)) {
+                tree.condition(node, c);
+            }
         }
         if let Some(c) = plan.created {
             tree.touch(node, c);
@@ -756,7 +813,9 @@ fn finish(
         .unwrap_or_default();
     let ids: Vec<SpanId> = tree.nodes.iter().map(|n| n.id).collect();
     let mut drafts = Vec::new();
-    for node in tree.nodes {
+    for mut node in tree.nodes {
+        node.events
+            .sort_by(|a, b| (a.time, &a.name).cmp(&(b.time, &b.name)));
         if node.external {
             continue;
         }

@@ -11,6 +11,7 @@
 //! - An episode settles after `settle` of quiet (longer while a pod is visibly in
 //!   flight, up to `max_open`), and is built into spans: one trace per rollout.
 
+mod anatomy;
 mod build;
 mod episode;
 mod graph;

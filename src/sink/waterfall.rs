@@ -165,6 +165,23 @@ fn render_trace<W: Write>(
             .unwrap_or_default();
         writeln!(out, "   changed by {who} ({op})")?;
     }
+    // The step that took longest (a span with no children), marked ▶ below.
+    let slowest = (0..spans.len())
+        .filter(|i| !children.contains_key(&Some(*i)))
+        .max_by_key(|&i| {
+            (
+                spans[i].end - spans[i].start,
+                std::cmp::Reverse(spans[i].start),
+            )
+        });
+    if let Some(i) = slowest.filter(|&i| spans[i].end > spans[i].start) {
+        let line = format!(
+            "   slowest: {} ({})",
+            label(&spans[i]),
+            seconds(spans[i].end - spans[i].start)
+        );
+        writeln!(out, "{}", truncate(&line, WIDTH))?;
+    }
     writeln!(
         out,
         "{:>9} {:>9}  {:<LABEL$} |{}|",
@@ -184,6 +201,8 @@ fn render_trace<W: Write>(
         let s = &spans[i];
         let mark = if matches!(s.status, Status::Error(_)) {
             "!"
+        } else if Some(i) == slowest {
+            "▶"
         } else {
             " "
         };
@@ -218,12 +237,17 @@ fn render_trace<W: Write>(
                     .attributes
                     .iter()
                     .find(|(k, _)| *k == "k8s.event.message")
-                    .map(|(_, v)| v.to_string());
+                    .map(|(_, v)| format!(": {v}"));
                 let line = format!(
-                    "{:>9}  {}{} {}{count}: {}",
+                    "{:>9}  {}{} {}{count}{}",
                     format!("+{}", seconds(e.time - t0)),
                     "  ".repeat(depth + 1),
-                    if warning { "!" } else { "·" },
+                    match (warning, message.is_some()) {
+                        (true, _) => "!",
+                        (false, true) => "·",
+                        // Not a Kubernetes Event: a status condition that changed.
+                        (false, false) => "◇",
+                    },
                     e.name,
                     message.unwrap_or_default()
                 );
