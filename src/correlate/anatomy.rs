@@ -189,6 +189,25 @@ pub fn startup(
             })
             .collect();
         if !starts.is_empty() {
+            // A crash loop: how often it restarted and why it last ended (OOMKilled...).
+            let status = tracked
+                .and_then(|t| t.seen.pod.as_ref())
+                .and_then(|p| p.containers.iter().find(|c| c.name == name));
+            if let Some(c) = status.filter(|c| c.restarts > 0) {
+                attributes.push(("k8s.container.restart_count", i64::from(c.restarts).into()));
+                if let Some(reason) = &c.last_reason {
+                    attributes.push((
+                        "kspan.container.last_termination.reason",
+                        reason.clone().into(),
+                    ));
+                }
+                if let Some(code) = c.last_exit_code {
+                    attributes.push((
+                        "kspan.container.last_termination.exit_code",
+                        i64::from(code).into(),
+                    ));
+                }
+            }
             let id = span::span_id(&trace, &["Pod.ContainerStart", pod_id, name]);
             let node = tree.add(id, Some(pod), "Pod.ContainerStart", attributes);
             for &i in &starts {

@@ -222,8 +222,9 @@ struct PodEvents<'a> {
     events: Vec<&'a Placed>,
 }
 
-/// Roots already emitted, by trace: a later episode of the same rollout adds
-/// children under the same ids instead of a second root.
+/// What earlier episodes already emitted, by a trace-id-shaped key: roots (a later
+/// episode of the same rollout adds children under the same ids instead of a second
+/// root) and pod startups (told once; later activity is `Pod.Activity`).
 pub trait Roots {
     fn emitted(&self, trace: &TraceId) -> bool;
     fn mark(&mut self, trace: TraceId);
@@ -282,6 +283,9 @@ pub fn rollout_spans(
     }
     if let Some(start) = rollout_start(rollout, tracked) {
         tree.touch(root, start);
+    }
+    if !continuing {
+        rollout_outcome(&mut tree, root, rollout, tracked);
     }
     // Available / Progressing transitions during this rollout show on its timeline.
     if let (Some(t), false) = (tracked, continuing) {
@@ -388,6 +392,17 @@ pub fn rollout_spans(
             plans.push(plan_pod(ctx, key, pod, settle));
         }
     }
+    // A pod whose startup an earlier episode already told is only active now.
+    for plan in &mut plans {
+        if let Some(uid) = plan.uid.as_deref() {
+            let told = span::trace_id("pod-startup", uid);
+            if plan.born_here && roots.emitted(&told) {
+                plan.born_here = false;
+            } else if plan.born_here {
+                roots.mark(told);
+            }
+        }
+    }
     let default_parent = if top.kind == Kind::CronJob {
         job_node.unwrap_or(root)
     } else {
@@ -430,6 +445,42 @@ fn rollout_attributes(rollout: &Rollout<'_>, tracked: Option<&Tracked>) -> Attri
         a.push(("kspan.rollout.revision", revision.as_str().into()));
     }
     a
+}
+
+/// How the rollout ended, as far as the workload's status tells at settle time:
+/// `complete` (observedGeneration caught up, every replica updated, ready and
+/// available: the root ends then), `failed` (progress deadline exceeded: Error),
+/// `superseded` by a newer generation, or `in-progress`.
+fn rollout_outcome(tree: &mut Tree, root: usize, rollout: &Rollout<'_>, tracked: Option<&Tracked>) {
+    let (Some(g), Some(t)) = (rollout.generation, tracked) else {
+        return;
+    };
+    if t.seen.workload.is_none() {
+        return;
+    }
+    let deadline = t.seen.conditions.iter().find(|c| {
+        c.kind == "Progressing"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    let outcome = if let Some(at) = t.completed.get(&g) {
+        let first = rollout.events.first().map(|p| p.time()).unwrap_or(*at);
+        if *at >= first && *at - first <= MAX_LEAD {
+            tree.touch(root, *at);
+        }
+        "complete"
+    } else if t.seen.generation == Some(g) && deadline.is_some() {
+        tree.nodes[root].warning =
+            Some("ProgressDeadlineExceeded: the rollout made no progress in time".into());
+        "failed"
+    } else if t.seen.generation.is_some_and(|current| current > g) {
+        "superseded"
+    } else {
+        "in-progress"
+    };
+    tree.nodes[root]
+        .attributes
+        .push(("kspan.rollout.outcome", outcome.into()));
 }
 
 /// A rollout begins at its spec change when that is known and shortly before the first event.

@@ -73,7 +73,33 @@ impl Episode {
                 starts.insert(pod, false);
             }
         }
-        pulls.values().any(|&n| n > 0) || starts.values().any(|&open| open)
+        // Waiting for a node is the story itself (FailedScheduling until capacity
+        // appears): such a pod keeps its rollout open, up to `max_open`.
+        let mut unscheduled: BTreeMap<String, bool> = BTreeMap::new();
+        for e in self.events.values().map(|p| &p.event) {
+            let named =
+                super::rules::mention(e).filter(|m| m.object.kind == crate::observe::Kind::Pod);
+            match (e.reason.as_str(), named) {
+                (_, Some(m)) if m.action == super::rules::Action::Create => {
+                    unscheduled.entry(m.object.name).or_insert(true);
+                }
+                (_, Some(m)) if m.action == super::rules::Action::Delete => {
+                    unscheduled.insert(m.object.name, false);
+                }
+                ("FailedScheduling", _) => {
+                    unscheduled
+                        .entry(e.involved.key.name.clone())
+                        .or_insert(true);
+                }
+                ("Scheduled" | "Killing", _) => {
+                    unscheduled.insert(e.involved.key.name.clone(), false);
+                }
+                _ => {}
+            }
+        }
+        pulls.values().any(|&n| n > 0)
+            || starts.values().any(|&open| open)
+            || unscheduled.values().any(|&open| open)
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::observe::{ObjectKey, ObjectSeen};
-use crate::time::Nanos;
+use crate::time::{Nanos, SECOND};
 
 pub struct Tracked {
     pub seen: ObjectSeen,
@@ -13,12 +13,47 @@ pub struct Tracked {
     pub generations: BTreeMap<i64, Nanos>,
     /// generation -> spec change time as managedFields record it (who-changed-it time).
     pub spec_changes: BTreeMap<i64, Nanos>,
+    /// generation -> when a copy first showed its rollout complete.
+    pub completed: BTreeMap<i64, Nanos>,
     pub deleted_at: Option<Nanos>,
 }
 
 #[derive(Default)]
 pub struct Objects {
     table: HashMap<ObjectKey, Tracked>,
+}
+
+/// Condition times have whole seconds; the arrival of the copy that first showed
+/// a transition, within that second, is the finer instant (a pod Ready 150 ms after
+/// its container started). Later copies keep the refined time.
+fn refine_conditions(previous: Option<&ObjectSeen>, seen: &mut ObjectSeen, at: Nanos) {
+    for c in &mut seen.conditions {
+        let before = previous.and_then(|p| p.conditions.iter().find(|o| o.kind == c.kind));
+        match (before, c.at) {
+            (Some(o), Some(t))
+                if o.status == c.status && o.at.is_some_and(|r| r - r % SECOND == t) =>
+            {
+                c.at = o.at
+            }
+            (_, Some(t)) if t % SECOND == 0 && (t..t + SECOND).contains(&at) => c.at = Some(at),
+            _ => {}
+        }
+    }
+}
+
+/// The first copy showing a generation's rollout complete dates its completion.
+fn record_completion(t: &mut Tracked, seen: &ObjectSeen, at: Nanos) {
+    let (Some(g), Some(w)) = (seen.generation, seen.workload.as_ref()) else {
+        return;
+    };
+    let was = t
+        .seen
+        .workload
+        .as_ref()
+        .is_some_and(|w| t.seen.generation.is_some_and(|g| w.complete(g)));
+    if w.complete(g) && !(was && t.seen.generation == Some(g)) {
+        t.completed.entry(g).or_insert(at);
+    }
 }
 
 fn newer(a: &ObjectSeen, b: &ObjectSeen) -> bool {
@@ -51,27 +86,32 @@ impl Objects {
                 }
                 let keep = newer(&seen, &t.seen);
                 if keep {
+                    let mut seen = seen;
+                    refine_conditions(Some(&t.seen), &mut seen, at);
+                    record_completion(t, &seen, at);
                     t.seen = seen;
                 }
                 keep
             }
             Some(t) if !newer(&seen, &t.seen) => false,
             _ => {
+                let mut seen = seen;
+                refine_conditions(None, &mut seen, at);
                 let generations = seen
                     .generation
                     .map(|g| (g, recorded.unwrap_or(at)))
                     .into_iter()
                     .collect();
                 let spec_changes = seen.generation.zip(recorded).into_iter().collect();
-                self.table.insert(
-                    seen.key.clone(),
-                    Tracked {
-                        seen,
-                        generations,
-                        spec_changes,
-                        deleted_at: None,
-                    },
-                );
+                // A copy already complete when first seen dates nothing.
+                let tracked = Tracked {
+                    seen,
+                    generations,
+                    spec_changes,
+                    completed: BTreeMap::new(),
+                    deleted_at: None,
+                };
+                self.table.insert(tracked.seen.key.clone(), tracked);
                 true
             }
         }

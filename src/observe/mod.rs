@@ -7,7 +7,10 @@ pub mod object;
 
 pub use event::{event_observation, EventSeen, Involved};
 pub use kind::Kind;
-pub use object::{object_observation, Condition, ObjectSeen, OwnerRef, PodStatus, SpecChange};
+pub use object::{
+    object_observation, Condition, ContainerStatus, ObjectSeen, OwnerRef, PodStatus, SpecChange,
+    WorkloadStatus,
+};
 
 use crate::time::Nanos;
 

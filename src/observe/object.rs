@@ -38,6 +38,40 @@ pub struct PodStatus {
     pub phase: Option<String>,
     /// Earliest container start, from containerStatuses[].state.running.startedAt.
     pub started: Option<Nanos>,
+    pub containers: Vec<ContainerStatus>,
+}
+
+/// What a crash loop leaves in containerStatuses: how often, and why it last ended.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerStatus {
+    pub name: String,
+    pub restarts: i32,
+    /// lastState.terminated.reason, e.g. `OOMKilled`, `Error`.
+    pub last_reason: Option<String>,
+    pub last_exit_code: Option<i32>,
+}
+
+/// Rollout progress of a workload, in the terms of its controller.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkloadStatus {
+    pub observed_generation: Option<i64>,
+    pub desired: Option<i32>,
+    pub replicas: i32,
+    pub updated: i32,
+    pub ready: i32,
+    pub available: i32,
+}
+
+impl WorkloadStatus {
+    /// The controller has seen `generation` and every replica is updated, ready and available.
+    pub fn complete(&self, generation: i64) -> bool {
+        let desired = self.desired.unwrap_or(1);
+        self.observed_generation.is_some_and(|g| g >= generation)
+            && self.updated == desired
+            && self.ready == desired
+            && self.available == desired
+            && self.replicas == desired
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +89,7 @@ pub struct ObjectSeen {
     pub revision: Option<String>,
     pub conditions: Vec<Condition>,
     pub pod: Option<PodStatus>,
+    pub workload: Option<WorkloadStatus>,
 }
 
 impl ObjectSeen {
@@ -115,6 +150,7 @@ pub fn object_observation(kind: Kind, meta: &ObjectMeta) -> ObjectSeen {
             .cloned(),
         conditions: Vec::new(),
         pod: None,
+        workload: None,
     }
 }
 
@@ -187,12 +223,67 @@ macro_rules! project_conditions {
     };
 }
 
-project_conditions!(Deployment, Kind::Deployment, last_transition_time);
 project_conditions!(ReplicaSet, Kind::ReplicaSet, last_transition_time);
-project_conditions!(StatefulSet, Kind::StatefulSet, last_transition_time);
-project_conditions!(DaemonSet, Kind::DaemonSet, last_transition_time);
 project_conditions!(Job, Kind::Job, last_transition_time);
 project_conditions!(Node, Kind::Node, last_transition_time);
+
+/// Workloads whose rollout completes: conditions plus replica counts.
+macro_rules! project_workload {
+    ($ty:ty, $kind:expr, |$spec:ident, $status:ident| $workload:expr) => {
+        impl Project for $ty {
+            fn project(&self) -> ObjectSeen {
+                let mut seen = object_observation($kind, &self.metadata);
+                let conditions = self.status.as_ref().and_then(|s| s.conditions.as_ref());
+                seen.conditions = conditions
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        condition(
+                            &c.type_,
+                            &c.status,
+                            c.last_transition_time.as_ref(),
+                            c.reason.as_ref(),
+                        )
+                    })
+                    .collect();
+                if let Some($status) = self.status.as_ref() {
+                    let $spec = &self.spec;
+                    seen.workload = Some($workload);
+                }
+                seen
+            }
+        }
+    };
+}
+
+project_workload!(Deployment, Kind::Deployment, |spec, status| {
+    WorkloadStatus {
+        observed_generation: status.observed_generation,
+        desired: Some(spec.replicas.unwrap_or(1)),
+        replicas: status.replicas.unwrap_or(0),
+        updated: status.updated_replicas.unwrap_or(0),
+        ready: status.ready_replicas.unwrap_or(0),
+        available: status.available_replicas.unwrap_or(0),
+    }
+});
+project_workload!(StatefulSet, Kind::StatefulSet, |spec, status| {
+    WorkloadStatus {
+        observed_generation: status.observed_generation,
+        desired: Some(spec.replicas.unwrap_or(1)),
+        replicas: status.replicas,
+        updated: status.updated_replicas.unwrap_or(0),
+        ready: status.ready_replicas.unwrap_or(0),
+        available: status.available_replicas.unwrap_or(0),
+    }
+});
+project_workload!(DaemonSet, Kind::DaemonSet, |_spec, status| WorkloadStatus {
+    observed_generation: status.observed_generation,
+    desired: Some(status.desired_number_scheduled),
+    replicas: status.current_number_scheduled,
+    updated: status.updated_number_scheduled.unwrap_or(0),
+    ready: status.number_ready,
+    available: status.number_available.unwrap_or(0),
+});
 
 impl Project for CronJob {
     fn project(&self) -> ObjectSeen {
@@ -224,10 +315,25 @@ impl Project for Pod {
             .filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.as_ref())
             .filter_map(time::from_time)
             .min();
+        let containers = status
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+                ContainerStatus {
+                    name: c.name.clone(),
+                    restarts: c.restart_count,
+                    last_reason: last.and_then(|t| t.reason.clone()),
+                    last_exit_code: last.map(|t| t.exit_code),
+                }
+            })
+            .collect();
         seen.pod = Some(PodStatus {
             node: self.spec.as_ref().and_then(|s| s.node_name.clone()),
             phase: status.and_then(|s| s.phase.clone()),
             started,
+            containers,
         });
         seen
     }

@@ -1,0 +1,249 @@
+//! Drives `kspan run` as a child process in live tests and reads back what it
+//! delivered (rotel's output, OTLP/JSON files) and what the API server holds.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::rotel::Span;
+use crate::support::LiveCluster;
+
+/// A span tree row without times: (trace, span, parent, name, event uids).
+pub type Row = (String, String, String, String, BTreeSet<String>);
+
+/// `kspan run` as a child process; SIGTERM (graceful flush) when stopped or dropped.
+pub struct Kspan {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Kspan {
+    pub fn start(dir: &Path, args: &[&str]) -> Kspan {
+        let log = dir.join("kspan.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_kspan"))
+            .arg("run")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("kspan starts");
+        Kspan { child, log }
+    }
+
+    /// SIGTERM, then wait: what is pending must be delivered before exit.
+    pub fn stop(&mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "kspan exited with {status}");
+                return std::fs::read_to_string(&self.log).unwrap_or_default();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("kspan did not exit within 30 s of SIGTERM");
+    }
+}
+
+impl Drop for Kspan {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+pub fn kubectl(cluster: &LiveCluster, args: &[&str]) -> String {
+    let out = cluster.kubectl().args(args).output().expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Events of the namespace as the API server has them: uid -> (involved kind, name, reason).
+pub fn api_events(
+    cluster: &LiveCluster,
+    namespace: &str,
+) -> BTreeMap<String, (String, String, String)> {
+    let list: Value = serde_json::from_str(&kubectl(
+        cluster,
+        &["get", "events", "-n", namespace, "-o", "json"],
+    ))
+    .unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            (
+                s(&e["metadata"]["uid"]),
+                (
+                    s(&e["involvedObject"]["kind"]),
+                    s(&e["involvedObject"]["name"]),
+                    s(&e["reason"]),
+                ),
+            )
+        })
+        .collect()
+}
+
+pub fn span_events(spans: &[Span]) -> BTreeMap<String, Vec<&Span>> {
+    let mut by_uid: BTreeMap<String, Vec<&Span>> = BTreeMap::new();
+    for s in spans {
+        for uid in s
+            .attr("k8s.event.uid")
+            .into_iter()
+            .chain(s.events.iter().filter_map(|e| e.attr("k8s.event.uid")))
+        {
+            by_uid.entry(uid.to_string()).or_default().push(s);
+        }
+    }
+    by_uid
+}
+
+/// An Event is one record per trace: the recorder of a controller reuses an Event
+/// (count 2, 3...) when the same thing happens again minutes later, in a later
+/// rollout. Each record then carries a higher count, in a different trace; never
+/// two records for one occurrence.
+pub fn assert_once_per_occurrence(uid: &str, holders: &[&Span]) {
+    let count = |s: &Span| {
+        let own = s
+            .attr("k8s.event.uid")
+            .filter(|u| *u == uid)
+            .and_then(|_| s.attr("k8s.event.count"));
+        let event = s
+            .events
+            .iter()
+            .find(|e| e.attr("k8s.event.uid") == Some(uid));
+        own.or_else(|| event.and_then(|e| e.attr("k8s.event.count")))
+            .and_then(|c| c.parse::<i64>().ok())
+            .unwrap_or(1)
+    };
+    let mut records: Vec<(i64, &str)> = holders
+        .iter()
+        .map(|s| (count(s), s.trace_id.as_str()))
+        .collect();
+    records.sort();
+    for pair in records.windows(2) {
+        assert!(
+            pair[0].0 < pair[1].0,
+            "event {uid}: two records with count {}",
+            pair[0].0
+        );
+        assert_ne!(
+            pair[0].1, pair[1].1,
+            "event {uid}: two records in one trace"
+        );
+    }
+}
+
+pub fn root<'a>(spans: &'a [Span], s: &'a Span) -> &'a Span {
+    let mut at = s;
+    while let Some(parent) = &at.parent_id {
+        at = spans
+            .iter()
+            .find(|x| &x.span_id == parent && x.trace_id == at.trace_id)
+            .expect("parent delivered");
+    }
+    at
+}
+
+/// Waits until every watcher has its initial list: activity after this is all seen.
+pub fn wait_for_sync(kspan: &Kspan) {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(30) {
+        if std::fs::read_to_string(&kspan.log).is_ok_and(|l| l.contains("initial lists synced")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "kspan did not sync within 30 s: {}",
+        std::fs::read_to_string(&kspan.log).unwrap_or_default()
+    );
+}
+
+/// Span trees without times, comparable between the receiver and a replay.
+pub fn trees(spans: &[Span]) -> BTreeSet<Row> {
+    spans
+        .iter()
+        .map(|s| {
+            let uids = s
+                .events
+                .iter()
+                .filter_map(|e| e.attr("k8s.event.uid").map(str::to_string))
+                .collect();
+            (
+                s.trace_id.clone(),
+                s.span_id.clone(),
+                s.parent_id.clone().unwrap_or_default(),
+                s.name.clone(),
+                uids,
+            )
+        })
+        .collect()
+}
+
+pub fn replay_trees(capture: &Path, settle: &str) -> BTreeSet<Row> {
+    let out = Command::new(env!("CARGO_BIN_EXE_kspan"))
+        .args(["replay", "--output", "otlp-json", "--settle", settle])
+        .arg(capture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = capture.with_extension("replayed.jsonl");
+    std::fs::write(&file, &out.stdout).unwrap();
+    otlp_json_trees(&file)
+}
+
+/// Span trees from an OTLP/JSON lines file.
+pub fn otlp_json_trees(file: &Path) -> BTreeSet<Row> {
+    let mut set = BTreeSet::new();
+    for line in std::fs::read_to_string(file).unwrap().lines() {
+        let request: Value = serde_json::from_str(line).unwrap();
+        for rs in request["resourceSpans"].as_array().unwrap() {
+            for ss in rs["scopeSpans"].as_array().unwrap() {
+                for s in ss["spans"].as_array().unwrap() {
+                    let uids = s["events"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|e| e["attributes"].as_array().unwrap())
+                        .filter(|kv| kv["key"] == "k8s.event.uid")
+                        .map(|kv| kv["value"]["stringValue"].as_str().unwrap().to_string())
+                        .collect();
+                    set.insert((
+                        s["traceId"].as_str().unwrap().to_string(),
+                        s["spanId"].as_str().unwrap().to_string(),
+                        s["parentSpanId"].as_str().unwrap_or_default().to_string(),
+                        s["name"].as_str().unwrap().to_string(),
+                        uids,
+                    ));
+                }
+            }
+        }
+    }
+    set
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
