@@ -23,6 +23,7 @@ fn object(kind: Kind, name: &str, uid: &str) -> ObjectSeen {
         revision: None,
         conditions: Vec::new(),
         pod: None,
+        workload: None,
     }
 }
 
