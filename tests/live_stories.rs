@@ -1,0 +1,240 @@
+//! Why was this rollout slow? Each common story played by the node simulator on
+//! the real control plane; the trace must show the right child span, with the
+//! duration the simulator took (within 10%) and the right Error spans.
+
+mod driver;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use driver::*;
+use support::rotel::{self, Span};
+use support::{LiveCluster, LiveReceiver, NodeSim, NodeSimConfig};
+
+fn deployment(name: &str, image: &str, cpu: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: default}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+        - name: main
+          image: "{image}"
+          resources: {{requests: {{cpu: "{cpu}"}}}}
+---"#
+    )
+}
+
+/// The spans of one deployment's pods (by pod name prefix).
+fn of<'a>(spans: &'a [Span], deployment: &str, name: &str) -> Vec<&'a Span> {
+    spans
+        .iter()
+        .filter(|s| {
+            s.name == name
+                && s.attr("k8s.pod.name")
+                    .is_some_and(|p| p.starts_with(&format!("{deployment}-")))
+        })
+        .collect()
+}
+
+fn seconds(s: &Span) -> f64 {
+    (s.end_unix_nano - s.start_unix_nano) as f64 / 1e9
+}
+
+fn within_10_percent(actual: f64, expected: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() <= expected * 0.1,
+        "{what}: {actual:.3} s, expected {expected:.3} s ± 10%"
+    );
+}
+
+#[test]
+fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
+    let Some(cluster) = LiveCluster::start_or_skip(
+        "slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity",
+    ) else {
+        return;
+    };
+    let rt = runtime();
+    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let kubeconfig = cluster.kubeconfig_path();
+    let mut kspan = Kspan::start(
+        &dir,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--otlp-addr",
+            receiver.grpc_endpoint(),
+            "--settle",
+            "3s",
+        ],
+    );
+    wait_for_sync(&kspan);
+    let pull = Duration::from_millis(2500);
+    let (start_delay, ready_delay) = (Duration::from_millis(400), Duration::from_millis(800));
+    let config = NodeSimConfig {
+        pull_delay: pull,
+        start_delay,
+        ready_delay,
+        image_cache: false,
+        ..NodeSimConfig::with_nodes(2)
+    };
+    let _sim = rt
+        .block_on(NodeSim::start(client.clone(), config.clone()))
+        .unwrap();
+
+    let manifests = dir.join("stories.yaml");
+    let text = [
+        deployment("slow", "nginx:1.19", "100m"),
+        deployment("broken", "registry.example/missing-app:1.0", "100m"),
+        deployment("crashy", "registry.example/crashloop-app:1.0", "100m"),
+        deployment("unready", "registry.example/unready-app:1.0", "100m"),
+        // More CPU than any node has, until a big node joins.
+        deployment("big", "nginx:1.19", "6"),
+    ]
+    .concat();
+    std::fs::write(&manifests, text).unwrap();
+    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    let created = Instant::now();
+    std::thread::sleep(Duration::from_secs(6));
+    let big_node = NodeSimConfig {
+        nodes: vec!["sim-node-big".into()],
+        cpu: "16".into(),
+        ..config
+    };
+    let _big = rt.block_on(NodeSim::start(client, big_node)).unwrap();
+    // The scheduler retries with back-off once capacity appears: when was the pod bound?
+    let bound = loop {
+        let node = kubectl(
+            &cluster,
+            &[
+                "get",
+                "pods",
+                "-l",
+                "app=big",
+                "-o",
+                "jsonpath={.items[0].spec.nodeName}",
+            ],
+        );
+        if !node.trim().is_empty() {
+            break created.elapsed();
+        }
+        assert!(
+            created.elapsed() < Duration::from_secs(90),
+            "the big pod was never scheduled"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    kubectl(
+        &cluster,
+        &["rollout", "status", "deployment/big", "--timeout=60s"],
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    println!("{}", kspan.stop().lines().last().unwrap_or_default());
+    let spans = rotel::parse(&receiver.output());
+
+    // Slow pull: the pull span is as long as the kubelet's pull, and the slowest step.
+    let pulls = of(&spans, "slow", "Pod.ImagePull");
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    within_10_percent(seconds(pulls[0]), pull.as_secs_f64(), "slow image pull");
+    assert_eq!(pulls[0].attr("container.image.name"), Some("nginx"));
+    let starts = of(&spans, "slow", "Pod.ContainerStart");
+    within_10_percent(
+        seconds(starts[0]),
+        start_delay.as_secs_f64(),
+        "container start",
+    );
+    let ready = of(&spans, "slow", "Pod.Readiness");
+    within_10_percent(seconds(ready[0]), ready_delay.as_secs_f64(), "readiness");
+    let root = spans
+        .iter()
+        .find(|s| s.is_root() && s.attr("k8s.deployment.name") == Some("slow"))
+        .unwrap();
+    assert_eq!(root.attr("kspan.rollout.outcome"), Some("complete"));
+
+    // Missing image: the pull is an Error span with the registry's message.
+    let broken = of(&spans, "broken", "Pod.ImagePull");
+    assert!(!broken.is_empty());
+    let failed = broken
+        .iter()
+        .find(|s| s.status_code.as_deref() == Some("STATUS_CODE_ERROR"))
+        .expect("an Error pull span");
+    assert!(failed.events.iter().any(|e| e.name == "Failed"
+        && e.attr("k8s.event.message")
+            .is_some_and(|m| m.contains("not found"))));
+
+    // Crash loop: BackOff on the container's span, Error, with restarts counted.
+    let crashy: Vec<&Span> = spans
+        .iter()
+        .filter(|s| {
+            s.attr("k8s.pod.name")
+                .is_some_and(|p| p.starts_with("crashy-"))
+        })
+        .filter(|s| s.events.iter().any(|e| e.name == "BackOff"))
+        .collect();
+    assert!(!crashy.is_empty(), "BackOff events for the crash loop");
+    for s in &crashy {
+        assert_eq!(
+            s.status_code.as_deref(),
+            Some("STATUS_CODE_ERROR"),
+            "{}",
+            s.name
+        );
+        let backoff = s.events.iter().find(|e| e.name == "BackOff").unwrap();
+        assert!(backoff
+            .attr("k8s.event.message")
+            .is_some_and(|m| m.contains("restarting failed container")));
+    }
+    assert!(
+        spans.iter().any(|s| s
+            .attr("k8s.container.restart_count")
+            .is_some_and(|n| n.parse::<i32>().unwrap_or(0) > 0)),
+        "restart count from containerStatuses"
+    );
+
+    // Failing readiness probe: Unhealthy on an Error readiness span, never ready.
+    let unready = of(&spans, "unready", "Pod.Readiness");
+    assert!(!unready.is_empty());
+    assert!(unready
+        .iter()
+        .any(|s| s.status_code.as_deref() == Some("STATUS_CODE_ERROR")
+            && s.events.iter().any(|e| e.name == "Unhealthy")));
+    assert!(unready
+        .iter()
+        .all(|s| s.attr("kspan.pod.ready") == Some("false")));
+
+    // No capacity: FailedScheduling on an Error scheduling span that lasts until the pod was bound.
+    let scheduling = of(&spans, "big", "Pod.Scheduling");
+    assert_eq!(scheduling.len(), 1, "{scheduling:#?}");
+    assert_eq!(
+        scheduling[0].status_code.as_deref(),
+        Some("STATUS_CODE_ERROR")
+    );
+    let failed = scheduling[0]
+        .events
+        .iter()
+        .find(|e| e.name == "FailedScheduling")
+        .unwrap();
+    assert!(
+        failed
+            .attr("k8s.event.message")
+            .is_some_and(|m| m.contains("Insufficient cpu")),
+        "{failed:?}"
+    );
+    within_10_percent(
+        seconds(scheduling[0]),
+        bound.as_secs_f64(),
+        "waiting for capacity",
+    );
+    assert!(scheduling[0].events.iter().any(|e| e.name == "Scheduled"
+        && e.attr("k8s.event.message")
+            .is_some_and(|m| m.contains("sim-node-big"))));
+}
