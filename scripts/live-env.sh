@@ -12,7 +12,13 @@
 #   scripts/live-env.sh receiver <dir> [--owner-pid PID]
 #                                        start an OTLP receiver, ports in <dir>/receiver.env
 #   scripts/live-env.sh stop-receiver <dir>
+#   scripts/live-env.sh tls-proxy <dir> [--owner-pid PID]
+#                                        (after `receiver <dir>`) start nginx terminating TLS in
+#                                        front of the receiver (gRPC + HTTP), logging request
+#                                        headers; endpoints and CA in <dir>/tls-proxy.env
+#   scripts/live-env.sh stop-tls-proxy <dir>
 #
+# kube-apiserver writes an audit log (level Metadata) to <dir>/logs/audit.log.
 # Everything binds to 127.0.0.1. Ports are picked free per instance, so several
 # instances (in different dirs) can run at once.
 # See scripts/README-live.md.
@@ -27,7 +33,7 @@ BIN="$CACHE/k8s-$K8S_VERSION/bin"
 VENV="$CACHE/venv"
 CONTROL_PLANE_BINS=(kube-apiserver kube-controller-manager kube-scheduler)
 APT_PACKAGES=(golang-go dpkg-dev make rsync jq openssl curl util-linux
-              etcd-server etcd-client golang-github-modern-go-reflect2-dev)
+              etcd-server etcd-client golang-github-modern-go-reflect2-dev nginx)
 
 log() { printf '[live-env] %s\n' "$*" >&2; }
 die() { printf '[live-env] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -39,6 +45,8 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 missing_apt_packages() {
   local p
   for p in "${APT_PACKAGES[@]}"; do
+    # Any Debian nginx flavour (nginx, nginx-light, nginx-core...) will do.
+    if [ "$p" = nginx ] && [ -n "$(nginx_bin)" ]; then continue; fi
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
       printf '%s\n' "$p"
     fi
@@ -61,10 +69,21 @@ install_apt() {
   log "apt packages missing: $missing"
   [ "$APT_UPDATED" = 1 ] || { log "apt-get update"; as_root apt-get update -qq >&2; APT_UPDATED=1; }
   log "apt-get install -y $missing"
+  # Debian's etcd-server and nginx packages try to start system-wide services
+  # (etcd on 127.0.0.1:2379, nginx on *:80). We never use them: our instances
+  # pick their own loopback ports. When the machine has no policy-rc.d, a
+  # temporary one (exit 101 = "action forbidden") keeps the maintainer scripts
+  # from starting them; it is removed right after the install.
+  local policy=/usr/sbin/policy-rc.d tmp_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# temporary, written by kspan-rs scripts/live-env.sh install\nexit 101\n' \
+      | as_root tee "$policy" >/dev/null && as_root chmod 755 "$policy" && tmp_policy=1
+  fi
+  local rc=0
   # shellcheck disable=SC2086
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2
-  # Debian's etcd-server package may try to start a system-wide etcd service
-  # (127.0.0.1:2379). We never use it; our instances pick their own ports.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2 || rc=$?
+  if [ "$tmp_policy" = 1 ]; then as_root rm -f "$policy"; fi
+  [ "$rc" = 0 ] || die "apt-get install failed ($rc)"
 }
 
 control_plane_present() {
@@ -224,6 +243,12 @@ cmd_install() {
   cmd_check
 }
 
+# Debian's nginx lives in /usr/sbin, which may not be on a non-root PATH.
+nginx_bin() {
+  if command -v nginx 2>/dev/null; then return; fi
+  if [ -x /usr/sbin/nginx ]; then echo /usr/sbin/nginx; fi
+}
+
 cmd_check() {
   local ok=1 b
   for b in "${CONTROL_PLANE_BINS[@]}" kubectl; do
@@ -231,9 +256,15 @@ cmd_check() {
   done
   command -v etcd >/dev/null || { log "missing: etcd (package etcd-server)"; ok=0; }
   command -v openssl >/dev/null || { log "missing: openssl"; ok=0; }
+  if [ -z "$(nginx_bin)" ]; then
+    log "missing: nginx (package nginx)"; ok=0
+  elif ! "$(nginx_bin)" -V 2>&1 | grep -q -- '--with-http_v2_module' \
+       || ! "$(nginx_bin)" -V 2>&1 | grep -q -- '--with-http_ssl_module'; then
+    log "nginx at $(nginx_bin) lacks the http_v2 or http_ssl module"; ok=0
+  fi
   [ -x "$VENV/bin/rotel-agent" ] || { log "missing: $VENV/bin/rotel-agent"; ok=0; }
   if [ "$ok" = 1 ]; then
-    log "check: everything present"
+    log "check: everything present ($("$(nginx_bin)" -v 2>&1 | sed 's/^nginx version: //') at $(nginx_bin))"
   else
     log "check: incomplete; run scripts/live-env.sh install"
     return 1
@@ -308,6 +339,19 @@ cmd_start() {
   [ -f "$DIR/pki/sa.key" ] || openssl genrsa -out "$DIR/pki/sa.key" 2048 2>/dev/null
   openssl rsa -in "$DIR/pki/sa.key" -pubout -out "$DIR/pki/sa.pub" 2>/dev/null
 
+  # Audit policy: every request at level Metadata (user, verb, URI, user agent,
+  # response code; no bodies), without the RequestReceived stage. A request is
+  # then logged once at ResponseComplete; a long-running one (watch) is logged
+  # at ResponseStarted and again at ResponseComplete, with the same auditID.
+  cat >"$DIR/audit-policy.yaml" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages:
+  - RequestReceived
+rules:
+  - level: Metadata
+EOF
+
   log "etcd on 127.0.0.1:$etcd_client (data $DIR/etcd)"
   local etcd_pid
   etcd_pid=$(spawn etcd "$DIR/logs/etcd.log" etcd \
@@ -337,6 +381,10 @@ cmd_start() {
     --endpoint-reconciler-type none \
     --enable-priority-and-fairness=false \
     --profiling=false \
+    --audit-policy-file "$DIR/audit-policy.yaml" \
+    --audit-log-path "$DIR/logs/audit.log" \
+    --audit-log-format json --audit-log-mode blocking \
+    --audit-log-maxsize 200 --audit-log-maxbackup 2 --audit-log-maxage 7 \
     --v=1)
   local api="https://127.0.0.1:$api_port"
   wait_for 90 "kube-apiserver /readyz" "$api_pid" \
@@ -402,17 +450,21 @@ EOF
   log "control plane ready in $(elapsed "$t0") s; source $DIR/env (KUBECONFIG=$DIR/kubeconfig)"
 }
 
-# _watchdog stop|stop-receiver OWNER DIR
+# _watchdog stop|stop-receiver|stop-tls-proxy OWNER DIR
 cmd_watchdog() {
   local what=$1 owner=$2 dir=$3
   while kill -0 "$owner" 2>/dev/null && [ -d "$dir/pids" ]; do sleep 1; done
-  if [ "$what" = stop ]; then
-    rm -f "$dir/pids/watchdog"
-    [ ! -d "$dir" ] || cmd_stop "$dir"
-  else
-    rm -f "$dir/pids/receiver-watchdog"
-    [ ! -d "$dir" ] || cmd_stop_receiver "$dir"
-  fi
+  case "$what" in
+    stop)
+      rm -f "$dir/pids/watchdog"
+      [ ! -d "$dir" ] || cmd_stop "$dir" ;;
+    stop-receiver)
+      rm -f "$dir/pids/receiver-watchdog"
+      [ ! -d "$dir" ] || cmd_stop_receiver "$dir" ;;
+    stop-tls-proxy)
+      rm -f "$dir/pids/tls-proxy-watchdog"
+      [ ! -d "$dir" ] || cmd_stop_tls_proxy "$dir" ;;
+  esac
 }
 
 write_kubeconfig() {
@@ -447,8 +499,12 @@ stop_pidfile() {
   name=$(basename "$f")
   rm -f "$f"
   [ -n "$pid" ] || return 0
-  # Only signal a process that is still the one we started (a pid may be reused).
-  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "${name#receiver-}"; then
+  # Only signal a process that is still the one we started (a pid may be reused):
+  # its command line contains the pid file's name (`receiver-watchdog` and
+  # `tls-proxy-watchdog` run `... _watchdog ...`).
+  local pat=${name#receiver-}
+  pat=${pat#tls-proxy-}
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pat"; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     printf '%s ' "$pid"
   fi
@@ -471,7 +527,7 @@ cmd_stop() {
   dir=$(cd "$1" && pwd)
   # SIGTERM to all at once (each shuts down gracefully in 1-3 s), SIGKILL what
   # is left after the deadline.
-  for name in watchdog receiver-watchdog rotel-agent kube-scheduler kube-controller-manager kube-apiserver etcd; do
+  for name in watchdog receiver-watchdog tls-proxy-watchdog nginx rotel-agent kube-scheduler kube-controller-manager kube-apiserver etcd; do
     [ -f "$dir/pids/$name" ] || continue
     pids+=$(stop_pidfile "$dir/pids/$name")
   done
@@ -534,6 +590,192 @@ EOF
   log "rotel-agent pid $pid: OTLP gRPC 127.0.0.1:$grpc, HTTP 127.0.0.1:$http, spans -> $DIR/rotel.log"
 }
 
+# -------------------------------------------------------------- tls-proxy ----
+
+cmd_stop_tls_proxy() {
+  [ $# -ge 1 ] || die "usage: $0 stop-tls-proxy <dir>"
+  [ -d "$1" ] || { log "no tls proxy to stop: $1 does not exist"; return 0; }
+  local dir pids
+  dir=$(cd "$1" && pwd)
+  [ -f "$dir/pids/tls-proxy-watchdog" ] && stop_pidfile "$dir/pids/tls-proxy-watchdog" >/dev/null
+  [ -f "$dir/pids/nginx" ] || { log "no tls proxy running for $dir"; return 0; }
+  pids=$(stop_pidfile "$dir/pids/nginx")
+  # shellcheck disable=SC2086
+  wait_gone $pids
+  log "stopped tls proxy ${pids:-}"
+}
+
+# tls_certs DIR/tls: a test CA and a server certificate for 127.0.0.1/localhost
+# (EC P-256, 30 days), kept while valid for another day.
+tls_certs() {
+  local d=$1
+  mkdir -p "$d"
+  if [ -f "$d/ca.crt" ] && [ -f "$d/server.crt" ] && [ -f "$d/server.key" ] \
+     && openssl x509 -checkend 86400 -noout -in "$d/server.crt" >/dev/null 2>&1 \
+     && openssl verify -CAfile "$d/ca.crt" "$d/server.crt" >/dev/null 2>&1; then
+    return
+  fi
+  (
+    umask 077
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+      -keyout "$d/ca.key" -out "$d/ca.crt" -days 30 -subj "/CN=kspan-live-test-ca" \
+      -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -addext "subjectKeyIdentifier=hash"
+    openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+      -keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=localhost"
+    cat >"$d/server.ext" <<'EOF'
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
+      -CAcreateserial -out "$d/server.crt" -days 30 -extfile "$d/server.ext"
+  ) >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; die "generating the test certificates failed"; }
+  chmod 644 "$d/ca.crt" "$d/server.crt"
+  openssl verify -CAfile "$d/ca.crt" "$d/server.crt" >/dev/null || die "server.crt does not verify against ca.crt"
+}
+
+cmd_tls_proxy() {
+  [ $# -ge 1 ] || die "usage: $0 tls-proxy <dir> [--owner-pid PID]"
+  local owner=""
+  if [ "${2:-}" = "--owner-pid" ]; then owner=${3:?--owner-pid needs a pid}; fi
+  local nginx
+  nginx=$(nginx_bin)
+  [ -n "$nginx" ] || die "nginx not installed: run scripts/live-env.sh install"
+  DIR=$(abs_dir "$1")
+  [ -f "$DIR/receiver.env" ] || die "no receiver for $DIR: run scripts/live-env.sh receiver $DIR first"
+  mkdir -p "$DIR/pids"
+  if [ -f "$DIR/pids/nginx" ] && kill -0 "$(cat "$DIR/pids/nginx")" 2>/dev/null; then
+    log "tls proxy already running for $DIR ($DIR/tls-proxy.env)"
+    return 0
+  fi
+  local t0 rx_grpc rx_http
+  t0=$(now)
+  rx_grpc=$(sed -nE "s/^export KSPAN_OTLP_GRPC_PORT='?([0-9]+)'?$/\1/p" "$DIR/receiver.env")
+  rx_http=$(sed -nE "s/^export KSPAN_OTLP_HTTP_PORT='?([0-9]+)'?$/\1/p" "$DIR/receiver.env")
+  if [ -z "$rx_grpc" ] || [ -z "$rx_http" ]; then die "no receiver ports in $DIR/receiver.env"; fi
+
+  tls_certs "$DIR/tls"
+
+  # nginx gets its own prefix; nothing under /etc/nginx or /var/log/nginx is used
+  # (-e moves even the error log nginx opens before reading its config).
+  local ng="$DIR/nginx" grpc http
+  mkdir -p "$ng/logs" "$ng/tmp"
+  read -r grpc http < <(free_ports 2)
+  local user_line="# not root: workers run as the current user"
+  # As root, nginx would switch its workers to `nobody`, which may not be able
+  # to enter DIR; keep them as root (loopback-only test proxy).
+  if [ "$(id -u)" = 0 ]; then user_line="user root root;"; fi
+  local access="$ng/logs/access.log"
+  : >"$access"
+  {
+    cat <<EOF
+# generated by scripts/live-env.sh tls-proxy
+daemon off;
+master_process on;
+worker_processes 1;
+$user_line
+pid $ng/nginx.pid;
+error_log $ng/logs/error.log notice;
+
+events {
+    worker_connections 512;
+}
+
+http {
+    default_type application/octet-stream;
+    client_body_temp_path $ng/tmp/client_body;
+    proxy_temp_path $ng/tmp/proxy;
+    fastcgi_temp_path $ng/tmp/fastcgi;
+    uwsgi_temp_path $ng/tmp/uwsgi;
+    scgi_temp_path $ng/tmp/scgi;
+
+    # OTLP batches can be large; exporters keep connections open for the run.
+    client_max_body_size 64m;
+    client_body_buffer_size 1m;
+    keepalive_requests 1000000;
+    keepalive_timeout 600s;
+    server_tokens off;
+
+    ssl_certificate $DIR/tls/server.crt;
+    ssl_certificate_key $DIR/tls/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+
+    map \$server_port \$kspan_listener {
+        $grpc grpc;
+        default http;
+    }
+EOF
+    # One JSON object per request; absent headers log as "".
+    cat <<'EOF'
+    log_format kspan_json escape=json '{"time":"$time_iso8601","msec":$msec,'
+        '"listener":"$kspan_listener","remote_addr":"$remote_addr",'
+        '"method":"$request_method","path":"$uri","request_uri":"$request_uri",'
+        '"protocol":"$server_protocol","status":$status,"content_type":"$content_type",'
+        '"request_length":$request_length,"bytes_sent":$bytes_sent,"request_time":$request_time,'
+        '"upstream_status":"$upstream_status",'
+        '"grpc_status":"$upstream_trailer_grpc_status$upstream_http_grpc_status",'
+        '"x_scope_orgid":"$http_x_scope_orgid","authorization":"$http_authorization",'
+        '"user_agent":"$http_user_agent","ssl_protocol":"$ssl_protocol","alpn":"$ssl_alpn_protocol"}';
+EOF
+    cat <<EOF
+    access_log $access kspan_json;
+
+    # OTLP/gRPC: TLS + HTTP/2 in, plaintext HTTP/2 (h2c) to the receiver.
+    server {
+        listen 127.0.0.1:$grpc ssl http2;
+        location / {
+            grpc_pass grpc://127.0.0.1:$rx_grpc;
+            grpc_read_timeout 300s;
+            grpc_send_timeout 300s;
+        }
+    }
+
+    # OTLP/HTTP: TLS with HTTP/1.1 or HTTP/2 (ALPN) in, HTTP/1.1 to the receiver.
+    server {
+        listen 127.0.0.1:$http ssl http2;
+        location / {
+            proxy_pass http://127.0.0.1:$rx_http;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 300s;
+        }
+    }
+}
+EOF
+  } >"$ng/nginx.conf"
+
+  if ! "$nginx" -t -q -p "$ng/" -c "$ng/nginx.conf" -e "$ng/logs/error.log" >"$ng/logs/config-test.log" 2>&1; then
+    cat "$ng/logs/config-test.log" >&2
+    die "nginx rejected $ng/nginx.conf"
+  fi
+  local pid
+  pid=$(spawn nginx "$ng/logs/stderr.log" "$nginx" -p "$ng/" -c "$ng/nginx.conf" -e "$ng/logs/error.log")
+  wait_for 30 "nginx TLS port for gRPC" "$pid" \
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $grpc), 1)"
+  wait_for 30 "nginx TLS port for HTTP" "$pid" \
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $http), 1)"
+  cat >"$DIR/tls-proxy.env" <<EOF
+# generated by scripts/live-env.sh tls-proxy; source it
+export KSPAN_TLS_CA_FILE='$DIR/tls/ca.crt'
+export KSPAN_TLS_GRPC_ENDPOINT='https://127.0.0.1:$grpc'
+export KSPAN_TLS_HTTP_ENDPOINT='https://127.0.0.1:$http'
+export KSPAN_TLS_GRPC_PORT=$grpc
+export KSPAN_TLS_HTTP_PORT=$http
+export KSPAN_TLS_ACCESS_LOG='$access'
+export KSPAN_TLS_ERROR_LOG='$ng/logs/error.log'
+export KSPAN_TLS_PROXY_PID=$pid
+EOF
+  if [ -n "$owner" ]; then
+    spawn tls-proxy-watchdog "$ng/logs/watchdog.log" bash "$SELF" _watchdog stop-tls-proxy "$owner" "$DIR" >/dev/null
+  fi
+  log "nginx pid $pid (in $(elapsed "$t0") s): TLS gRPC 127.0.0.1:$grpc -> 127.0.0.1:$rx_grpc, TLS HTTP 127.0.0.1:$http -> 127.0.0.1:$rx_http; CA $DIR/tls/ca.crt, access log $access"
+}
+
 # ------------------------------------------------------------------- main ----
 
 usage() {
@@ -551,6 +793,8 @@ main() {
     stop) cmd_stop "$@" ;;
     receiver) cmd_receiver "$@" ;;
     stop-receiver) cmd_stop_receiver "$@" ;;
+    tls-proxy) cmd_tls_proxy "$@" ;;
+    stop-tls-proxy) cmd_stop_tls_proxy "$@" ;;
     _watchdog) cmd_watchdog "$@" ;;
     paths) printf 'KSPAN_CACHE=%s\nBIN=%s\nVENV=%s\n' "$CACHE" "$BIN" "$VENV" ;;
     -h|--help|help|"") usage ;;
