@@ -84,6 +84,10 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 50_000, env = "KSPAN_QUEUE_SIZE")]
     pub queue_size: usize,
 
+    /// Where /metrics, /healthz and /readyz are served (port 0: any free port).
+    #[arg(long, default_value = "0.0.0.0:8080", env = "KSPAN_METRICS_ADDR")]
+    pub metrics_addr: std::net::SocketAddr,
+
     /// On SIGTERM, time allowed to finish and deliver what is pending.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,

@@ -11,4 +11,5 @@ pub mod run;
 pub mod sink;
 pub mod source;
 pub mod span;
+pub mod telemetry;
 pub mod time;

@@ -23,6 +23,8 @@ use crate::sink::waterfall::Waterfall;
 use crate::source::record::Recorder;
 use crate::source::watch::{self, now, Outlet, WatchStats};
 use crate::span::SpanDraft;
+use crate::telemetry::metrics::EventLabels;
+use crate::telemetry::{server, Metrics};
 use crate::time::Nanos;
 
 /// Largest batch handed to a sink at once.
@@ -100,9 +102,22 @@ enum LiveSink {
 }
 
 impl LiveSink {
-    async fn deliver(&mut self, spans: &[SpanDraft]) {
+    async fn deliver(&mut self, spans: &[SpanDraft], metrics: &Metrics) {
         let result = match self {
-            LiveSink::Otlp(sink) => sink.send(spans).await.map_err(|e| e.to_string()),
+            LiveSink::Otlp(sink) => {
+                let (exported, dropped, retries) = (sink.exported, sink.dropped, sink.retries);
+                let result = sink.send(spans).await.map_err(|e| e.to_string());
+                metrics.spans_exported.inc_by(sink.exported - exported);
+                metrics.export_retries.inc_by(sink.retries - retries);
+                if sink.dropped > dropped {
+                    metrics.dropped("export", sink.dropped - dropped);
+                    metrics.export_errors.inc();
+                }
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "delivering spans failed");
+                }
+                return;
+            }
             LiveSink::Json(sink) => sink.write(spans).map_err(|e| e.to_string()),
             LiveSink::Waterfall(out) => {
                 let mut view = Waterfall::new(true);
@@ -112,8 +127,15 @@ impl LiveSink {
                     .map_err(|e| e.to_string())
             }
         };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "delivering spans failed");
+        match result {
+            Ok(()) => {
+                metrics.spans_exported.inc_by(spans.len() as u64);
+            }
+            Err(e) => {
+                metrics.dropped("export", spans.len() as u64);
+                metrics.export_errors.inc();
+                tracing::error!(error = %e, "delivering spans failed");
+            }
         }
     }
 
@@ -148,6 +170,11 @@ fn output(args: &RunArgs) -> anyhow::Result<Box<dyn Write + Send>> {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let metrics: &'static Metrics = Box::leak(Box::default());
+    let address = server::serve(args.metrics_addr, metrics)
+        .await
+        .map_err(|e| anyhow::anyhow!("--metrics-addr {}: {e}", args.metrics_addr))?;
+    tracing::info!(%address, "serving /metrics, /healthz, /readyz");
     let client = client(&args.cluster).await?;
     let mut sink = match args.output {
         Output::Otlp => LiveSink::Otlp(Box::new(OtlpSink::new(
@@ -174,6 +201,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             while stats.initial_lists_done.load(Ordering::Relaxed) < count as u64 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            metrics.set_ready();
             tracing::info!(watchers = count, "initial lists synced");
         });
     }
@@ -183,25 +211,31 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         let queue = queue.clone();
         tokio::spawn(async move {
             while let Some(batch) = queue.next_batch(BATCH).await {
-                sink.deliver(&batch).await;
+                sink.deliver(&batch, metrics).await;
             }
             sink.close();
         })
     };
 
     let mut correlator = Correlator::new(args.correlation.config());
+    let mut gauges = Gauges::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             observation = observations.recv() => match observation {
-                Some(o) => queue.push(correlator.ingest(o)),
+                Some(o) => {
+                    count_event(metrics, &o);
+                    metrics.correlator_lag_ms.set((now() - o.at) / 1_000_000);
+                    queue.push(correlator.ingest(o));
+                }
                 None => break,
             },
             _ = tick.tick() => {
                 queue.push(correlator.ingest(Observation { at: now(), what: Observed::Tick }));
                 if let Some(r) = &recorder { r.flush(); }
+                gauges.update(metrics, &correlator, &queue, &stats);
             }
             _ = &mut shutdown => break,
         }
@@ -231,6 +265,65 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         if delivered { "" } else { "; shutdown grace period exceeded" }
     );
     Ok(0)
+}
+
+fn count_event(metrics: &Metrics, o: &Observation) {
+    if let Observed::Event(e) = &o.what {
+        let labels = EventLabels {
+            r#type: e.kind.clone(),
+            reason: e.reason.clone(),
+            involved_object: e.involved.key.kind.to_string(),
+        };
+        metrics.events.get_or_create(&labels).inc();
+    }
+}
+
+/// Counters kept elsewhere (queue, watchers, correlator) copied into the metrics once a second.
+#[derive(Default)]
+struct Gauges {
+    queue_dropped: u64,
+    restarts: u64,
+    errors: u64,
+    traces: u64,
+}
+
+impl Gauges {
+    fn update(
+        &mut self,
+        metrics: &Metrics,
+        correlator: &Correlator,
+        queue: &SpanQueue,
+        stats: &WatchStats,
+    ) {
+        metrics.queue_depth.set(queue.len() as i64);
+        metrics.pending_events.set(correlator.pending() as i64);
+        metrics
+            .tracked_objects
+            .set(correlator.tracked_objects() as i64);
+        metrics.open_rollouts.set(correlator.open_episodes() as i64);
+        let sync = |last: &mut u64, now: u64| {
+            let diff = now.saturating_sub(*last);
+            *last = now;
+            diff
+        };
+        metrics.dropped(
+            "queue",
+            sync(
+                &mut self.queue_dropped,
+                queue.dropped.load(Ordering::Relaxed),
+            ),
+        );
+        metrics.watch_restarts.inc_by(sync(
+            &mut self.restarts,
+            stats.restarts.load(Ordering::Relaxed),
+        ));
+        metrics
+            .watch_errors
+            .inc_by(sync(&mut self.errors, stats.errors.load(Ordering::Relaxed)));
+        metrics
+            .traces
+            .inc_by(sync(&mut self.traces, correlator.stats().traces));
+    }
 }
 
 pub async fn record(args: RecordArgs) -> anyhow::Result<i32> {

@@ -69,6 +69,32 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
         );
         std::thread::sleep(Duration::from_secs(4));
     }
+    // Self-observability while it runs: ready after sync, counters moving with the rollout.
+    assert_eq!(kspan.get("/healthz").0, 200);
+    assert_eq!(kspan.get("/readyz").0, 200);
+    let metrics = kspan.get("/metrics").1;
+    let value = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        value(
+            r#"kspan_events_total{type="Normal",reason="ScalingReplicaSet",involved_object="Deployment"}"#
+        ) >= 3.0,
+        "{metrics}"
+    );
+    assert!(value("kspan_spans_exported_total") > 0.0, "{metrics}");
+    assert!(value("kspan_traces_total") >= 3.0, "{metrics}");
+    assert_eq!(
+        value(r#"kspan_spans_dropped_total{stage="queue"}"#),
+        0.0,
+        "{metrics}"
+    );
+    assert!(metrics.contains("kspan_tracked_objects "), "{metrics}");
     let log = kspan.stop();
     println!("{}", log.lines().last().unwrap_or_default());
 

@@ -26,6 +26,7 @@ impl Kspan {
         let log = dir.join("kspan.log");
         let child = Command::new(env!("CARGO_BIN_EXE_kspan"))
             .arg("run")
+            .args(["--metrics-addr", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -33,6 +34,46 @@ impl Kspan {
             .spawn()
             .expect("kspan starts");
         Kspan { child, log }
+    }
+
+    /// The address of /metrics, /healthz and /readyz (from the log).
+    pub fn metrics_address(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let line = log
+            .lines()
+            .find(|l| l.contains("serving /metrics"))
+            .expect("metrics served");
+        let at = line.find("address=").expect("address logged") + "address=".len();
+        let rest = &line[at..];
+        let clean: String = rest
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+            .collect();
+        clean.trim_end_matches(':').to_string()
+    }
+
+    /// GET a path of the metrics server: (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect(self.metrics_address()).expect("metrics server reachable");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: kspan\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
     }
 
     /// SIGTERM, then wait: what is pending must be delivered before exit.

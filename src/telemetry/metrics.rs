@@ -1,0 +1,122 @@
+//! The metrics an operator watches. `kspan_events_total{type,reason,involved_object}`
+//! keeps kspan's name and labels so its dashboards keep working.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub r#type: String,
+    pub reason: String,
+    pub involved_object: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    /// `queue` (the sink lagged) or `export` (the collector refused after retries).
+    pub stage: String,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub events: Family<EventLabels, Counter>,
+    pub spans_exported: Counter,
+    pub spans_dropped: Family<DropLabels, Counter>,
+    pub export_errors: Counter,
+    pub export_retries: Counter,
+    pub queue_depth: Gauge,
+    pub pending_events: Gauge,
+    pub tracked_objects: Gauge,
+    pub open_rollouts: Gauge,
+    pub watch_restarts: Counter,
+    pub watch_errors: Counter,
+    /// Seconds between an observation's arrival and now, when it was correlated.
+    pub correlator_lag_ms: Gauge,
+    pub traces: Counter,
+    ready: AtomicBool,
+}
+
+impl Metrics {
+    pub fn registry(&'static self) -> Registry {
+        let mut r = Registry::with_prefix("kspan");
+        r.register("events", "Kubernetes Events observed", self.events.clone());
+        r.register(
+            "spans_exported",
+            "Spans delivered to the sink",
+            self.spans_exported.clone(),
+        );
+        r.register(
+            "spans_dropped",
+            "Spans dropped, by stage",
+            self.spans_dropped.clone(),
+        );
+        r.register(
+            "export_errors",
+            "Export requests that failed after retries",
+            self.export_errors.clone(),
+        );
+        r.register(
+            "export_retries",
+            "Export attempts retried",
+            self.export_retries.clone(),
+        );
+        r.register(
+            "queue_depth",
+            "Finished spans waiting for the sink",
+            self.queue_depth.clone(),
+        );
+        r.register(
+            "pending_events",
+            "Events waiting for their object",
+            self.pending_events.clone(),
+        );
+        r.register(
+            "tracked_objects",
+            "Objects in the correlator's table",
+            self.tracked_objects.clone(),
+        );
+        r.register(
+            "open_rollouts",
+            "Episodes not yet settled",
+            self.open_rollouts.clone(),
+        );
+        r.register(
+            "watch_restarts",
+            "Watches relisted (restart, 410 Gone)",
+            self.watch_restarts.clone(),
+        );
+        r.register(
+            "watch_errors",
+            "Watch errors (retried with backoff)",
+            self.watch_errors.clone(),
+        );
+        r.register(
+            "correlator_lag_milliseconds",
+            "Arrival to correlation delay",
+            self.correlator_lag_ms.clone(),
+        );
+        r.register("traces", "Traces started", self.traces.clone());
+        r
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    pub fn dropped(&self, stage: &str, n: u64) {
+        self.spans_dropped
+            .get_or_create(&DropLabels {
+                stage: stage.into(),
+            })
+            .inc_by(n);
+    }
+}

@@ -1,0 +1,6 @@
+//! kspan-rs observing itself: Prometheus metrics and the health endpoints.
+
+pub mod metrics;
+pub mod server;
+
+pub use metrics::Metrics;
