@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Live test environment for kspan-rs: a real Kubernetes v1.20.2 control plane
 # (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) on loopback,
-# plus an OTLP receiver (rotel) that prints every received span.
+# plus an OTLP receiver (rotel) that prints every received span, and optionally
+# a TLS-terminating, header-logging proxy (nginx) in front of it.
 #
 #   scripts/live-env.sh install          install packages, build + cache binaries (once)
 #   scripts/live-env.sh check            exit 0 if everything `install` provides is present
@@ -78,11 +79,13 @@ install_apt() {
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\n# temporary, written by kspan-rs scripts/live-env.sh install\nexit 101\n' \
       | as_root tee "$policy" >/dev/null && as_root chmod 755 "$policy" && tmp_policy=1
+    # shellcheck disable=SC2064
+    [ "$tmp_policy" = 0 ] || trap "as_root rm -f '$policy'" EXIT
   fi
   local rc=0
   # shellcheck disable=SC2086
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2 || rc=$?
-  if [ "$tmp_policy" = 1 ]; then as_root rm -f "$policy"; fi
+  if [ "$tmp_policy" = 1 ]; then as_root rm -f "$policy"; trap - EXIT; fi
   [ "$rc" = 0 ] || die "apt-get install failed ($rc)"
 }
 
@@ -510,10 +513,19 @@ stop_pidfile() {
   fi
 }
 
+# True while PID exists and is not a zombie (an exited process whose parent, here
+# often a minimal init, has not reaped it yet still answers kill -0).
+is_running() {
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  state=$(sed -E 's/.*\) ([A-Za-z]).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ "$state" != Z ]
+}
+
 wait_gone() {
   local pid deadline=$(( $(date +%s) + ${KSPAN_STOP_TIMEOUT:-8} ))
   for pid in "$@"; do
-    while kill -0 "$pid" 2>/dev/null; do
+    while is_running "$pid"; do
       if [ "$(date +%s)" -ge "$deadline" ]; then kill -KILL "$pid" 2>/dev/null || true; break; fi
       sleep 0.1
     done

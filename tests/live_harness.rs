@@ -727,7 +727,9 @@ async fn audit_and_tls_scenario(cluster: &LiveCluster) -> Result<()> {
     ] {
         let name = format!("via-http-reqwest-{label}");
         let t = Instant::now();
-        let result = export_http_once(&format!("{base}/v1/traces"), &name).await;
+        let result = export_http_once(&format!("{base}/v1/traces"), &name)
+            .await
+            .map_err(|e| format!("{e:#}"));
         let got =
             support::rotel::wait_for_spans(&receiver.log_path(), Duration::from_secs(2), |s| {
                 s.iter().any(|s| s.name == name)
