@@ -463,3 +463,147 @@ fn a_restart_mid_rollout_keeps_the_trace_id() {
     };
     assert_eq!(root(&before), root(&after), "the same root span id");
 }
+
+#[test]
+fn as_its_service_account_over_grpc_tls_with_headers_a_200_pod_rollout_costs_no_api_requests() {
+    let Some(cluster) =
+        LiveCluster::start_or_skip("as_its_service_account_over_grpc_tls_with_headers")
+    else {
+        return;
+    };
+    let rt = runtime();
+    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+    let proxy = support::TlsProxy::start_in(cluster.dir()).expect("TLS proxy starts");
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+
+    // The project's own manifests: namespace, ServiceAccount, least-privilege RBAC.
+    let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/base");
+    kubectl(&cluster, &["apply", "-k", deploy]);
+    kubectl(
+        &cluster,
+        &["scale", "-n", "kspan", "deployment/kspan", "--replicas=0"],
+    );
+    let identity = cluster
+        .service_account_kubeconfig("kspan", "kspan")
+        .expect("a token for the ServiceAccount");
+    let user = "system:serviceaccount:kspan:kspan";
+    let secrets = cluster
+        .kubectl()
+        .args([
+            "--kubeconfig",
+            identity.to_str().unwrap(),
+            "get",
+            "secrets",
+            "-A",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !secrets.status.success(),
+        "secrets must be forbidden to kspan-rs"
+    );
+    assert!(
+        String::from_utf8_lossy(&secrets.stderr).contains("forbidden"),
+        "{}",
+        String::from_utf8_lossy(&secrets.stderr)
+    );
+
+    let mut kspan = Kspan::start(
+        &dir,
+        &[
+            "--kubeconfig",
+            identity.to_str().unwrap(),
+            "--otlp-addr",
+            proxy.grpc_endpoint(),
+            "--otlp-ca-file",
+            proxy.ca_file().to_str().unwrap(),
+            "--otlp-headers",
+            "x-scope-orgid=tenant-a",
+            "--settle",
+            "3s",
+        ],
+    );
+    wait_for_sync(&kspan);
+    std::thread::sleep(Duration::from_secs(1));
+    let after_sync = cluster.audit_requests(user).len();
+
+    let config = NodeSimConfig {
+        max_pods: "250".into(),
+        ..NodeSimConfig::with_nodes(4)
+    };
+    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
+    kubectl(
+        &cluster,
+        &[
+            "create",
+            "deployment",
+            "wide",
+            "--image=nginx:1.19",
+            "--replicas=200",
+        ],
+    );
+    kubectl(
+        &cluster,
+        &["rollout", "status", "deployment/wide", "--timeout=240s"],
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let requests = cluster.audit_requests(user);
+    let log = kspan.stop();
+    let events = api_events(&cluster, "default");
+    let during: Vec<_> = requests[after_sync..]
+        .iter()
+        .map(|r| format!("{} {}", r.verb, r.request_uri))
+        .collect();
+    println!(
+        "200-pod rollout: {} events, {} API requests by kspan-rs before sync, {} after: {during:?}; {}",
+        events.len(),
+        after_sync,
+        during.len(),
+        log.lines().last().unwrap_or_default()
+    );
+    assert!(
+        events.len() >= 800,
+        "200 pods make about 4 Events each: {}",
+        events.len()
+    );
+    assert!(
+        during.len() * 1000 <= events.len(),
+        "at most 1 request per 1000 events: {during:?}"
+    );
+    assert!(requests[..after_sync]
+        .iter()
+        .all(|r| r.verb == "list" || r.verb == "watch" || r.verb == "get"));
+
+    // Delivered through TLS with the header, every event of the rollout in place.
+    let spans = rotel::parse(&receiver.output());
+    let startups = spans
+        .iter()
+        .filter(|s| {
+            s.name == "Pod.Startup"
+                && s.attr("k8s.pod.name")
+                    .is_some_and(|p| p.starts_with("wide-"))
+        })
+        .count();
+    assert_eq!(startups, 200);
+    let placed = span_events(&spans);
+    let missing = events
+        .keys()
+        .filter(|uid| !placed.contains_key(*uid))
+        .count();
+    assert_eq!(missing, 0, "every Event delivered");
+    let log = proxy.access_log();
+    let exports: Vec<_> = log
+        .iter()
+        .filter(|l| l["path"] == "/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+        .collect();
+    assert!(!exports.is_empty());
+    assert!(
+        exports.iter().all(|l| l["x_scope_orgid"] == "tenant-a"
+            && l["status"] == 200
+            && l["ssl_protocol"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("TLS"))),
+        "{exports:?}"
+    );
+}
