@@ -133,3 +133,61 @@ fn replay_to_a_real_receiver_over_grpc_and_http() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn replay_over_tls_to_a_test_ca_with_a_tenant_header_over_grpc_and_http() {
+    if !require_installed("replay_over_tls_to_a_test_ca_with_a_tenant_header_over_grpc_and_http") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("kspan-otlp-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let receiver = LiveReceiver::start_in(&dir).expect("receiver starts");
+    let proxy = support::TlsProxy::start_in(&dir).expect("TLS proxy starts");
+    for (protocol, endpoint, tenant) in [
+        ("grpc", proxy.grpc_endpoint(), "tenant-grpc"),
+        ("http/protobuf", proxy.http_endpoint(), "tenant-http"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kspan"))
+            .args([
+                "replay",
+                "--output",
+                "otlp",
+                "--otlp-protocol",
+                protocol,
+                "--otlp-addr",
+                endpoint,
+            ])
+            .args(["--otlp-ca-file", proxy.ca_file().to_str().unwrap()])
+            .args(["--otlp-headers", &format!("x-scope-orgid={tenant}")])
+            .arg(common::fixture("kspan/deployment-2-pods.main.yaml"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "otlp: {} spans exported, 0 dropped",
+                expected().len()
+            )),
+            "{protocol}: {stderr}"
+        );
+        let requests: Vec<_> = proxy
+            .access_log()
+            .into_iter()
+            .filter(|l| l["x_scope_orgid"] == tenant)
+            .collect();
+        assert!(
+            !requests.is_empty(),
+            "{protocol}: the header reached the collector"
+        );
+        assert!(requests.iter().all(|l| l["status"] == 200
+            && l["ssl_protocol"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("TLS"))));
+    }
+    let spans = received(&receiver);
+    assert_eq!(spans.len(), 2 * expected().len(), "both exports arrived");
+    assert_eq!(trees(&spans), expected());
+    drop(proxy);
+    drop(receiver);
+    let _ = std::fs::remove_dir_all(&dir);
+}

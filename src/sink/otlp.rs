@@ -43,6 +43,8 @@ pub enum OtlpError {
     CaFile(std::path::PathBuf, std::io::Error),
     #[error("OTLP header {0:?}: {1}")]
     Header(String, String),
+    #[error("OTLP HTTP client: {0}")]
+    HttpClient(String),
     #[error("export failed after {attempts} attempts: {last}")]
     Export { attempts: u32, last: String },
 }
@@ -56,6 +58,22 @@ pub struct OtlpSink {
     pub exported: u64,
     pub dropped: u64,
     pub retries: u64,
+}
+
+/// The HTTP client for OTLP/HTTP: rustls (with the ring provider kube also uses),
+/// trusting the system roots plus --otlp-ca-file.
+fn http_client(options: &OtlpOptions) -> Result<reqwest::Client, OtlpError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = &options.ca_file {
+        let pem = std::fs::read(path).map_err(|e| OtlpError::CaFile(path.clone(), e))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| OtlpError::CaFile(path.clone(), std::io::Error::other(e)))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
+        .build()
+        .map_err(|e| OtlpError::HttpClient(e.to_string()))
 }
 
 fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, OtlpError> {
@@ -132,6 +150,7 @@ impl OtlpSink {
                 if !options.headers.is_empty() {
                     b = b.with_headers(options.headers.iter().cloned().collect());
                 }
+                b = b.with_http_client(http_client(options)?);
                 if let Some(timeout) = options.timeout {
                     b = b.with_timeout(timeout);
                 }
