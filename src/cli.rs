@@ -88,6 +88,15 @@ pub struct RunArgs {
     #[arg(long, default_value = "0.0.0.0:8080", env = "KSPAN_METRICS_ADDR")]
     pub metrics_addr: std::net::SocketAddr,
 
+    /// The Pod kspan-rs runs as (downward API): its own failures are reported as
+    /// Warning Events on it.
+    #[arg(long, env = "POD_NAME", requires = "pod_namespace")]
+    pub pod_name: Option<String>,
+
+    /// Namespace of --pod-name.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub pod_namespace: Option<String>,
+
     /// On SIGTERM, time allowed to finish and deliver what is pending.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -218,9 +227,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             unit.push(next);
             chars.next();
         }
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("{text:?}: expected a number before {unit:?}"))?;
+        let value: f64 =
+            number.parse().map_err(|_| format!("{text:?}: expected a number before {unit:?}"))?;
         let seconds = match unit.as_str() {
             "ms" => value / 1000.0,
             "s" => value,

@@ -19,9 +19,7 @@ fn main() -> anyhow::Result<()> {
 /// Levels from RUST_LOG (default warn); KSPAN_LOG_FORMAT=json for one JSON object per line.
 fn init_logs() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("KSPAN_LOG_FORMAT").is_ok_and(|f| f == "json") {
         logs.json().init();
     } else {
@@ -30,8 +28,5 @@ fn init_logs() {
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
 }

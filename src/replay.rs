@@ -78,19 +78,14 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         eprintln!("error: {error}");
     }
     for skipped in &input.skipped {
-        eprintln!(
-            "note: {}: no Kubernetes objects, skipped",
-            skipped.display()
-        );
+        eprintln!("note: {}: no Kubernetes objects, skipped", skipped.display());
     }
     let (batches, correlator) = correlate(&input, args.correlation.config());
-    let output = args
-        .output
-        .unwrap_or(if args.out.is_none() && std::io::stdout().is_terminal() {
-            Output::Waterfall
-        } else {
-            Output::OtlpJson
-        });
+    let output = args.output.unwrap_or(if args.out.is_none() && std::io::stdout().is_terminal() {
+        Output::Waterfall
+    } else {
+        Output::OtlpJson
+    });
     let out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(std::io::BufWriter::new(
             File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,

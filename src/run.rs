@@ -24,6 +24,7 @@ use crate::source::record::Recorder;
 use crate::source::watch::{self, now, Outlet, WatchStats};
 use crate::span::SpanDraft;
 use crate::telemetry::metrics::EventLabels;
+use crate::telemetry::own_events::OwnEvents;
 use crate::telemetry::{server, Metrics};
 use crate::time::Nanos;
 
@@ -32,10 +33,7 @@ const BATCH: usize = 512;
 
 /// In-cluster config or a kubeconfig/context, like `Client::try_default`.
 pub async fn client(args: &ClusterArgs) -> anyhow::Result<Client> {
-    let options = KubeConfigOptions {
-        context: args.context.clone(),
-        ..Default::default()
-    };
+    let options = KubeConfigOptions { context: args.context.clone(), ..Default::default() };
     let config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path)
@@ -54,17 +52,11 @@ async fn start_watchers(
     client: &Client,
     recorder: Option<Arc<Recorder>>,
     stats: Arc<WatchStats>,
+    own_events: Option<Arc<OwnEvents>>,
 ) -> (mpsc::Receiver<Observation>, JoinSet<()>, usize) {
     let (tx, rx) = mpsc::channel(8192);
-    let history_from = args
-        .since
-        .map_or(now(), |since| now() - since.as_nanos() as Nanos);
-    let outlet = Outlet {
-        observations: tx,
-        recorder,
-        stats,
-        history_from,
-    };
+    let history_from = args.since.map_or(now(), |since| now() - since.as_nanos() as Nanos);
+    let outlet = Outlet { observations: tx, recorder, stats, history_from, own_events };
     let mut tasks = JoinSet::new();
     let mut count = 0;
     for resource in watch::resources(client, args.events_api).await {
@@ -75,12 +67,7 @@ async fn start_watchers(
             args.namespaces.iter().cloned().map(Some).collect()
         };
         for namespace in namespaces {
-            tasks.spawn(watch::watch(
-                client.clone(),
-                resource.clone(),
-                namespace,
-                outlet.clone(),
-            ));
+            tasks.spawn(watch::watch(client.clone(), resource.clone(), namespace, outlet.clone()));
             count += 1;
         }
     }
@@ -102,7 +89,9 @@ enum LiveSink {
 }
 
 impl LiveSink {
-    async fn deliver(&mut self, spans: &[SpanDraft], metrics: &Metrics) {
+    /// Delivers a batch; a failure (after the sink's own retries) is counted,
+    /// logged and returned for the operator's Event.
+    async fn deliver(&mut self, spans: &[SpanDraft], metrics: &Metrics) -> Result<(), String> {
         let result = match self {
             LiveSink::Otlp(sink) => {
                 let (exported, dropped, retries) = (sink.exported, sink.dropped, sink.retries);
@@ -113,21 +102,19 @@ impl LiveSink {
                     metrics.dropped("export", sink.dropped - dropped);
                     metrics.export_errors.inc();
                 }
-                if let Err(e) = result {
+                if let Err(e) = &result {
                     tracing::error!(error = %e, "delivering spans failed");
                 }
-                return;
+                return result;
             }
             LiveSink::Json(sink) => sink.write(spans).map_err(|e| e.to_string()),
             LiveSink::Waterfall(out) => {
                 let mut view = Waterfall::new(true);
                 view.add(spans);
-                view.render(out)
-                    .and_then(|_| out.flush())
-                    .map_err(|e| e.to_string())
+                view.render(out).and_then(|_| out.flush()).map_err(|e| e.to_string())
             }
         };
-        match result {
+        match &result {
             Ok(()) => {
                 metrics.spans_exported.inc_by(spans.len() as u64);
             }
@@ -137,6 +124,7 @@ impl LiveSink {
                 tracing::error!(error = %e, "delivering spans failed");
             }
         }
+        result
     }
 
     fn close(self) {
@@ -176,11 +164,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         .map_err(|e| anyhow::anyhow!("--metrics-addr {}: {e}", args.metrics_addr))?;
     tracing::info!(%address, "serving /metrics, /healthz, /readyz");
     let client = client(&args.cluster).await?;
+    let own_events = match (&args.pod_namespace, &args.pod_name) {
+        (Some(namespace), Some(name)) => {
+            Some(Arc::new(OwnEvents::new(client.clone(), namespace, name)))
+        }
+        _ => None,
+    };
     let mut sink = match args.output {
-        Output::Otlp => LiveSink::Otlp(Box::new(OtlpSink::new(
-            &args.export.otlp(),
-            args.export.resource(),
-        )?)),
+        Output::Otlp => {
+            LiveSink::Otlp(Box::new(OtlpSink::new(&args.export.otlp(), args.export.resource())?))
+        }
         Output::OtlpJson => LiveSink::Json(JsonLines::new(output(&args)?, args.export.resource())),
         Output::Waterfall => LiveSink::Waterfall(output(&args)?),
     };
@@ -192,7 +185,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     };
     let stats = Arc::new(WatchStats::default());
     let (mut observations, mut watchers, count) =
-        start_watchers(&args.cluster, &client, recorder.clone(), stats.clone()).await;
+        start_watchers(&args.cluster, &client, recorder.clone(), stats.clone(), own_events.clone())
+            .await;
     tracing::info!(watchers = count, "watching");
     {
         // Said once every watcher has its initial list: from here on nothing is missed.
@@ -209,9 +203,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let queue = Arc::new(SpanQueue::new(args.queue_size));
     let exporter = {
         let queue = queue.clone();
+        let own_events = own_events.clone();
         tokio::spawn(async move {
             while let Some(batch) = queue.next_batch(BATCH).await {
-                sink.deliver(&batch, metrics).await;
+                if let (Err(e), Some(own)) = (sink.deliver(&batch, metrics).await, &own_events) {
+                    let note = format!("{} spans not delivered: {e}", batch.len());
+                    own.warn("ExportFailed", "Export", note).await;
+                }
             }
             sink.close();
         })
@@ -235,7 +233,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             _ = tick.tick() => {
                 queue.push(correlator.ingest(Observation { at: now(), what: Observed::Tick }));
                 if let Some(r) = &recorder { r.flush(); }
-                gauges.update(metrics, &correlator, &queue, &stats);
+                if let (true, Some(own)) = (gauges.update(metrics, &correlator, &queue, &stats), &own_events) {
+                    let note = format!("pending set full ({} events): events placed before their owners were seen; raise --pending-limit", correlator.pending());
+                    let own = own.clone();
+                    tokio::spawn(async move { own.warn("PendingOverflow", "Correlate", note).await });
+                }
             }
             _ = &mut shutdown => break,
         }
@@ -250,9 +252,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     if let Some(r) = &recorder {
         r.flush();
     }
-    let delivered = tokio::time::timeout(args.shutdown_grace, exporter)
-        .await
-        .is_ok();
+    let delivered = tokio::time::timeout(args.shutdown_grace, exporter).await.is_ok();
     let s = correlator.stats();
     eprintln!(
         "kspan: {} observations ({} events) -> {} traces, {} spans; {} dropped at the queue; {} watch restarts{}",
@@ -285,44 +285,35 @@ struct Gauges {
     restarts: u64,
     errors: u64,
     traces: u64,
+    overflow: u64,
 }
 
 impl Gauges {
+    /// Returns whether the pending set overflowed since the last update.
     fn update(
         &mut self,
         metrics: &Metrics,
         correlator: &Correlator,
         queue: &SpanQueue,
         stats: &WatchStats,
-    ) {
+    ) -> bool {
         metrics.queue_depth.set(queue.len() as i64);
         metrics.pending_events.set(correlator.pending() as i64);
-        metrics
-            .tracked_objects
-            .set(correlator.tracked_objects() as i64);
+        metrics.tracked_objects.set(correlator.tracked_objects() as i64);
         metrics.open_rollouts.set(correlator.open_episodes() as i64);
         let sync = |last: &mut u64, now: u64| {
             let diff = now.saturating_sub(*last);
             *last = now;
             diff
         };
-        metrics.dropped(
-            "queue",
-            sync(
-                &mut self.queue_dropped,
-                queue.dropped.load(Ordering::Relaxed),
-            ),
-        );
-        metrics.watch_restarts.inc_by(sync(
-            &mut self.restarts,
-            stats.restarts.load(Ordering::Relaxed),
-        ));
         metrics
-            .watch_errors
-            .inc_by(sync(&mut self.errors, stats.errors.load(Ordering::Relaxed)));
+            .dropped("queue", sync(&mut self.queue_dropped, queue.dropped.load(Ordering::Relaxed)));
         metrics
-            .traces
-            .inc_by(sync(&mut self.traces, correlator.stats().traces));
+            .watch_restarts
+            .inc_by(sync(&mut self.restarts, stats.restarts.load(Ordering::Relaxed)));
+        metrics.watch_errors.inc_by(sync(&mut self.errors, stats.errors.load(Ordering::Relaxed)));
+        metrics.traces.inc_by(sync(&mut self.traces, correlator.stats().traces));
+        sync(&mut self.overflow, correlator.stats().pending_overflow) > 0
     }
 }
 
@@ -332,13 +323,8 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<i32> {
         Recorder::create(&args.out).map_err(|e| anyhow::anyhow!("{}: {e}", args.out.display()))?,
     );
     let stats = Arc::new(WatchStats::default());
-    let (mut observations, mut watchers, _) = start_watchers(
-        &args.cluster,
-        &client,
-        Some(recorder.clone()),
-        stats.clone(),
-    )
-    .await;
+    let (mut observations, mut watchers, _) =
+        start_watchers(&args.cluster, &client, Some(recorder.clone()), stats.clone(), None).await;
     let stop = async {
         match args.duration {
             Some(d) => tokio::time::sleep(d).await,

@@ -78,10 +78,7 @@ pub struct SpanDraft {
 
 impl SpanDraft {
     pub fn attribute(&self, key: &str) -> Option<&Value> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
+        self.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 }
 

@@ -26,10 +26,7 @@ pub fn from_micro(t: &MicroTime) -> Option<Nanos> {
 
 /// Parses an RFC 3339 instant such as the capture comments carry.
 pub fn parse(text: &str) -> Option<Nanos> {
-    text.parse::<Timestamp>()
-        .ok()
-        .as_ref()
-        .and_then(from_timestamp)
+    text.parse::<Timestamp>().ok().as_ref().and_then(from_timestamp)
 }
 
 /// RFC 3339 with the precision the value needs, for attributes and messages.

@@ -46,27 +46,16 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
     );
     wait_for_sync(&kspan);
     // The nodes join after kspan-rs started: their events are activity, not history.
-    let _sim = rt
-        .block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2)))
-        .unwrap();
+    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2))).unwrap();
 
     // Three spec changes, each left to settle before the next.
     for step in [
-        vec![
-            "create",
-            "deployment",
-            "web",
-            "--image=nginx:1.19",
-            "--replicas=2",
-        ],
+        vec!["create", "deployment", "web", "--image=nginx:1.19", "--replicas=2"],
         vec!["set", "image", "deployment/web", "nginx=nginx:1.20"],
         vec!["scale", "deployment/web", "--replicas=3"],
     ] {
         kubectl(&cluster, &step);
-        kubectl(
-            &cluster,
-            &["rollout", "status", "deployment/web", "--timeout=60s"],
-        );
+        kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=60s"]);
         std::thread::sleep(Duration::from_secs(4));
     }
     // Self-observability while it runs: ready after sync, counters moving with the rollout.
@@ -89,11 +78,7 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
     );
     assert!(value("kspan_spans_exported_total") > 0.0, "{metrics}");
     assert!(value("kspan_traces_total") >= 3.0, "{metrics}");
-    assert_eq!(
-        value(r#"kspan_spans_dropped_total{stage="queue"}"#),
-        0.0,
-        "{metrics}"
-    );
+    assert_eq!(value(r#"kspan_spans_dropped_total{stage="queue"}"#), 0.0, "{metrics}");
     assert!(metrics.contains("kspan_tracked_objects "), "{metrics}");
     let log = kspan.stop();
     println!("{}", log.lines().last().unwrap_or_default());
@@ -112,10 +97,7 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
     );
 
     // Every Event exactly once, each in the right place.
-    let missing: Vec<_> = events
-        .iter()
-        .filter(|(uid, _)| !placed.contains_key(*uid))
-        .collect();
+    let missing: Vec<_> = events.iter().filter(|(uid, _)| !placed.contains_key(*uid)).collect();
     assert!(
         missing.is_empty(),
         "{} of {} events not delivered: {missing:#?}",
@@ -162,19 +144,11 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
     }
 
     // One trace per spec change, by generation, with who changed it.
-    let roots: Vec<&Span> = spans
-        .iter()
-        .filter(|s| s.is_root() && s.name == "Deployment.Rollout")
-        .collect();
-    let generations: BTreeSet<&str> = roots
-        .iter()
-        .filter_map(|r| r.attr("kspan.rollout.generation"))
-        .collect();
-    assert_eq!(
-        generations,
-        BTreeSet::from(["1", "2", "3"]),
-        "roots: {roots:#?}"
-    );
+    let roots: Vec<&Span> =
+        spans.iter().filter(|s| s.is_root() && s.name == "Deployment.Rollout").collect();
+    let generations: BTreeSet<&str> =
+        roots.iter().filter_map(|r| r.attr("kspan.rollout.generation")).collect();
+    assert_eq!(generations, BTreeSet::from(["1", "2", "3"]), "roots: {roots:#?}");
     assert_eq!(roots.len(), 3, "one root per rollout, no duplicates");
     let manager = |g: &str| {
         roots
@@ -186,10 +160,7 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
     assert_eq!(manager("1"), Some("kubectl-create"));
     assert_eq!(manager("2"), Some("kubectl-set"));
     // The image change: the new ReplicaSet scaled up and the old one down, pods below the steps.
-    let rollout2 = roots
-        .iter()
-        .find(|r| r.attr("kspan.rollout.generation") == Some("2"))
-        .unwrap();
+    let rollout2 = roots.iter().find(|r| r.attr("kspan.rollout.generation") == Some("2")).unwrap();
     let steps: Vec<&Span> = spans
         .iter()
         .filter(|s| s.parent_id.as_deref() == Some(rollout2.span_id.as_str()))
@@ -198,28 +169,18 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
         steps.iter().any(|s| s.name == "ReplicaSet.ScaleUp")
             && steps.iter().any(|s| s.name == "ReplicaSet.ScaleDown")
     );
-    let below_steps = spans.iter().filter(|s| {
-        steps
-            .iter()
-            .any(|st| Some(st.span_id.as_str()) == s.parent_id.as_deref())
-    });
+    let below_steps = spans
+        .iter()
+        .filter(|s| steps.iter().any(|st| Some(st.span_id.as_str()) == s.parent_id.as_deref()));
     let names: BTreeSet<&str> = below_steps.map(|s| s.name.as_str()).collect();
     assert_eq!(names, BTreeSet::from(["Pod.Startup", "Pod.Termination"]));
-    assert!(spans
-        .iter()
-        .all(|s| s.span_id.len() == 16 && s.trace_id.len() == 32));
-    let ids: BTreeSet<(&str, &str)> = spans
-        .iter()
-        .map(|s| (s.trace_id.as_str(), s.span_id.as_str()))
-        .collect();
+    assert!(spans.iter().all(|s| s.span_id.len() == 16 && s.trace_id.len() == 32));
+    let ids: BTreeSet<(&str, &str)> =
+        spans.iter().map(|s| (s.trace_id.as_str(), s.span_id.as_str())).collect();
     assert_eq!(ids.len(), spans.len(), "no span delivered twice");
 
     // The recorded run replays to the same trees.
-    assert_eq!(
-        replay_trees(&capture, "2s"),
-        trees(&spans),
-        "capture replay equals the live run"
-    );
+    assert_eq!(replay_trees(&capture, "2s"), trees(&spans), "capture replay equals the live run");
 }
 
 #[test]
@@ -254,9 +215,7 @@ fn statefulset_daemonset_and_job_over_http_protobuf() {
     );
     wait_for_sync(&kspan);
     // The nodes join after kspan-rs started: their events are activity, not history.
-    let _sim = rt
-        .block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2)))
-        .unwrap();
+    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2))).unwrap();
 
     let manifests = dir.join("workloads.yaml");
     std::fs::write(
@@ -294,24 +253,12 @@ spec:
     )
     .unwrap();
     kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
-    kubectl(
-        &cluster,
-        &["rollout", "status", "statefulset/db", "--timeout=60s"],
-    );
-    kubectl(
-        &cluster,
-        &["rollout", "status", "daemonset/agent", "--timeout=60s"],
-    );
+    kubectl(&cluster, &["rollout", "status", "statefulset/db", "--timeout=60s"]);
+    kubectl(&cluster, &["rollout", "status", "daemonset/agent", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(4));
     // A rolling update of the StatefulSet: pods replaced in reverse ordinal order.
-    kubectl(
-        &cluster,
-        &["set", "image", "statefulset/db", "db=postgres:16"],
-    );
-    kubectl(
-        &cluster,
-        &["rollout", "status", "statefulset/db", "--timeout=90s"],
-    );
+    kubectl(&cluster, &["set", "image", "statefulset/db", "db=postgres:16"]);
+    kubectl(&cluster, &["rollout", "status", "statefulset/db", "--timeout=90s"]);
     std::thread::sleep(Duration::from_secs(4));
     let log = kspan.stop();
     println!("{}", log.lines().last().unwrap_or_default());
@@ -334,10 +281,7 @@ spec:
         }
     };
     let mut seen_kinds = BTreeSet::new();
-    let missing: Vec<_> = events
-        .iter()
-        .filter(|(uid, _)| !placed.contains_key(*uid))
-        .collect();
+    let missing: Vec<_> = events.iter().filter(|(uid, _)| !placed.contains_key(*uid)).collect();
     assert!(
         missing.is_empty(),
         "{} of {} events not delivered: {missing:#?}",
@@ -375,11 +319,7 @@ spec:
         .filter_map(|s| s.attr("kspan.rollout.generation"))
         .collect();
     assert_eq!(sts_roots, BTreeSet::from(["1", "2"]));
-    assert_eq!(
-        replay_trees(&capture, "2s"),
-        trees(&spans),
-        "capture replay equals the live run"
-    );
+    assert_eq!(replay_trees(&capture, "2s"), trees(&spans), "capture replay equals the live run");
 }
 
 #[test]
@@ -404,62 +344,33 @@ fn a_restart_mid_rollout_keeps_the_trace_id() {
     let mut first = Kspan::start(&dir, &args);
     wait_for_sync(&first);
     // Slow pulls keep the rollout in flight long enough to restart in the middle.
-    let config = NodeSimConfig {
-        pull_delay: Duration::from_secs(3),
-        ..NodeSimConfig::with_nodes(2)
-    };
+    let config =
+        NodeSimConfig { pull_delay: Duration::from_secs(3), ..NodeSimConfig::with_nodes(2) };
     let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
-    kubectl(
-        &cluster,
-        &[
-            "create",
-            "deployment",
-            "slow",
-            "--image=nginx:1.19",
-            "--replicas=3",
-        ],
-    );
+    kubectl(&cluster, &["create", "deployment", "slow", "--image=nginx:1.19", "--replicas=3"]);
     std::thread::sleep(Duration::from_secs(2));
     first.stop(); // SIGTERM: what it has is delivered
     let before = rotel::parse(&receiver.output());
     let mut second = Kspan::start(&dir, &args);
     wait_for_sync(&second);
-    kubectl(
-        &cluster,
-        &["rollout", "status", "deployment/slow", "--timeout=60s"],
-    );
+    kubectl(&cluster, &["rollout", "status", "deployment/slow", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(4));
     second.stop();
     let all = rotel::parse(&receiver.output());
     let after: Vec<&Span> = all[before.len()..].iter().collect();
     let before: Vec<&Span> = before.iter().collect();
     let traces = |spans: &[&Span]| -> BTreeSet<String> {
-        spans
-            .iter()
-            .filter(|s| !s.name.starts_with("Node."))
-            .map(|s| s.trace_id.clone())
-            .collect()
+        spans.iter().filter(|s| !s.name.starts_with("Node.")).map(|s| s.trace_id.clone()).collect()
     };
-    println!(
-        "restart: {} spans before, {} after",
-        before.len(),
-        after.len()
-    );
+    println!("restart: {} spans before, {} after", before.len(), after.len());
     assert_eq!(
         traces(&before).len(),
         1,
         "the first instance delivered part of the rollout: {before:#?}"
     );
-    assert_eq!(
-        traces(&before),
-        traces(&after),
-        "the second instance continued the same trace"
-    );
+    assert_eq!(traces(&before), traces(&after), "the second instance continued the same trace");
     let root = |spans: &[&Span]| {
-        spans
-            .iter()
-            .find(|s| s.name == "Deployment.Rollout")
-            .map(|s| s.span_id.clone())
+        spans.iter().find(|s| s.name == "Deployment.Rollout").map(|s| s.span_id.clone())
     };
     assert_eq!(root(&before), root(&after), "the same root span id");
 }
@@ -480,29 +391,17 @@ fn as_its_service_account_over_grpc_tls_with_headers_a_200_pod_rollout_costs_no_
     // The project's own manifests: namespace, ServiceAccount, least-privilege RBAC.
     let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/base");
     kubectl(&cluster, &["apply", "-k", deploy]);
-    kubectl(
-        &cluster,
-        &["scale", "-n", "kspan", "deployment/kspan", "--replicas=0"],
-    );
+    kubectl(&cluster, &["scale", "-n", "kspan", "deployment/kspan", "--replicas=0"]);
     let identity = cluster
         .service_account_kubeconfig("kspan", "kspan")
         .expect("a token for the ServiceAccount");
     let user = "system:serviceaccount:kspan:kspan";
     let secrets = cluster
         .kubectl()
-        .args([
-            "--kubeconfig",
-            identity.to_str().unwrap(),
-            "get",
-            "secrets",
-            "-A",
-        ])
+        .args(["--kubeconfig", identity.to_str().unwrap(), "get", "secrets", "-A"])
         .output()
         .unwrap();
-    assert!(
-        !secrets.status.success(),
-        "secrets must be forbidden to kspan-rs"
-    );
+    assert!(!secrets.status.success(), "secrets must be forbidden to kspan-rs");
     assert!(
         String::from_utf8_lossy(&secrets.stderr).contains("forbidden"),
         "{}",
@@ -528,33 +427,16 @@ fn as_its_service_account_over_grpc_tls_with_headers_a_200_pod_rollout_costs_no_
     std::thread::sleep(Duration::from_secs(1));
     let after_sync = cluster.audit_requests(user).len();
 
-    let config = NodeSimConfig {
-        max_pods: "250".into(),
-        ..NodeSimConfig::with_nodes(4)
-    };
+    let config = NodeSimConfig { max_pods: "250".into(), ..NodeSimConfig::with_nodes(4) };
     let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
-    kubectl(
-        &cluster,
-        &[
-            "create",
-            "deployment",
-            "wide",
-            "--image=nginx:1.19",
-            "--replicas=200",
-        ],
-    );
-    kubectl(
-        &cluster,
-        &["rollout", "status", "deployment/wide", "--timeout=240s"],
-    );
+    kubectl(&cluster, &["create", "deployment", "wide", "--image=nginx:1.19", "--replicas=200"]);
+    kubectl(&cluster, &["rollout", "status", "deployment/wide", "--timeout=240s"]);
     std::thread::sleep(Duration::from_secs(6));
     let requests = cluster.audit_requests(user);
     let log = kspan.stop();
     let events = api_events(&cluster, "default");
-    let during: Vec<_> = requests[after_sync..]
-        .iter()
-        .map(|r| format!("{} {}", r.verb, r.request_uri))
-        .collect();
+    let during: Vec<_> =
+        requests[after_sync..].iter().map(|r| format!("{} {}", r.verb, r.request_uri)).collect();
     println!(
         "200-pod rollout: {} events, {} API requests by kspan-rs before sync, {} after: {during:?}; {}",
         events.len(),
@@ -562,15 +444,8 @@ fn as_its_service_account_over_grpc_tls_with_headers_a_200_pod_rollout_costs_no_
         during.len(),
         log.lines().last().unwrap_or_default()
     );
-    assert!(
-        events.len() >= 800,
-        "200 pods make about 4 Events each: {}",
-        events.len()
-    );
-    assert!(
-        during.len() * 1000 <= events.len(),
-        "at most 1 request per 1000 events: {during:?}"
-    );
+    assert!(events.len() >= 800, "200 pods make about 4 Events each: {}", events.len());
+    assert!(during.len() * 1000 <= events.len(), "at most 1 request per 1000 events: {during:?}");
     assert!(requests[..after_sync]
         .iter()
         .all(|r| r.verb == "list" || r.verb == "watch" || r.verb == "get"));
@@ -581,16 +456,12 @@ fn as_its_service_account_over_grpc_tls_with_headers_a_200_pod_rollout_costs_no_
         .iter()
         .filter(|s| {
             s.name == "Pod.Startup"
-                && s.attr("k8s.pod.name")
-                    .is_some_and(|p| p.starts_with("wide-"))
+                && s.attr("k8s.pod.name").is_some_and(|p| p.starts_with("wide-"))
         })
         .count();
     assert_eq!(startups, 200);
     let placed = span_events(&spans);
-    let missing = events
-        .keys()
-        .filter(|uid| !placed.contains_key(*uid))
-        .count();
+    let missing = events.keys().filter(|uid| !placed.contains_key(*uid)).count();
     assert_eq!(missing, 0, "every Event delivered");
     let log = proxy.access_log();
     let exports: Vec<_> = log
@@ -601,9 +472,68 @@ fn as_its_service_account_over_grpc_tls_with_headers_a_200_pod_rollout_costs_no_
     assert!(
         exports.iter().all(|l| l["x_scope_orgid"] == "tenant-a"
             && l["status"] == 200
-            && l["ssl_protocol"]
-                .as_str()
-                .is_some_and(|p| p.starts_with("TLS"))),
+            && l["ssl_protocol"].as_str().is_some_and(|p| p.starts_with("TLS"))),
         "{exports:?}"
     );
+}
+
+#[test]
+fn export_failures_are_reported_as_warning_events_on_its_own_pod() {
+    let Some(cluster) =
+        LiveCluster::start_or_skip("export_failures_are_reported_as_warning_events_on_its_own_pod")
+    else {
+        return;
+    };
+    let rt = runtime();
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+    kubectl(&cluster, &["apply", "-k", concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/base")]);
+    kubectl(&cluster, &["scale", "-n", "kspan", "deployment/kspan", "--replicas=0"]);
+    let identity = cluster.service_account_kubeconfig("kspan", "kspan").unwrap();
+    // A collector that is not there: a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut kspan = Kspan::start(
+        &dir,
+        &[
+            "--kubeconfig",
+            identity.to_str().unwrap(),
+            "--otlp-addr",
+            &format!("http://{closed}"),
+            "--settle",
+            "1s",
+            "--pod-name",
+            "kspan-self",
+            "--pod-namespace",
+            "kspan",
+        ],
+    );
+    wait_for_sync(&kspan);
+    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(1))).unwrap();
+    kubectl(&cluster, &["create", "deployment", "web", "--image=nginx:1.19"]);
+    let t0 = std::time::Instant::now();
+    let event = loop {
+        let json = kubectl(&cluster, &["get", "events", "-n", "kspan", "-o", "json"]);
+        let list: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let found = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["reason"] == "ExportFailed")
+            .cloned();
+        if let Some(e) = found {
+            break e;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(40),
+            "no ExportFailed Event: {}",
+            std::fs::read_to_string(&kspan.log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    kspan.stop();
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["involvedObject"]["kind"], "Pod");
+    assert_eq!(event["involvedObject"]["name"], "kspan-self");
+    assert!(event["message"].as_str().unwrap().contains("spans not delivered"), "{event}");
+    println!("own event: {}", event["message"]);
 }

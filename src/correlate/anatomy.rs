@@ -68,17 +68,11 @@ pub fn pull_duration(message: &str) -> Option<Nanos> {
 /// `"registry/app:1.2"` in a kubelet message -> ("registry/app", "1.2").
 fn image(message: &str) -> Option<(String, String)> {
     let quoted = message.split('"').nth(1)?;
-    let (name, tag) = match quoted
-        .rsplit_once(':')
-        .filter(|(_, tag)| !tag.contains('/'))
-    {
+    let (name, tag) = match quoted.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) {
         Some((name, tag)) => (name, tag),
         None => (quoted, "latest"),
     };
-    Some((
-        name.to_string(),
-        tag.split('@').next().unwrap_or(tag).to_string(),
-    ))
+    Some((name.to_string(), tag.split('@').next().unwrap_or(tag).to_string()))
 }
 
 /// Adds the children under the pod's startup span; returns which events they took.
@@ -94,24 +88,14 @@ pub fn startup(
     let mut taken = vec![false; events.len()];
     let condition = |kind: &str| {
         tracked
-            .and_then(|t| {
-                t.seen
-                    .conditions
-                    .iter()
-                    .find(|c| c.kind == kind && c.status == "True")
-            })
+            .and_then(|t| t.seen.conditions.iter().find(|c| c.kind == kind && c.status == "True"))
             .and_then(|c| c.at)
     };
     let trace = tree.trace;
 
     // Scheduling: from creation to the scheduler's decision.
     let scheduling: Vec<usize> = (0..events.len())
-        .filter(|&i| {
-            matches!(
-                events[i].event.reason.as_str(),
-                "Scheduled" | "FailedScheduling"
-            )
-        })
+        .filter(|&i| matches!(events[i].event.reason.as_str(), "Scheduled" | "FailedScheduling"))
         .collect();
     if !scheduling.is_empty() {
         let node = tree.add(
@@ -138,17 +122,12 @@ pub fn startup(
     containers.dedup();
     let mut last_started = None;
     for name in containers {
-        let mine: Vec<usize> = (0..events.len())
-            .filter(|&i| container(events[i]) == Some(name))
-            .collect();
+        let mine: Vec<usize> =
+            (0..events.len()).filter(|&i| container(events[i]) == Some(name)).collect();
         let mut attributes = subject.clone();
         attributes.push(("k8s.container.name", name.to_string().into()));
 
-        let pulls: Vec<usize> = mine
-            .iter()
-            .copied()
-            .filter(|&i| is_pull(events[i]))
-            .collect();
+        let pulls: Vec<usize> = mine.iter().copied().filter(|&i| is_pull(events[i])).collect();
         if !pulls.is_empty() {
             let mut pull_attributes = attributes.clone();
             if let Some((image, tag)) = pulls.iter().find_map(|&i| image(&events[i].event.message))
@@ -156,11 +135,8 @@ pub fn startup(
                 pull_attributes.push(("container.image.name", image.into()));
                 pull_attributes.push(("container.image.tag", tag.into()));
             }
-            let pulled = pulls
-                .iter()
-                .rev()
-                .map(|&i| events[i])
-                .find(|p| p.event.reason == "Pulled");
+            let pulled =
+                pulls.iter().rev().map(|&i| events[i]).find(|p| p.event.reason == "Pulled");
             let took = pulled.and_then(|p| pull_duration(&p.event.message));
             if let Some(took) = took {
                 pull_attributes.push(("kspan.image.pull_ms", (took / 1_000_000).into()));
@@ -196,10 +172,8 @@ pub fn startup(
             if let Some(c) = status.filter(|c| c.restarts > 0) {
                 attributes.push(("k8s.container.restart_count", i64::from(c.restarts).into()));
                 if let Some(reason) = &c.last_reason {
-                    attributes.push((
-                        "kspan.container.last_termination.reason",
-                        reason.clone().into(),
-                    ));
+                    attributes
+                        .push(("kspan.container.last_termination.reason", reason.clone().into()));
                 }
                 if let Some(code) = c.last_exit_code {
                     attributes.push((
@@ -225,9 +199,8 @@ pub fn startup(
     }
 
     // Readiness: from the last container start to the Ready condition (probes failing meanwhile).
-    let probes: Vec<usize> = (0..events.len())
-        .filter(|&i| !taken[i] && events[i].event.reason == "Unhealthy")
-        .collect();
+    let probes: Vec<usize> =
+        (0..events.len()).filter(|&i| !taken[i] && events[i].event.reason == "Unhealthy").collect();
     let ready = condition("Ready").filter(|r| last_started.is_none_or(|s| *r + SLACK >= s));
     if ready.is_some() || !probes.is_empty() {
         let mut attributes = subject.clone();
@@ -259,10 +232,7 @@ mod tests {
     #[test]
     fn kubelet_pull_durations() {
         let ms = |m: &str| pull_duration(m).map(|n| n / 1_000_000);
-        assert_eq!(
-            ms("Successfully pulled image \"x\" in 5.870155181s"),
-            Some(5870)
-        );
+        assert_eq!(ms("Successfully pulled image \"x\" in 5.870155181s"), Some(5870));
         assert_eq!(
             ms("Successfully pulled image \"x\" in 301ms (301ms including waiting)"),
             Some(301)

@@ -78,11 +78,7 @@ impl Tree {
             attributes.push(("k8s.condition.reason", reason.as_str().into()));
         }
         let name = format!("{}={}", condition.kind, condition.status);
-        self.nodes[node].events.push(SpanEventDraft {
-            name,
-            time: at,
-            attributes,
-        });
+        self.nodes[node].events.push(SpanEventDraft { name, time: at, attributes });
     }
 
     /// Sets start and end outright (a measured duration beats event timestamps).
@@ -122,10 +118,7 @@ pub fn event_attributes(placed: &Placed) -> Attributes {
         ("k8s.event.type", e.kind.as_str().into()),
         ("k8s.event.message", e.message.as_str().into()),
         ("k8s.event.count", (e.count as i64).into()),
-        (
-            "k8s.event.regarding",
-            format!("{}/{}", e.involved.key.kind, e.involved.key.name).into(),
-        ),
+        ("k8s.event.regarding", format!("{}/{}", e.involved.key.kind, e.involved.key.name).into()),
     ];
     if let Some(first) = e.first {
         a.push(("k8s.event.first_timestamp", time::format(first).into()));
@@ -207,11 +200,9 @@ fn root_name(kind: &Kind) -> &'static str {
 
 /// Reasons that belong to a pod's end rather than its start.
 fn is_termination(event: &EventSeen) -> bool {
-    matches!(
-        event.reason.as_str(),
-        "Killing" | "Preempting" | "Evicted" | "TaintManagerEviction"
-    ) || rules::mention(event)
-        .is_some_and(|m| m.action == Action::Delete && m.object.kind == Kind::Pod)
+    matches!(event.reason.as_str(), "Killing" | "Preempting" | "Evicted" | "TaintManagerEviction")
+        || rules::mention(event)
+            .is_some_and(|m| m.action == Action::Delete && m.object.kind == Kind::Pod)
 }
 
 /// One pod as the events see it: a name, and a uid where an event carried one
@@ -238,10 +229,7 @@ pub fn rollout_spans(
     settle: Nanos,
 ) -> Vec<SpanDraft> {
     let tracked = ctx.objects.get(top);
-    let mut tree = Tree {
-        trace: rollout.trace,
-        nodes: Vec::new(),
-    };
+    let mut tree = Tree { trace: rollout.trace, nodes: Vec::new() };
     let continuing = roots.emitted(&rollout.trace);
 
     // The root: the Flux Sync event when there is one, the rollout below it.
@@ -249,32 +237,21 @@ pub fn rollout_spans(
     let sync_node = sync.map(|p| {
         let mut attributes = event_attributes(p);
         attributes.extend(subject(top, tracked.map(|t| t.seen.uid.as_str())));
-        let node = tree.add(
-            span::span_id(&rollout.trace, &["sync"]),
-            None,
-            "Event.Sync",
-            attributes,
-        );
+        let node =
+            tree.add(span::span_id(&rollout.trace, &["sync"]), None, "Event.Sync", attributes);
         tree.touch(node, p.time());
         if p.event.is_warning() {
             tree.nodes[node].warning = Some(p.event.message.clone());
         }
-        *tree.nodes[node]
-            .components
-            .entry(p.event.component.clone())
-            .or_default() += 1;
+        *tree.nodes[node].components.entry(p.event.component.clone()).or_default() += 1;
         node
     });
-    let root = tree.add(
-        span::span_id(&rollout.trace, &["rollout"]),
-        sync_node,
-        root_name(&top.kind),
-        {
+    let root =
+        tree.add(span::span_id(&rollout.trace, &["rollout"]), sync_node, root_name(&top.kind), {
             let mut a = subject(top, tracked.map(|t| t.seen.uid.as_str()));
             a.extend(rollout_attributes(rollout, tracked));
             a
-        },
-    );
+        });
     if continuing {
         tree.nodes[root].external = true;
         if let Some(s) = sync_node {
@@ -343,10 +320,7 @@ pub fn rollout_spans(
             let list = pods.entry(name).or_default();
             match list.iter_mut().find(|p| p.uid == uid) {
                 Some(p) => p.events.push(placed),
-                None => list.push(PodEvents {
-                    uid,
-                    events: vec![placed],
-                }),
+                None => list.push(PodEvents { uid, events: vec![placed] }),
             }
             continue;
         }
@@ -384,11 +358,8 @@ pub fn rollout_spans(
         merge_uidless(&mut list);
         for pod in list {
             let key = ObjectKey::new(Kind::Pod, top.namespace.clone(), name.clone());
-            let key = if top.kind == Kind::Node {
-                pod_key_from_events(&pod).unwrap_or(key)
-            } else {
-                key
-            };
+            let key =
+                if top.kind == Kind::Node { pod_key_from_events(&pod).unwrap_or(key) } else { key };
             plans.push(plan_pod(ctx, key, pod, settle));
         }
     }
@@ -403,11 +374,7 @@ pub fn rollout_spans(
             }
         }
     }
-    let default_parent = if top.kind == Kind::CronJob {
-        job_node.unwrap_or(root)
-    } else {
-        root
-    };
+    let default_parent = if top.kind == Kind::CronJob { job_node.unwrap_or(root) } else { root };
     let starts = assign_steps(&steps, &plans, true);
     let ends = assign_steps(&steps, &plans, false);
     for (i, plan) in plans.into_iter().enumerate() {
@@ -478,9 +445,7 @@ fn rollout_outcome(tree: &mut Tree, root: usize, rollout: &Rollout<'_>, tracked:
     } else {
         "in-progress"
     };
-    tree.nodes[root]
-        .attributes
-        .push(("kspan.rollout.outcome", outcome.into()));
+    tree.nodes[root].attributes.push(("kspan.rollout.outcome", outcome.into()));
 }
 
 /// A rollout begins at its spec change when that is known and shortly before the first event.
@@ -536,9 +501,8 @@ fn merge_uidless(list: &mut Vec<PodEvents<'_>>) {
                 .min()
                 .unwrap_or(Nanos::MAX)
         };
-        let best = (0..list.len())
-            .min_by_key(|&i| (score(&list[i]), i))
-            .expect("list is not empty");
+        let best =
+            (0..list.len()).min_by_key(|&i| (score(&list[i]), i)).expect("list is not empty");
         list[best].events.push(placed);
     }
     for pod in list.iter_mut() {
@@ -548,11 +512,7 @@ fn merge_uidless(list: &mut Vec<PodEvents<'_>>) {
 
 /// For a Node's own trace, the pods are named by their events, in their namespaces.
 fn pod_key_from_events(pod: &PodEvents<'_>) -> Option<ObjectKey> {
-    pod.events
-        .iter()
-        .map(|p| &p.event.involved.key)
-        .find(|k| k.kind == Kind::Pod)
-        .cloned()
+    pod.events.iter().map(|p| &p.event.involved.key).find(|k| k.kind == Kind::Pod).cloned()
 }
 
 /// A pod of the rollout, before its spans exist.
@@ -592,14 +552,9 @@ fn plan_pod<'a>(
     pod: PodEvents<'a>,
     settle: Nanos,
 ) -> PodPlan<'a> {
-    let tracked = ctx
-        .objects
-        .get(&key)
-        .filter(|t| pod.uid.as_ref().is_none_or(|u| *u == t.seen.uid));
-    let uid = pod
-        .uid
-        .clone()
-        .or_else(|| tracked.map(|t| t.seen.uid.clone()));
+    let tracked =
+        ctx.objects.get(&key).filter(|t| pod.uid.as_ref().is_none_or(|u| *u == t.seen.uid));
+    let uid = pod.uid.clone().or_else(|| tracked.map(|t| t.seen.uid.clone()));
     let (ending, starting): (Vec<&Placed>, Vec<&Placed>) =
         pod.events.iter().partition(|p| is_termination(&p.event));
     let creator = pod
@@ -608,12 +563,7 @@ fn plan_pod<'a>(
         .find(|p| p.event.involved.key.kind == Kind::ReplicaSet)
         .map(|p| p.event.involved.key.clone())
         .or_else(|| {
-            ctx.graph
-                .route(&key)
-                .chain
-                .get(1)
-                .filter(|k| k.kind == Kind::ReplicaSet)
-                .cloned()
+            ctx.graph.route(&key).chain.get(1).filter(|k| k.kind == Kind::ReplicaSet).cloned()
         });
     let first = starting.iter().map(|p| p.time()).min();
     let created = tracked
@@ -624,15 +574,7 @@ fn plan_pod<'a>(
             p.event.reason == "Scheduled"
                 || rules::mention(&p.event).is_some_and(|m| m.action == Action::Create)
         });
-    PodPlan {
-        key,
-        uid,
-        starting,
-        ending,
-        creator,
-        born_here,
-        created,
-    }
+    PodPlan { key, uid, starting, ending, creator, born_here, created }
 }
 
 /// Matches pods to the scale steps of their ReplicaSet: each step made (or
@@ -646,11 +588,7 @@ fn assign_steps(
     let mut assigned = BTreeMap::new();
     let mut by_rs: BTreeMap<&ObjectKey, Vec<(Nanos, usize)>> = BTreeMap::new();
     for (i, plan) in plans.iter().enumerate() {
-        let at = if up {
-            plan.created_at()
-        } else {
-            plan.deleted_at()
-        };
+        let at = if up { plan.created_at() } else { plan.deleted_at() };
         if let (Some(rs), Some(at)) = (&plan.creator, at) {
             by_rs.entry(rs).or_default().push((at, i));
         }
@@ -702,10 +640,8 @@ fn add_pod(
     settle: Nanos,
 ) {
     let key = &plan.key;
-    let tracked = ctx
-        .objects
-        .get(key)
-        .filter(|t| plan.uid.as_ref().is_none_or(|u| *u == t.seen.uid));
+    let tracked =
+        ctx.objects.get(key).filter(|t| plan.uid.as_ref().is_none_or(|u| *u == t.seen.uid));
     let mut attributes = subject(key, plan.uid.as_deref());
     let events: Vec<&Placed> = plan.starting.iter().chain(&plan.ending).copied().collect();
     if let Some(node) = tracked
@@ -721,41 +657,15 @@ fn add_pod(
     let uid_part = plan.uid.clone().unwrap_or_else(|| key.name.clone());
 
     if let Some(first_event) = plan.starting.first() {
-        let first = plan
-            .starting
-            .iter()
-            .map(|p| p.time())
-            .min()
-            .unwrap_or_default();
-        let last = plan
-            .starting
-            .iter()
-            .map(|p| p.time())
-            .max()
-            .unwrap_or_default();
-        let name = if plan.born_here {
-            "Pod.Startup"
-        } else {
-            "Pod.Activity"
-        };
-        let parent = if plan.born_here {
-            parents.0
-        } else {
-            tree_root(tree, parents.0)
-        };
+        let first = plan.starting.iter().map(|p| p.time()).min().unwrap_or_default();
+        let last = plan.starting.iter().map(|p| p.time()).max().unwrap_or_default();
+        let name = if plan.born_here { "Pod.Startup" } else { "Pod.Activity" };
+        let parent = if plan.born_here { parents.0 } else { tree_root(tree, parents.0) };
         let id = span::span_id(&tree.trace, &[name, &uid_part, &first_event.event.uid]);
         let node = tree.add(id, Some(parent), name, attributes.clone());
         let created = plan.created.or(plan.created_at());
         let taken = if plan.born_here {
-            anatomy::startup(
-                tree,
-                node,
-                &plan.starting,
-                tracked,
-                created,
-                &attributes,
-                &uid_part,
-            )
+            anatomy::startup(tree, node, &plan.starting, tracked, created, &attributes, &uid_part)
         } else {
             vec![false; plan.starting.len()]
         };
@@ -774,10 +684,7 @@ fn add_pod(
         }
         // Ready is when the startup really ends, if the pod says so in time.
         let ready = tracked.and_then(|t| {
-            t.seen
-                .conditions
-                .iter()
-                .find(|c| c.kind == "Ready" && c.status == "True")
+            t.seen.conditions.iter().find(|c| c.kind == "Ready" && c.status == "True")
         });
         if let Some(at) = ready
             .and_then(|c| c.at)
@@ -787,29 +694,16 @@ fn add_pod(
         }
     }
     if let Some(first_event) = plan.ending.first() {
-        let first = plan
-            .ending
-            .iter()
-            .map(|p| p.time())
-            .min()
-            .unwrap_or_default();
-        let last = plan
-            .ending
-            .iter()
-            .map(|p| p.time())
-            .max()
-            .unwrap_or_default();
-        let id = span::span_id(
-            &tree.trace,
-            &["Pod.Termination", &uid_part, &first_event.event.uid],
-        );
+        let first = plan.ending.iter().map(|p| p.time()).min().unwrap_or_default();
+        let last = plan.ending.iter().map(|p| p.time()).max().unwrap_or_default();
+        let id =
+            span::span_id(&tree.trace, &["Pod.Termination", &uid_part, &first_event.event.uid]);
         let node = tree.add(id, Some(parents.1), "Pod.Termination", attributes);
         for placed in &plan.ending {
             tree.record(node, placed);
         }
-        if let Some(gone) = tracked
-            .and_then(|t| t.deleted_at)
-            .filter(|d| *d >= first && *d <= last + settle)
+        if let Some(gone) =
+            tracked.and_then(|t| t.deleted_at).filter(|d| *d >= first && *d <= last + settle)
         {
             tree.touch(node, gone);
         }
@@ -829,12 +723,7 @@ fn scheduled_node(events: &[&Placed]) -> Option<String> {
     events
         .iter()
         .filter(|p| p.event.reason == "Scheduled")
-        .find_map(|p| {
-            p.event
-                .message
-                .rsplit_once(" to ")
-                .map(|(_, node)| node.trim().to_string())
-        })
+        .find_map(|p| p.event.message.rsplit_once(" to ").map(|(_, node)| node.trim().to_string()))
 }
 
 /// Parents cover their children; every span gets a start, an end, a service.
@@ -858,15 +747,12 @@ fn finish(
         .events
         .iter()
         .find(|p| p.event.involved.key == *top && !p.event.component.is_empty());
-    let first_component = about_top
-        .or(rollout.events.first())
-        .map(|p| p.event.component.clone())
-        .unwrap_or_default();
+    let first_component =
+        about_top.or(rollout.events.first()).map(|p| p.event.component.clone()).unwrap_or_default();
     let ids: Vec<SpanId> = tree.nodes.iter().map(|n| n.id).collect();
     let mut drafts = Vec::new();
     for mut node in tree.nodes {
-        node.events
-            .sort_by(|a, b| (a.time, &a.name).cmp(&(b.time, &b.name)));
+        node.events.sort_by(|a, b| (a.time, &a.name).cmp(&(b.time, &b.name)));
         if node.external {
             continue;
         }
@@ -888,11 +774,7 @@ fn finish(
             status: node.warning.map_or(Status::Unset, Status::Error),
             attributes: node.attributes,
             events: node.events,
-            service: if service.is_empty() {
-                "kubernetes".into()
-            } else {
-                service
-            },
+            service: if service.is_empty() { "kubernetes".into() } else { service },
         });
     }
     roots.mark(tree.trace);

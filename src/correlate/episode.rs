@@ -27,12 +27,7 @@ pub struct Placed {
 
 impl Episode {
     pub fn new(top: ObjectKey, at: Nanos) -> Self {
-        Episode {
-            top,
-            events: BTreeMap::new(),
-            opened: at,
-            last_activity: at,
-        }
+        Episode { top, events: BTreeMap::new(), opened: at, last_activity: at }
     }
 
     pub fn add(&mut self, event: EventSeen, certain: bool, at: Nanos) {
@@ -40,8 +35,7 @@ impl Episode {
         match self.events.get(&event.uid) {
             Some(old) if (old.event.count, old.event.last) > (event.count, event.last) => {}
             _ => {
-                self.events
-                    .insert(event.uid.clone(), Placed { event, at, certain });
+                self.events.insert(event.uid.clone(), Placed { event, at, certain });
             }
         }
     }
@@ -87,9 +81,7 @@ impl Episode {
                     unscheduled.insert(m.object.name, false);
                 }
                 ("FailedScheduling", _) => {
-                    unscheduled
-                        .entry(e.involved.key.name.clone())
-                        .or_insert(true);
+                    unscheduled.entry(e.involved.key.name.clone()).or_insert(true);
                 }
                 ("Scheduled" | "Killing", _) => {
                     unscheduled.insert(e.involved.key.name.clone(), false);

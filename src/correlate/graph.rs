@@ -46,11 +46,8 @@ impl Graph {
     /// Replaces the owner edges of `child` (an object's owners can change: adoption, orphaning).
     pub fn set_owner(&mut self, child: &ObjectKey, owner: Option<&ObjectKey>) {
         let c = self.node(child);
-        let old: Vec<_> = self
-            .graph
-            .edges_directed(c, Direction::Outgoing)
-            .map(|e| e.id())
-            .collect();
+        let old: Vec<_> =
+            self.graph.edges_directed(c, Direction::Outgoing).map(|e| e.id()).collect();
         for e in old {
             self.graph.remove_edge(e);
         }
@@ -65,11 +62,7 @@ impl Graph {
     pub fn said(&mut self, child: &ObjectKey, parent: &ObjectKey) {
         let c = self.node(child);
         let p = self.node(parent);
-        let has_parent = self
-            .graph
-            .edges_directed(c, Direction::Outgoing)
-            .next()
-            .is_some();
+        let has_parent = self.graph.edges_directed(c, Direction::Outgoing).next().is_some();
         if !has_parent && c != p {
             self.graph.add_edge(c, p, Edge::Said);
         }
@@ -78,10 +71,7 @@ impl Graph {
     pub fn route(&self, key: &ObjectKey) -> Route {
         let mut chain = vec![key.clone()];
         let Some(mut n) = self.index.get(key).copied() else {
-            return Route {
-                top: key.clone(),
-                chain,
-            };
+            return Route { top: key.clone(), chain };
         };
         while chain.len() < MAX_DEPTH {
             let Some(edge) = self.graph.edges_directed(n, Direction::Outgoing).next() else {
@@ -94,10 +84,7 @@ impl Graph {
             chain.push(parent.clone());
             n = edge.target();
         }
-        Route {
-            top: chain.last().cloned().unwrap_or_else(|| key.clone()),
-            chain,
-        }
+        Route { top: chain.last().cloned().unwrap_or_else(|| key.clone()), chain }
     }
 
     /// Forgets an object; edges of its children to it go too.
@@ -108,16 +95,8 @@ impl Graph {
     }
 
     fn prune(&mut self, n: NodeIndex) {
-        let isolated = self
-            .graph
-            .edges_directed(n, Direction::Incoming)
-            .next()
-            .is_none()
-            && self
-                .graph
-                .edges_directed(n, Direction::Outgoing)
-                .next()
-                .is_none();
+        let isolated = self.graph.edges_directed(n, Direction::Incoming).next().is_none()
+            && self.graph.edges_directed(n, Direction::Outgoing).next().is_none();
         if isolated {
             if let Some(key) = self.graph.remove_node(n) {
                 self.index.remove(&key);

@@ -189,10 +189,8 @@ impl Correlator {
         } else {
             self.pending.insert(event.uid.clone(), (at, event));
             if self.pending.len() > self.config.pending_limit {
-                let oldest = self
-                    .pending
-                    .iter()
-                    .min_by_key(|(uid, (since, _))| (*since, (*uid).clone()));
+                let oldest =
+                    self.pending.iter().min_by_key(|(uid, (since, _))| (*since, (*uid).clone()));
                 if let Some(uid) = oldest.map(|(uid, _)| uid.clone()) {
                     let (since, event) = self.pending.remove(&uid).expect("present");
                     self.stats.pending_overflow += 1;
@@ -270,10 +268,7 @@ impl Correlator {
             drafts.extend(self.build(&episode));
         }
 
-        for key in self
-            .objects
-            .evict_deleted(now.saturating_sub(self.config.retain_deleted))
-        {
+        for key in self.objects.evict_deleted(now.saturating_sub(self.config.retain_deleted)) {
             self.graph.remove(&key);
         }
         self.stats.spans += drafts.len() as u64;
@@ -285,10 +280,7 @@ impl Correlator {
         events.sort_by(|a, b| (a.time(), &a.event.uid).cmp(&(b.time(), &b.event.uid)));
         let tracked = self.objects.get(&episode.top);
         let rollouts = rollout::split(&episode.top, tracked, &self.graph, events);
-        let ctx = Context {
-            objects: &self.objects,
-            graph: &self.graph,
-        };
+        let ctx = Context { objects: &self.objects, graph: &self.graph };
         let mut drafts = Vec::new();
         for r in &rollouts {
             if !self.roots.emitted(&r.trace) {

@@ -46,11 +46,8 @@ fn record_completion(t: &mut Tracked, seen: &ObjectSeen, at: Nanos) {
     let (Some(g), Some(w)) = (seen.generation, seen.workload.as_ref()) else {
         return;
     };
-    let was = t
-        .seen
-        .workload
-        .as_ref()
-        .is_some_and(|w| t.seen.generation.is_some_and(|g| w.complete(g)));
+    let was =
+        t.seen.workload.as_ref().is_some_and(|w| t.seen.generation.is_some_and(|g| w.complete(g)));
     if w.complete(g) && !(was && t.seen.generation == Some(g)) {
         t.completed.entry(g).or_insert(at);
     }
@@ -97,11 +94,8 @@ impl Objects {
             _ => {
                 let mut seen = seen;
                 refine_conditions(None, &mut seen, at);
-                let generations = seen
-                    .generation
-                    .map(|g| (g, recorded.unwrap_or(at)))
-                    .into_iter()
-                    .collect();
+                let generations =
+                    seen.generation.map(|g| (g, recorded.unwrap_or(at))).into_iter().collect();
                 let spec_changes = seen.generation.zip(recorded).into_iter().collect();
                 // A copy already complete when first seen dates nothing.
                 let tracked = Tracked {
@@ -118,11 +112,7 @@ impl Objects {
     }
 
     pub fn mark_deleted(&mut self, key: &ObjectKey, uid: &str, at: Nanos) {
-        if let Some(t) = self
-            .table
-            .get_mut(key)
-            .filter(|t| t.seen.uid == uid || uid.is_empty())
-        {
+        if let Some(t) = self.table.get_mut(key).filter(|t| t.seen.uid == uid || uid.is_empty()) {
             t.deleted_at = Some(t.deleted_at.map_or(at, |d| d.min(at)));
         }
     }

@@ -45,14 +45,8 @@ pub fn split<'a>(
         Kind::Pod => events.iter().map(|_| ("pod".to_string(), None)).collect(),
         Kind::Job => events.iter().map(|_| ("run".to_string(), None)).collect(),
         Kind::Node | Kind::Other(_) => {
-            let first = events
-                .first()
-                .map(|p| time::format(p.time()))
-                .unwrap_or_default();
-            events
-                .iter()
-                .map(|_| (format!("activity:{first}"), None))
-                .collect()
+            let first = events.first().map(|p| time::format(p.time())).unwrap_or_default();
+            events.iter().map(|_| (format!("activity:{first}"), None)).collect()
         }
         Kind::CronJob => cron_job_runs(top, graph, &events),
         _ => by_generation(tracked, &events),
@@ -76,9 +70,7 @@ pub fn split<'a>(
 fn by_generation(tracked: Option<&Tracked>, events: &[&Placed]) -> Vec<(String, Option<i64>)> {
     let generations = tracked.map(|t| &t.generations);
     let generation_at = |t| {
-        generations
-            .and_then(|g| g.iter().rev().find(|(_, start)| **start <= t))
-            .map(|(g, _)| *g)
+        generations.and_then(|g| g.iter().rev().find(|(_, start)| **start <= t)).map(|(g, _)| *g)
     };
     let mut keys: Vec<(String, Option<i64>)> = Vec::with_capacity(events.len());
     // Events older than every known spec change: infer rollouts from the events.
@@ -106,14 +98,9 @@ fn by_generation(tracked: Option<&Tracked>, events: &[&Placed]) -> Vec<(String, 
         }
     }
     for (members, name) in segments {
-        let first = members
-            .first()
-            .map(|&i| time::format(events[i].time()))
-            .unwrap_or_default();
-        let key = name.map_or_else(
-            || format!("inferred:{first}"),
-            |rs| format!("inferred:rs:{rs}"),
-        );
+        let first = members.first().map(|&i| time::format(events[i].time())).unwrap_or_default();
+        let key =
+            name.map_or_else(|| format!("inferred:{first}"), |rs| format!("inferred:rs:{rs}"));
         for i in members {
             keys[i].0 = key.clone();
         }
@@ -122,18 +109,13 @@ fn by_generation(tracked: Option<&Tracked>, events: &[&Placed]) -> Vec<(String, 
 }
 
 fn cron_job_runs(top: &ObjectKey, graph: &Graph, events: &[&Placed]) -> Vec<(String, Option<i64>)> {
-    let first = events
-        .first()
-        .map(|p| time::format(p.time()))
-        .unwrap_or_default();
+    let first = events.first().map(|p| time::format(p.time())).unwrap_or_default();
     events
         .iter()
         .map(|placed| {
             let event = &placed.event;
             let job = if event.involved.key == *top {
-                rules::mention(event)
-                    .filter(|m| m.object.kind == Kind::Job)
-                    .map(|m| m.object.name)
+                rules::mention(event).filter(|m| m.object.kind == Kind::Job).map(|m| m.object.name)
             } else {
                 graph
                     .route(&event.involved.key)
@@ -142,10 +124,7 @@ fn cron_job_runs(top: &ObjectKey, graph: &Graph, events: &[&Placed]) -> Vec<(Str
                     .find(|k| k.kind == Kind::Job)
                     .map(|k| k.name)
             };
-            (
-                job.map_or_else(|| format!("cronjob:{first}"), |j| format!("job:{j}")),
-                None,
-            )
+            (job.map_or_else(|| format!("cronjob:{first}"), |j| format!("job:{j}")), None)
         })
         .collect()
 }

@@ -40,13 +40,9 @@ pub fn mention(event: &EventSeen) -> Option<Mention> {
         Kind::Other(k) if k == "ReplicationController" => &[created_or_deleted_pod as Rule][..],
         kind => RULES.iter().find(|(k, _)| k == kind)?.1,
     };
-    rules
-        .iter()
-        .find_map(|rule| rule(&event.reason, &event.message))
-        .map(|(kind, name, action)| Mention {
-            object: ObjectKey::new(kind, subject.namespace.clone(), name),
-            action,
-        })
+    rules.iter().find_map(|rule| rule(&event.reason, &event.message)).map(|(kind, name, action)| {
+        Mention { object: ObjectKey::new(kind, subject.namespace.clone(), name), action }
+    })
 }
 
 /// "Scaled up replica set px-5d567cc74c to 2" (and newer "... from 1 to 2").
@@ -61,19 +57,8 @@ fn scaled_replica_set(reason: &str, message: &str) -> Option<(Kind, String, Acti
     };
     let mut words = rest.split_whitespace();
     let name = words.next()?.to_string();
-    let to = words
-        .last()
-        .and_then(|n| n.trim_end_matches('.').parse().ok())
-        .unwrap_or(0);
-    Some((
-        Kind::ReplicaSet,
-        name,
-        if up {
-            Action::ScaleUp(to)
-        } else {
-            Action::ScaleDown(to)
-        },
-    ))
+    let to = words.last().and_then(|n| n.trim_end_matches('.').parse().ok()).unwrap_or(0);
+    Some((Kind::ReplicaSet, name, if up { Action::ScaleUp(to) } else { Action::ScaleDown(to) }))
 }
 
 /// "Created pod: px-5d567cc74c-8xkzw" / "Deleted pod: px-7df978b9bf-4jmxf".
@@ -110,10 +95,7 @@ fn cron_job_run(reason: &str, message: &str) -> Option<(Kind, String, Action)> {
     let (rest, action) = match reason {
         "SuccessfulCreate" => (message.strip_prefix("Created job ")?, Action::Create),
         "SuccessfulDelete" => (message.strip_prefix("Deleted job ")?, Action::Delete),
-        "SawCompletedJob" => (
-            message.strip_prefix("Saw completed job: ")?,
-            Action::Mention,
-        ),
+        "SawCompletedJob" => (message.strip_prefix("Saw completed job: ")?, Action::Mention),
         _ => return None,
     };
     let name = rest.split([',', ' ']).next().filter(|n| !n.is_empty())?;

@@ -77,16 +77,9 @@ fn involved(r: &ObjectReference, event_namespace: &str) -> Result<Involved, Even
 }
 
 fn identity(meta: &ObjectMeta) -> Result<(String, String, String, bool), EventError> {
-    let uid = meta
-        .uid
-        .clone()
-        .filter(|u| !u.is_empty())
-        .ok_or(EventError::NoUid)?;
-    let top_level = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("topLevelSpan"))
-        .is_some_and(|v| v == "true");
+    let uid = meta.uid.clone().filter(|u| !u.is_empty()).ok_or(EventError::NoUid)?;
+    let top_level =
+        meta.annotations.as_ref().and_then(|a| a.get("topLevelSpan")).is_some_and(|v| v == "true");
     Ok((
         uid,
         meta.name.clone().unwrap_or_default(),
@@ -102,23 +95,11 @@ fn non_empty(s: Option<&String>) -> Option<String> {
 /// Maps a core/v1 Event. Only eventTime, no source, zero timestamps: all fine.
 pub fn event_observation(e: &CoreEvent) -> Result<EventSeen, EventError> {
     let (uid, name, namespace, top_level) = identity(&e.metadata)?;
-    let created = e
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .and_then(time::from_time);
+    let created = e.metadata.creation_timestamp.as_ref().and_then(time::from_time);
     let event_time = e.event_time.as_ref().and_then(time::from_micro);
-    let series_last = e
-        .series
-        .as_ref()
-        .and_then(|s| s.last_observed_time.as_ref())
-        .and_then(time::from_micro);
-    let first = e
-        .first_timestamp
-        .as_ref()
-        .and_then(time::from_time)
-        .or(event_time)
-        .or(created);
+    let series_last =
+        e.series.as_ref().and_then(|s| s.last_observed_time.as_ref()).and_then(time::from_micro);
+    let first = e.first_timestamp.as_ref().and_then(time::from_time).or(event_time).or(created);
     let last = e
         .last_timestamp
         .as_ref()
@@ -126,11 +107,7 @@ pub fn event_observation(e: &CoreEvent) -> Result<EventSeen, EventError> {
         .or(series_last)
         .or(event_time)
         .or(first);
-    let count = e
-        .count
-        .or(e.series.as_ref().and_then(|s| s.count))
-        .unwrap_or(1)
-        .max(1);
+    let count = e.count.or(e.series.as_ref().and_then(|s| s.count)).unwrap_or(1).max(1);
     let source = e.source.as_ref();
     Ok(EventSeen {
         uid,
@@ -159,11 +136,7 @@ impl TryFrom<&NewEvent> for EventSeen {
     fn try_from(e: &NewEvent) -> Result<Self, EventError> {
         let (uid, name, namespace, top_level) = identity(&e.metadata)?;
         let regarding = e.regarding.as_ref().ok_or(EventError::NoSubject)?;
-        let created = e
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .and_then(time::from_time);
+        let created = e.metadata.creation_timestamp.as_ref().and_then(time::from_time);
         let event_time = e.event_time.as_ref().and_then(time::from_micro);
         let first = e
             .deprecated_first_timestamp
@@ -171,23 +144,11 @@ impl TryFrom<&NewEvent> for EventSeen {
             .and_then(time::from_time)
             .or(event_time)
             .or(created);
-        let series_last = e
-            .series
-            .as_ref()
-            .and_then(|s| time::from_micro(&s.last_observed_time));
+        let series_last = e.series.as_ref().and_then(|s| time::from_micro(&s.last_observed_time));
         let last = series_last
-            .or(e
-                .deprecated_last_timestamp
-                .as_ref()
-                .and_then(time::from_time))
+            .or(e.deprecated_last_timestamp.as_ref().and_then(time::from_time))
             .or(first);
-        let count = e
-            .series
-            .as_ref()
-            .map(|s| s.count)
-            .or(e.deprecated_count)
-            .unwrap_or(1)
-            .max(1);
+        let count = e.series.as_ref().map(|s| s.count).or(e.deprecated_count).unwrap_or(1).max(1);
         let source = e.deprecated_source.as_ref();
         Ok(EventSeen {
             uid,

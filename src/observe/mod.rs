@@ -24,11 +24,7 @@ pub struct ObjectKey {
 
 impl ObjectKey {
     pub fn new(kind: Kind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        ObjectKey {
-            kind,
-            namespace: namespace.into(),
-            name: name.into(),
-        }
+        ObjectKey { kind, namespace: namespace.into(), name: name.into() }
     }
 }
 

@@ -99,18 +99,11 @@ impl ObjectSeen {
         let spec = self.spec_change.as_ref().and_then(|c| c.at);
         let conditions = self.conditions.iter().filter_map(|c| c.at);
         let started = self.pod.as_ref().and_then(|p| p.started);
-        [self.created, self.deleting, spec, started]
-            .into_iter()
-            .flatten()
-            .chain(conditions)
-            .max()
+        [self.created, self.deleting, spec, started].into_iter().flatten().chain(conditions).max()
     }
 
     pub fn controller(&self) -> Option<&OwnerRef> {
-        self.owners
-            .iter()
-            .find(|o| o.controller)
-            .or(self.owners.first())
+        self.owners.iter().find(|o| o.controller).or(self.owners.first())
     }
 }
 
@@ -135,10 +128,7 @@ pub fn object_observation(kind: Kind, meta: &ObjectMeta) -> ObjectSeen {
         ),
         uid: meta.uid.clone().unwrap_or_default(),
         generation: meta.generation,
-        resource_version: meta
-            .resource_version
-            .as_deref()
-            .and_then(|v| v.parse().ok()),
+        resource_version: meta.resource_version.as_deref().and_then(|v| v.parse().ok()),
         created: meta.creation_timestamp.as_ref().and_then(time::from_time),
         deleting: meta.deletion_timestamp.as_ref().and_then(time::from_time),
         owners,
@@ -159,11 +149,7 @@ pub fn object_observation(kind: Kind, meta: &ObjectMeta) -> ObjectSeen {
 fn spec_change(entries: &[ManagedFieldsEntry]) -> Option<SpecChange> {
     entries
         .iter()
-        .filter(|e| {
-            e.fields_v1
-                .as_ref()
-                .is_some_and(|f| f.0.get("f:spec").is_some())
-        })
+        .filter(|e| e.fields_v1.as_ref().is_some_and(|f| f.0.get("f:spec").is_some()))
         .max_by_key(|e| e.time.as_ref().and_then(time::from_time))
         .map(|e| SpecChange {
             manager: e.manager.clone().unwrap_or_default(),
@@ -300,12 +286,7 @@ impl Project for Pod {
             .into_iter()
             .flatten()
             .map(|c| {
-                condition(
-                    &c.type_,
-                    &c.status,
-                    c.last_transition_time.as_ref(),
-                    c.reason.as_ref(),
-                )
+                condition(&c.type_, &c.status, c.last_transition_time.as_ref(), c.reason.as_ref())
             })
             .collect();
         let started = status

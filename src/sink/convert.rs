@@ -26,21 +26,13 @@ impl ResourceOptions {
     fn resource(&self, service: &str) -> Resource {
         let mut attributes = vec![KeyValue::new(
             "service.name",
-            self.service_name
-                .clone()
-                .unwrap_or_else(|| service.to_string()),
+            self.service_name.clone().unwrap_or_else(|| service.to_string()),
         )];
         if let Some(cluster) = &self.cluster_name {
             attributes.push(KeyValue::new("k8s.cluster.name", cluster.clone()));
         }
-        attributes.extend(
-            self.extra
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-        );
-        Resource::builder_empty()
-            .with_attributes(attributes)
-            .build()
+        attributes.extend(self.extra.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
+        Resource::builder_empty().with_attributes(attributes).build()
     }
 }
 
@@ -99,11 +91,7 @@ pub fn span_data(draft: &SpanDraft) -> SpanData {
         name: Cow::Borrowed(draft.name),
         start_time: system_time(draft.start),
         end_time: system_time(draft.end),
-        attributes: draft
-            .attributes
-            .iter()
-            .map(|(k, v)| key_value(k, v))
-            .collect(),
+        attributes: draft.attributes.iter().map(|(k, v)| key_value(k, v)).collect(),
         dropped_attributes_count: 0,
         events,
         links: SpanLinks::default(),
@@ -116,9 +104,7 @@ pub fn span_data(draft: &SpanDraft) -> SpanData {
 }
 
 pub fn scope() -> InstrumentationScope {
-    InstrumentationScope::builder("kspan-rs")
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .build()
+    InstrumentationScope::builder("kspan-rs").with_version(env!("CARGO_PKG_VERSION")).build()
 }
 
 /// Groups drafts by service (sorted by name, so output order is deterministic).
@@ -126,16 +112,10 @@ pub fn batches(drafts: &[SpanDraft], options: &ResourceOptions) -> Vec<Batch> {
     let mut by_service: BTreeMap<&str, Vec<SpanData>> = BTreeMap::new();
     for draft in drafts {
         let service = options.service_name.as_deref().unwrap_or(&draft.service);
-        by_service
-            .entry(service)
-            .or_default()
-            .push(span_data(draft));
+        by_service.entry(service).or_default().push(span_data(draft));
     }
     by_service
         .into_iter()
-        .map(|(service, spans)| Batch {
-            resource: options.resource(service),
-            spans,
-        })
+        .map(|(service, spans)| Batch { resource: options.resource(service), spans })
         .collect()
 }

@@ -71,9 +71,7 @@ fn http_client(options: &OtlpOptions) -> Result<reqwest::Client, OtlpError> {
             .map_err(|e| OtlpError::CaFile(path.clone(), std::io::Error::other(e)))?;
         builder = builder.add_root_certificate(cert);
     }
-    builder
-        .build()
-        .map_err(|e| OtlpError::HttpClient(e.to_string()))
+    builder.build().map_err(|e| OtlpError::HttpClient(e.to_string()))
 }
 
 fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, OtlpError> {
@@ -110,9 +108,7 @@ impl OtlpSink {
         let transport = options.transport.unwrap_or_else(transport_from_env);
         let exporter = match transport {
             Transport::Grpc => {
-                let mut b = SpanExporter::builder()
-                    .with_tonic()
-                    .with_protocol(Protocol::Grpc);
+                let mut b = SpanExporter::builder().with_tonic().with_protocol(Protocol::Grpc);
                 if let Some(endpoint) = &options.endpoint {
                     b = b.with_endpoint(endpoint.clone());
                 }
@@ -134,9 +130,7 @@ impl OtlpSink {
                 b.build()?
             }
             Transport::HttpProtobuf => {
-                let mut b = SpanExporter::builder()
-                    .with_http()
-                    .with_protocol(Protocol::HttpBinary);
+                let mut b = SpanExporter::builder().with_http().with_protocol(Protocol::HttpBinary);
                 if let Some(endpoint) = &options.endpoint {
                     // The HTTP exporter wants the full signal path.
                     let endpoint = endpoint.trim_end_matches('/');
@@ -157,13 +151,7 @@ impl OtlpSink {
                 b.build()?
             }
         };
-        Ok(OtlpSink {
-            exporter,
-            resource,
-            exported: 0,
-            dropped: 0,
-            retries: 0,
-        })
+        Ok(OtlpSink { exporter, resource, exported: 0, dropped: 0, retries: 0 })
     }
 
     /// Delivers one batch of finished spans, retrying with backoff; what still
@@ -190,10 +178,8 @@ impl OtlpSink {
                     }
                     Err(e) => {
                         self.dropped += count;
-                        failure = Some(OtlpError::Export {
-                            attempts: attempt,
-                            last: e.to_string(),
-                        });
+                        failure =
+                            Some(OtlpError::Export { attempts: attempt, last: e.to_string() });
                         break;
                     }
                 }

@@ -35,10 +35,7 @@ pub struct Waterfall {
 
 impl Waterfall {
     pub fn new(show_events: bool) -> Self {
-        Waterfall {
-            show_events,
-            ..Default::default()
-        }
+        Waterfall { show_events, ..Default::default() }
     }
 
     pub fn add(&mut self, drafts: &[SpanDraft]) {
@@ -61,11 +58,8 @@ impl Waterfall {
 }
 
 fn label(span: &SpanDraft) -> String {
-    let subject = SUBJECTS
-        .iter()
-        .find_map(|k| span.attribute(k))
-        .map(|v| v.to_string())
-        .unwrap_or_default();
+    let subject =
+        SUBJECTS.iter().find_map(|k| span.attribute(k)).map(|v| v.to_string()).unwrap_or_default();
     format!("{} {}", span.name, subject)
 }
 
@@ -79,10 +73,7 @@ fn seconds(n: Nanos) -> String {
 }
 
 fn truncate(text: &str, width: usize) -> String {
-    let single: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let single: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if single.chars().count() <= width {
         return single;
     }
@@ -95,12 +86,7 @@ fn bar(start: Nanos, end: Nanos, t0: Nanos, total: Nanos) -> String {
     let scale = |t: Nanos| ((t - t0) as f64 / total.max(1) as f64 * BAR as f64) as usize;
     let from = scale(start).min(BAR - 1);
     let to = scale(end).clamp(from + 1, BAR);
-    format!(
-        "{}{}{}",
-        " ".repeat(from),
-        "█".repeat(to - from),
-        " ".repeat(BAR - to)
-    )
+    format!("{}{}{}", " ".repeat(from), "█".repeat(to - from), " ".repeat(BAR - to))
 }
 
 fn render_trace<W: Write>(
@@ -109,18 +95,12 @@ fn render_trace<W: Write>(
     spans: &[SpanDraft],
     show_events: bool,
 ) -> std::io::Result<()> {
-    let ids: BTreeMap<SpanId, usize> = spans
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.span_id, i))
-        .collect();
+    let ids: BTreeMap<SpanId, usize> =
+        spans.iter().enumerate().map(|(i, s)| (s.span_id, i)).collect();
     let mut children: BTreeMap<Option<usize>, Vec<usize>> = BTreeMap::new();
     for (i, s) in spans.iter().enumerate() {
         // A parent emitted with an earlier batch shows as a root here.
-        children
-            .entry(s.parent.and_then(|p| ids.get(&p).copied()))
-            .or_default()
-            .push(i);
+        children.entry(s.parent.and_then(|p| ids.get(&p).copied())).or_default().push(i);
     }
     for list in children.values_mut() {
         list.sort_by_key(|&i| (spans[i].start, spans[i].span_id));
@@ -128,14 +108,8 @@ fn render_trace<W: Write>(
     let t0 = spans.iter().map(|s| s.start).min().unwrap_or_default();
     let t1 = spans.iter().map(|s| s.end).max().unwrap_or_default();
     let total = t1 - t0;
-    let errors = spans
-        .iter()
-        .filter(|s| matches!(s.status, Status::Error(_)))
-        .count();
-    let root = children
-        .get(&None)
-        .and_then(|r| r.first())
-        .map(|&i| &spans[i]);
+    let errors = spans.iter().filter(|s| matches!(s.status, Status::Error(_))).count();
+    let root = children.get(&None).and_then(|r| r.first()).map(|&i| &spans[i]);
     let title = root.map(label).unwrap_or_default();
     writeln!(
         out,
@@ -150,14 +124,7 @@ fn render_trace<W: Write>(
         )
     )?;
     let started = time::format(t0);
-    writeln!(
-        out,
-        "{}",
-        truncate(
-            &format!("   trace {}  started {started}", hex(trace)),
-            WIDTH
-        )
-    )?;
+    writeln!(out, "{}", truncate(&format!("   trace {}  started {started}", hex(trace)), WIDTH))?;
     if let Some(who) = root.and_then(|r| r.attribute("kspan.change.manager")) {
         let op = root
             .and_then(|r| r.attribute("kspan.change.operation"))
@@ -168,12 +135,7 @@ fn render_trace<W: Write>(
     // The step that took longest (a span with no children), marked ▶ below.
     let slowest = (0..spans.len())
         .filter(|i| !children.contains_key(&Some(*i)))
-        .max_by_key(|&i| {
-            (
-                spans[i].end - spans[i].start,
-                std::cmp::Reverse(spans[i].start),
-            )
-        });
+        .max_by_key(|&i| (spans[i].end - spans[i].start, std::cmp::Reverse(spans[i].start)));
     if let Some(i) = slowest.filter(|&i| spans[i].end > spans[i].start) {
         let line = format!(
             "   slowest: {} ({})",
@@ -182,21 +144,9 @@ fn render_trace<W: Write>(
         );
         writeln!(out, "{}", truncate(&line, WIDTH))?;
     }
-    writeln!(
-        out,
-        "{:>9} {:>9}  {:<LABEL$} |{}|",
-        "offset",
-        "duration",
-        "span",
-        " ".repeat(BAR)
-    )?;
-    let mut stack: Vec<(usize, usize)> = children
-        .get(&None)
-        .into_iter()
-        .flatten()
-        .rev()
-        .map(|&i| (i, 0))
-        .collect();
+    writeln!(out, "{:>9} {:>9}  {:<LABEL$} |{}|", "offset", "duration", "span", " ".repeat(BAR))?;
+    let mut stack: Vec<(usize, usize)> =
+        children.get(&None).into_iter().flatten().rev().map(|&i| (i, 0)).collect();
     while let Some((i, depth)) = stack.pop() {
         let s = &spans[i];
         let mark = if matches!(s.status, Status::Error(_)) {
@@ -206,10 +156,7 @@ fn render_trace<W: Write>(
         } else {
             " "
         };
-        let text = truncate(
-            &format!("{}{}{}", "  ".repeat(depth), mark, label(s)),
-            LABEL,
-        );
+        let text = truncate(&format!("{}{}{}", "  ".repeat(depth), mark, label(s)), LABEL);
         writeln!(
             out,
             "{:>9} {:>9}  {:<LABEL$} |{}|",
@@ -229,10 +176,8 @@ fn render_trace<W: Write>(
                     .iter()
                     .find(|(k, _)| *k == "k8s.event.count")
                     .map(|(_, v)| v.to_string());
-                let count = count
-                    .filter(|c| c != "1")
-                    .map(|c| format!(" x{c}"))
-                    .unwrap_or_default();
+                let count =
+                    count.filter(|c| c != "1").map(|c| format!(" x{c}")).unwrap_or_default();
                 let message = e
                     .attributes
                     .iter()
@@ -258,10 +203,7 @@ fn render_trace<W: Write>(
             writeln!(
                 out,
                 "{}",
-                truncate(
-                    &format!("{:>9}  {}error: {message}", "", "  ".repeat(depth + 1)),
-                    WIDTH
-                )
+                truncate(&format!("{:>9}  {}error: {message}", "", "  ".repeat(depth + 1)), WIDTH)
             )?;
         }
         if let Some(kids) = children.get(&Some(i)) {

@@ -20,16 +20,9 @@ pub enum DocumentError {
     #[error("not a Kubernetes object: no `kind` (and none implied by the file name)")]
     NoKind,
     #[error("{kind} {name:?}: {source}")]
-    Shape {
-        kind: String,
-        name: String,
-        source: serde_json::Error,
-    },
+    Shape { kind: String, name: String, source: serde_json::Error },
     #[error("Event {name:?}: {source}")]
-    Event {
-        name: String,
-        source: crate::observe::event::EventError,
-    },
+    Event { name: String, source: crate::observe::event::EventError },
     #[error("watch event of type {0:?} (expected ADDED, MODIFIED, DELETED or BOOKMARK)")]
     WatchType(String),
 }
@@ -47,10 +40,9 @@ pub fn decode(
     kind_hint: Option<&str>,
     out: &mut Vec<Decoded>,
 ) -> Result<(), DocumentError> {
-    if let (Some(kind), Some(object)) = (
-        value.get("type").and_then(Value::as_str),
-        value.get("object"),
-    ) {
+    if let (Some(kind), Some(object)) =
+        (value.get("type").and_then(Value::as_str), value.get("object"))
+    {
         if object.is_object() {
             let kind = kind.to_string();
             let object = value["object"].clone();
@@ -61,16 +53,10 @@ pub fn decode(
         Value::Array(items) => decode_items(items, kind_hint, out),
         Value::Object(ref map) if map.get("items").is_some_and(Value::is_array) => {
             let list_kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
-            let item_kind = list_kind
-                .strip_suffix("List")
-                .filter(|k| !k.is_empty())
-                .map(str::to_string);
-            let Value::Object(mut map) = value else {
-                unreachable!()
-            };
-            let Some(Value::Array(items)) = map.remove("items") else {
-                unreachable!()
-            };
+            let item_kind =
+                list_kind.strip_suffix("List").filter(|k| !k.is_empty()).map(str::to_string);
+            let Value::Object(mut map) = value else { unreachable!() };
+            let Some(Value::Array(items)) = map.remove("items") else { unreachable!() };
             decode_items(items, item_kind.as_deref().or(kind_hint), out)
         }
         value => decode_object(value, kind_hint, out),
@@ -108,16 +94,10 @@ fn decode_watch_event(
                 out.push(match decoded.what {
                     Observed::Object(o) => Decoded {
                         time: o.deleting.or(decoded.time),
-                        what: Observed::Deleted {
-                            key: o.key,
-                            uid: o.uid,
-                        },
+                        what: Observed::Deleted { key: o.key, uid: o.uid },
                     },
                     // A deleted Event record changes nothing: its occurrence was already seen.
-                    other => Decoded {
-                        what: other,
-                        time: decoded.time,
-                    },
+                    other => Decoded { what: other, time: decoded.time },
                 });
             }
             Ok(())
@@ -128,11 +108,7 @@ fn decode_watch_event(
 }
 
 fn name_of(value: &Value) -> String {
-    value
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("<unnamed>")
-        .to_string()
+    value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<unnamed>").to_string()
 }
 
 /// Deserializes into the typed k8s-openapi struct. The apiVersion is pinned to the
@@ -156,10 +132,7 @@ fn object<T: Resource + DeserializeOwned + Project>(
     kind: &str,
 ) -> Result<Decoded, DocumentError> {
     let seen = typed::<T>(value, kind)?.project();
-    Ok(Decoded {
-        time: seen.latest_time(),
-        what: Observed::Object(Box::new(seen)),
-    })
+    Ok(Decoded { time: seen.latest_time(), what: Observed::Object(Box::new(seen)) })
 }
 
 fn decode_object(
@@ -167,40 +140,28 @@ fn decode_object(
     kind_hint: Option<&str>,
     out: &mut Vec<Decoded>,
 ) -> Result<(), DocumentError> {
-    let kind = value
-        .get("kind")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let kind = value.get("kind").and_then(Value::as_str).map(str::to_string);
     let Some(kind) = kind.or(kind_hint.map(str::to_string)) else {
         return Err(DocumentError::NoKind);
     };
     if value.get("items").is_some_and(Value::is_array) {
         return decode(value, None, out);
     }
-    let api_version = value
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     let decoded = match kind.as_str() {
         "Event" if api_version.starts_with("events.k8s.io/") => {
             let name = name_of(&value);
             let event = typed::<NewEvent>(value, &kind)?;
             let seen = EventSeen::try_from(&event)
                 .map_err(|source| DocumentError::Event { name, source })?;
-            Decoded {
-                time: seen.time(),
-                what: Observed::Event(Box::new(seen)),
-            }
+            Decoded { time: seen.time(), what: Observed::Event(Box::new(seen)) }
         }
         "Event" => {
             let name = name_of(&value);
             let event = typed::<CoreEvent>(value, &kind)?;
             let seen = event_observation(&event)
                 .map_err(|source| DocumentError::Event { name, source })?;
-            Decoded {
-                time: seen.time(),
-                what: Observed::Event(Box::new(seen)),
-            }
+            Decoded { time: seen.time(), what: Observed::Event(Box::new(seen)) }
         }
         "Pod" => object::<Pod>(value, &kind)?,
         "ReplicaSet" => object::<ReplicaSet>(value, &kind)?,
@@ -213,17 +174,10 @@ fn decode_object(
         _ => {
             let name = name_of(&value);
             let meta = value.get("metadata").cloned().unwrap_or(Value::Null);
-            let meta: ObjectMeta =
-                serde_json::from_value(meta).map_err(|source| DocumentError::Shape {
-                    kind: kind.clone(),
-                    name,
-                    source,
-                })?;
+            let meta: ObjectMeta = serde_json::from_value(meta)
+                .map_err(|source| DocumentError::Shape { kind: kind.clone(), name, source })?;
             let seen = object_observation(Kind::parse(&kind), &meta);
-            Decoded {
-                time: seen.latest_time(),
-                what: Observed::Object(Box::new(seen)),
-            }
+            Decoded { time: seen.latest_time(), what: Observed::Object(Box::new(seen)) }
         }
     };
     out.push(decoded);

@@ -21,13 +21,7 @@ pub struct Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: document {} (line {})",
-            self.file.display(),
-            self.document,
-            self.line
-        )
+        write!(f, "{}: document {} (line {})", self.file.display(), self.document, self.line)
     }
 }
 
@@ -81,25 +75,19 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         out.push(path.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     entries.sort();
     for entry in entries {
-        let name = entry
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
+        let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if name.starts_with('.') {
             continue;
         }
         if entry.is_dir() {
             collect_files(&entry, out)?;
-        } else if [
-            ".json", ".yaml", ".yml", ".jsonl", ".ndjson", ".log", ".txt",
-        ]
-        .iter()
-        .any(|ext| name.ends_with(ext))
+        } else if [".json", ".yaml", ".yml", ".jsonl", ".ndjson", ".log", ".txt"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
         {
             out.push(entry);
         }
@@ -116,10 +104,7 @@ fn read_file(file: &Path, walked: bool, outcome: &mut ReadOutcome) {
 
 /// Reads one file's text; `walked` says it was found in a directory rather than named.
 pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcome) {
-    let hint = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(kind_from_file_name);
+    let hint = file.file_name().and_then(|n| n.to_str()).and_then(kind_from_file_name);
     let documents = if text.trim_start().starts_with(['{', '[']) {
         json_documents(text)
     } else {
@@ -128,11 +113,7 @@ pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcom
     let (mut items, mut errors) = (Vec::new(), Vec::new());
     for (index, raw) in documents.into_iter().enumerate() {
         let document = index + 1;
-        let origin = Origin {
-            file: file.to_path_buf(),
-            document,
-            line: raw.line,
-        };
+        let origin = Origin { file: file.to_path_buf(), document, line: raw.line };
         let value = match raw.value {
             Ok(value) => value,
             Err(message) => {
@@ -148,10 +129,7 @@ pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcom
             origin: origin.clone(),
         }));
         if let Err(e) = result {
-            errors.push(ReadError::Document {
-                origin,
-                message: e.to_string(),
-            });
+            errors.push(ReadError::Document { origin, message: e.to_string() });
         }
     }
     let nothing_kubernetes = items.is_empty()
@@ -179,17 +157,10 @@ fn yaml_documents(text: &str) -> Vec<RawDocument> {
     let mut arrival = None;
     let mut start = 1;
     let mut flush = |body: &mut String, arrival: &mut Option<Nanos>, start: usize| {
-        if body
-            .lines()
-            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        {
+        if body.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')) {
             let value =
                 serde_yaml::from_str::<Value>(body).map_err(|e| format!("invalid YAML: {e}"));
-            documents.push(RawDocument {
-                value,
-                arrival: *arrival,
-                line: start,
-            });
+            documents.push(RawDocument { value, arrival: *arrival, line: start });
         }
         body.clear();
         *arrival = None;
@@ -202,11 +173,8 @@ fn yaml_documents(text: &str) -> Vec<RawDocument> {
         }
         if let Some(header) = line.strip_prefix("# {") {
             if let Ok(header) = serde_json::from_str::<Value>(&format!("{{{header}")) {
-                arrival = header
-                    .get("time")
-                    .and_then(Value::as_str)
-                    .and_then(time::parse)
-                    .or(arrival);
+                arrival =
+                    header.get("time").and_then(Value::as_str).and_then(time::parse).or(arrival);
             }
         }
         if body.is_empty() && line.trim().is_empty() {
@@ -224,9 +192,8 @@ fn yaml_documents(text: &str) -> Vec<RawDocument> {
 /// A broken value is reported and reading resumes at the next line starting a value.
 fn json_documents(text: &str) -> Vec<RawDocument> {
     let mut documents = Vec::new();
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
+    let line_starts: Vec<usize> =
+        std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let line_of = |offset: usize| line_starts.partition_point(|&s| s <= offset);
     let mut offset = 0;
     while offset < text.len() {
@@ -253,11 +220,7 @@ fn json_documents(text: &str) -> Vec<RawDocument> {
         match stream.next() {
             Some(Ok(mut value)) => {
                 let arrival = take_arrival(&mut value);
-                documents.push(RawDocument {
-                    value: Ok(value),
-                    arrival,
-                    line: line_of(offset),
-                });
+                documents.push(RawDocument { value: Ok(value), arrival, line: line_of(offset) });
                 offset += stream.byte_offset();
             }
             Some(Err(e)) => {
@@ -268,10 +231,7 @@ fn json_documents(text: &str) -> Vec<RawDocument> {
                     line: line_of(offset),
                 });
                 // Resume at the next line that starts a value at column 0.
-                let next = rest[1..]
-                    .find("\n{")
-                    .or(rest[1..].find("\n["))
-                    .map(|i| i + 2);
+                let next = rest[1..].find("\n{").or(rest[1..].find("\n[")).map(|i| i + 2);
                 offset += next.unwrap_or(rest.len());
             }
             None => break,
@@ -287,8 +247,5 @@ fn take_arrival(value: &mut Value) -> Option<Nanos> {
     if !map.contains_key("object") {
         return None;
     }
-    map.remove("time")
-        .as_ref()
-        .and_then(Value::as_str)
-        .and_then(time::parse)
+    map.remove("time").as_ref().and_then(Value::as_str).and_then(time::parse)
 }

@@ -16,9 +16,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        Ok(Recorder {
-            out: Mutex::new(BufWriter::new(File::create(path)?)),
-        })
+        Ok(Recorder { out: Mutex::new(BufWriter::new(File::create(path)?)) })
     }
 
     pub fn write(&self, kind: &str, object: &Value, at: Nanos) {

@@ -28,10 +28,7 @@ pub fn load_text(name: &str, text: &str) -> Replay {
 }
 
 fn order(outcome: ReadOutcome) -> Replay {
-    let times = outcome
-        .items
-        .iter()
-        .filter_map(|i| i.arrival.or(i.decoded.time));
+    let times = outcome.items.iter().filter_map(|i| i.arrival.or(i.decoded.time));
     let origin_of_time = times.min().unwrap_or(0);
     let mut timed: Vec<(i64, usize, Observation)> = outcome
         .items
@@ -46,14 +43,7 @@ fn order(outcome: ReadOutcome) -> Replay {
                 item.arrival.or(item.decoded.time).unwrap_or(origin_of_time)
             };
             // Snapshots sort before anything at the same instant.
-            (
-                at,
-                if snapshot { 0 } else { 1 + index },
-                Observation {
-                    at,
-                    what: item.decoded.what,
-                },
-            )
+            (at, if snapshot { 0 } else { 1 + index }, Observation { at, what: item.decoded.what })
         })
         .collect();
     timed.sort_by_key(|(at, order, _)| (*at, *order));

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use super::document::{decode, Decoded};
 use super::record::Recorder;
 use crate::observe::{ObjectKey, Observation, Observed};
+use crate::telemetry::own_events::OwnEvents;
 use crate::time::{Nanos, SECOND};
 
 /// Counters shared by all watchers.
@@ -40,11 +41,8 @@ pub enum EventsApi {
 }
 
 fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    let api_version = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
+    let api_version =
+        if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     ApiResource {
         group: group.into(),
         version: version.into(),
@@ -71,15 +69,9 @@ pub async fn resources(client: &Client, events: EventsApi) -> Vec<ApiResource> {
         resource("batch", "v1", "Job", "jobs"),
     ];
     let batch_v1 = client.list_api_group_resources("batch/v1").await;
-    let cron_v1 = batch_v1
-        .map(|l| l.resources.iter().any(|r| r.name == "cronjobs"))
-        .unwrap_or(true);
-    list.push(resource(
-        "batch",
-        if cron_v1 { "v1" } else { "v1beta1" },
-        "CronJob",
-        "cronjobs",
-    ));
+    let cron_v1 =
+        batch_v1.map(|l| l.resources.iter().any(|r| r.name == "cronjobs")).unwrap_or(true);
+    list.push(resource("batch", if cron_v1 { "v1" } else { "v1beta1" }, "CronJob", "cronjobs"));
     list
 }
 
@@ -91,6 +83,8 @@ pub struct Outlet {
     pub stats: Arc<WatchStats>,
     /// Events older than this at start-up are history not replayed (`--since`).
     pub history_from: Nanos,
+    /// Where a forbidden watch is reported (kspan-rs' own Pod).
+    pub own_events: Option<Arc<OwnEvents>>,
 }
 
 pub fn now() -> Nanos {
@@ -111,14 +105,10 @@ struct SeenEvents {
 impl SeenEvents {
     fn is_new(&mut self, uid: &str, version: &str, at: Nanos) -> bool {
         if at - self.last_purge > 600 * SECOND {
-            self.versions
-                .retain(|_, (_, seen)| at - *seen < 7200 * SECOND);
+            self.versions.retain(|_, (_, seen)| at - *seen < 7200 * SECOND);
             self.last_purge = at;
         }
-        match self
-            .versions
-            .insert(uid.to_string(), (version.to_string(), at))
-        {
+        match self.versions.insert(uid.to_string(), (version.to_string(), at)) {
             Some((old, _)) => old != version,
             None => true,
         }
@@ -137,9 +127,7 @@ pub async fn watch(
         None => Api::all_with(client, &resource),
     };
     let is_event = resource.kind == "Event";
-    let mut stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let mut stream = watcher(api, watcher::Config::default()).default_backoff().boxed();
     let mut known: BTreeMap<ObjectKey, String> = BTreeMap::new();
     let mut relisted: Option<BTreeMap<ObjectKey, String>> = None;
     let mut seen_events = SeenEvents::default();
@@ -150,6 +138,16 @@ pub async fn watch(
             Err(e) => {
                 outlet.stats.errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(kind = %resource.kind, error = %e, "watch failed; retrying with backoff");
+                let text = format!("{e:?}");
+                if let Some(own) = outlet
+                    .own_events
+                    .as_ref()
+                    .filter(|_| text.contains("403") || text.contains("orbidden"))
+                {
+                    let note =
+                        format!("cannot watch {}: {e}; check the ClusterRole", resource.plural);
+                    own.warn("WatchForbidden", "Watch", note).await;
+                }
                 continue;
             }
             Ok(Event::Init) => {
@@ -165,15 +163,8 @@ pub async fn watch(
                     if !is_event {
                         for (key, uid) in &known {
                             if !now_listed.contains_key(key) {
-                                let what = Observed::Deleted {
-                                    key: key.clone(),
-                                    uid: uid.clone(),
-                                };
-                                if outlet
-                                    .observations
-                                    .send(Observation { at, what })
-                                    .await
-                                    .is_err()
+                                let what = Observed::Deleted { key: key.clone(), uid: uid.clone() };
+                                if outlet.observations.send(Observation { at, what }).await.is_err()
                                 {
                                     return;
                                 }
@@ -183,10 +174,7 @@ pub async fn watch(
                     }
                 }
                 if first_list {
-                    outlet
-                        .stats
-                        .initial_lists_done
-                        .fetch_add(1, Ordering::Relaxed);
+                    outlet.stats.initial_lists_done.fetch_add(1, Ordering::Relaxed);
                 }
                 first_list = false;
                 continue;
@@ -201,10 +189,7 @@ pub async fn watch(
             Err(_) => continue,
         };
         if let Value::Object(map) = &mut value {
-            map.insert(
-                "apiVersion".into(),
-                Value::String(resource.api_version.clone()),
-            );
+            map.insert("apiVersion".into(), Value::String(resource.api_version.clone()));
             map.insert("kind".into(), Value::String(resource.kind.clone()));
         }
         if let Some(recorder) = &outlet.recorder {
@@ -219,11 +204,7 @@ pub async fn watch(
         }
         if is_event && !deleted {
             let uid = object.metadata.uid.as_deref().unwrap_or_default();
-            let version = object
-                .metadata
-                .resource_version
-                .as_deref()
-                .unwrap_or_default();
+            let version = object.metadata.resource_version.as_deref().unwrap_or_default();
             if !seen_events.is_new(uid, version, at) {
                 continue;
             }
@@ -244,10 +225,7 @@ pub async fn watch(
                 {
                     continue
                 }
-                Observed::Object(o) if deleted => Observed::Deleted {
-                    key: o.key,
-                    uid: o.uid,
-                },
+                Observed::Object(o) if deleted => Observed::Deleted { key: o.key, uid: o.uid },
                 Observed::Object(o) => {
                     match &mut relisted {
                         Some(listing) if initial => listing.insert(o.key.clone(), o.uid.clone()),
@@ -260,12 +238,7 @@ pub async fn watch(
             if let Observed::Deleted { key, .. } = &what {
                 known.remove(key);
             }
-            if outlet
-                .observations
-                .send(Observation { at, what })
-                .await
-                .is_err()
-            {
+            if outlet.observations.send(Observation { at, what }).await.is_err() {
                 return;
             }
         }

@@ -45,31 +45,15 @@ impl Metrics {
     pub fn registry(&'static self) -> Registry {
         let mut r = Registry::with_prefix("kspan");
         r.register("events", "Kubernetes Events observed", self.events.clone());
-        r.register(
-            "spans_exported",
-            "Spans delivered to the sink",
-            self.spans_exported.clone(),
-        );
-        r.register(
-            "spans_dropped",
-            "Spans dropped, by stage",
-            self.spans_dropped.clone(),
-        );
+        r.register("spans_exported", "Spans delivered to the sink", self.spans_exported.clone());
+        r.register("spans_dropped", "Spans dropped, by stage", self.spans_dropped.clone());
         r.register(
             "export_errors",
             "Export requests that failed after retries",
             self.export_errors.clone(),
         );
-        r.register(
-            "export_retries",
-            "Export attempts retried",
-            self.export_retries.clone(),
-        );
-        r.register(
-            "queue_depth",
-            "Finished spans waiting for the sink",
-            self.queue_depth.clone(),
-        );
+        r.register("export_retries", "Export attempts retried", self.export_retries.clone());
+        r.register("queue_depth", "Finished spans waiting for the sink", self.queue_depth.clone());
         r.register(
             "pending_events",
             "Events waiting for their object",
@@ -80,11 +64,7 @@ impl Metrics {
             "Objects in the correlator's table",
             self.tracked_objects.clone(),
         );
-        r.register(
-            "open_rollouts",
-            "Episodes not yet settled",
-            self.open_rollouts.clone(),
-        );
+        r.register("open_rollouts", "Episodes not yet settled", self.open_rollouts.clone());
         r.register(
             "watch_restarts",
             "Watches relisted (restart, 410 Gone)",
@@ -113,10 +93,6 @@ impl Metrics {
     }
 
     pub fn dropped(&self, stage: &str, n: u64) {
-        self.spans_dropped
-            .get_or_create(&DropLabels {
-                stage: stage.into(),
-            })
-            .inc_by(n);
+        self.spans_dropped.get_or_create(&DropLabels { stage: stage.into() }).inc_by(n);
     }
 }
