@@ -56,10 +56,18 @@ async fn start_watchers(
 ) -> (mpsc::Receiver<Observation>, JoinSet<()>, usize) {
     let (tx, rx) = mpsc::channel(8192);
     let history_from = args.since.map_or(now(), |since| now() - since.as_nanos() as Nanos);
-    let outlet = Outlet { observations: tx, recorder, stats, history_from, own_events };
+    let excluded: Vec<String> =
+        args.exclude_namespaces.iter().map(|ns| format!("metadata.namespace!={ns}")).collect();
+    let field_selector = (!excluded.is_empty()).then(|| excluded.join(","));
+    let outlet =
+        Outlet { observations: tx, recorder, stats, history_from, field_selector, own_events };
     let mut tasks = JoinSet::new();
     let mut count = 0;
     for resource in watch::resources(client, args.events_api).await {
+        // Nodes are cluster-scoped: a namespaced install (a Role) may not watch them.
+        if resource.kind == "Node" && !args.namespaces.is_empty() {
+            continue;
+        }
         let cluster_scoped = resource.kind == "Node";
         let namespaces: Vec<Option<String>> = if args.namespaces.is_empty() || cluster_scoped {
             vec![None]

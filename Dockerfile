@@ -1,0 +1,13 @@
+# Build: the same cargo command CI runs for the release binary.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin kspan
+
+# Run: a small distroless image, non-root.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /src/target/release/kspan /usr/local/bin/kspan
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/kspan"]
+CMD ["run"]
