@@ -71,24 +71,15 @@ fn event(uid: &str, about: (Kind, &str), reason: &str, message: &str, at: Nanos)
 }
 
 fn seen(at: Nanos, o: ObjectSeen) -> Observation {
-    Observation {
-        at,
-        what: Observed::Object(Box::new(o)),
-    }
+    Observation { at, what: Observed::Object(Box::new(o)) }
 }
 
 fn happened(e: EventSeen) -> Observation {
-    Observation {
-        at: e.last.unwrap(),
-        what: Observed::Event(Box::new(e)),
-    }
+    Observation { at: e.last.unwrap(), what: Observed::Event(Box::new(e)) }
 }
 
 fn tick(at: Nanos) -> Observation {
-    Observation {
-        at,
-        what: Observed::Tick,
-    }
+    Observation { at, what: Observed::Tick }
 }
 
 fn feed(c: &mut Correlator, observations: Vec<Observation>) -> Vec<SpanDraft> {
@@ -115,9 +106,7 @@ fn holding<'a>(spans: &'a [SpanDraft], uid: &str) -> &'a SpanDraft {
         .iter()
         .find(|s| {
             s.events.iter().any(|e| {
-                e.attributes
-                    .iter()
-                    .any(|(k, v)| *k == "k8s.event.uid" && v.to_string() == uid)
+                e.attributes.iter().any(|(k, v)| *k == "k8s.event.uid" && v.to_string() == uid)
             })
         })
         .unwrap_or_else(|| panic!("{uid} in no span: {spans:#?}"))
@@ -126,10 +115,7 @@ fn holding<'a>(spans: &'a [SpanDraft], uid: &str) -> &'a SpanDraft {
 fn root<'a>(spans: &'a [SpanDraft], s: &SpanDraft) -> &'a SpanDraft {
     let mut at = spans.iter().find(|x| x.span_id == s.span_id).unwrap();
     while let Some(p) = at.parent {
-        at = spans
-            .iter()
-            .find(|x| x.span_id == p)
-            .expect("parent emitted");
+        at = spans.iter().find(|x| x.span_id == p).expect("parent emitted");
     }
     at
 }
@@ -175,10 +161,7 @@ fn owner_references_route_pod_events_to_the_deployment_trace() {
     assert_eq!(started.name, "Pod.Startup");
     assert_eq!(text(started, "k8s.pod.uid"), "p-1");
     assert_eq!(text(started, "k8s.replicaset.name"), "web-abc");
-    let step = spans
-        .iter()
-        .find(|s| Some(s.span_id) == started.parent)
-        .unwrap();
+    let step = spans.iter().find(|s| Some(s.span_id) == started.parent).unwrap();
     assert_eq!(step.name, "ReplicaSet.ScaleUp");
     let top = root(&spans, started);
     assert_eq!(top.name, "Deployment.Rollout");
@@ -227,30 +210,15 @@ fn an_event_before_its_object_waits_and_is_placed_when_the_object_appears() {
     let mut c = Correlator::new(Config::default());
     let early = feed(
         &mut c,
-        vec![happened(event(
-            "e1",
-            (Kind::Pod, "web-abc-x1"),
-            "Pulling",
-            "Pulling image",
-            T0,
-        ))],
+        vec![happened(event("e1", (Kind::Pod, "web-abc-x1"), "Pulling", "Pulling image", T0))],
     );
     assert!(early.is_empty());
     assert_eq!(c.pending(), 1, "an unknown pod's event waits");
-    let mut spans = feed(
-        &mut c,
-        vec![
-            seen(T0 + SECOND, d),
-            seen(T0 + SECOND, rs),
-            seen(T0 + SECOND, pod),
-        ],
-    );
+    let mut spans =
+        feed(&mut c, vec![seen(T0 + SECOND, d), seen(T0 + SECOND, rs), seen(T0 + SECOND, pod)]);
     assert_eq!(c.pending(), 0);
     spans.extend(c.finish());
-    assert_eq!(
-        root(&spans, holding(&spans, "e1")).name,
-        "Deployment.Rollout"
-    );
+    assert_eq!(root(&spans, holding(&spans, "e1")).name, "Deployment.Rollout");
     assert_eq!(c.stats().placed_best_effort, 0);
 }
 
@@ -259,13 +227,7 @@ fn an_event_whose_object_never_appears_is_placed_best_effort_not_dropped() {
     let mut c = Correlator::new(Config::default());
     let mut spans = feed(
         &mut c,
-        vec![happened(event(
-            "e1",
-            (Kind::Pod, "lonely"),
-            "Pulling",
-            "Pulling image",
-            T0,
-        ))],
+        vec![happened(event("e1", (Kind::Pod, "lonely"), "Pulling", "Pulling image", T0))],
     );
     spans.extend(feed(&mut c, vec![tick(T0 + 6 * SECOND)]));
     assert_eq!(c.pending(), 0, "the window expired");
@@ -282,10 +244,7 @@ fn an_event_whose_object_never_appears_is_placed_best_effort_not_dropped() {
 
 #[test]
 fn a_full_pending_set_places_its_oldest_event_early() {
-    let mut c = Correlator::new(Config {
-        pending_limit: 2,
-        ..Config::default()
-    });
+    let mut c = Correlator::new(Config { pending_limit: 2, ..Config::default() });
     let spans: Vec<_> = (0..3)
         .flat_map(|i| {
             c.ingest(happened(event(
@@ -322,13 +281,8 @@ fn a_repeated_event_is_one_record_with_its_latest_count() {
     let mut first = again.clone();
     first.count = 1;
     first.last = Some(T0);
-    let spans = run(vec![
-        seen(T0, d),
-        seen(T0, rs),
-        seen(T0, pod),
-        happened(first),
-        happened(again),
-    ]);
+    let spans =
+        run(vec![seen(T0, d), seen(T0, rs), seen(T0, pod), happened(first), happened(again)]);
     let s = holding(&spans, "e1");
     let records: Vec<_> = spans.iter().flat_map(|s| &s.events).collect();
     assert_eq!(records.len(), 1);
@@ -373,11 +327,7 @@ fn each_generation_is_its_own_trace_with_stable_ids() {
     assert_ne!(a.trace_id, b.trace_id);
     assert_eq!(text(root(&spans, a), "kspan.rollout.generation"), "2");
     assert_eq!(text(root(&spans, b), "kspan.rollout.generation"), "3");
-    assert_eq!(
-        run(observations),
-        spans,
-        "a second run gives the same ids and spans"
-    );
+    assert_eq!(run(observations), spans, "a second run gives the same ids and spans");
 }
 
 #[test]
@@ -407,10 +357,7 @@ fn without_generations_a_scale_up_of_a_new_replica_set_starts_a_new_rollout() {
     ]);
     let traces: std::collections::BTreeSet<_> = spans.iter().map(|s| s.trace_id).collect();
     assert_eq!(traces.len(), 2);
-    assert_eq!(
-        holding(&spans, "e1").trace_id,
-        holding(&spans, "e2").trace_id
-    );
+    assert_eq!(holding(&spans, "e1").trace_id, holding(&spans, "e2").trace_id);
     assert_eq!(
         text(root(&spans, holding(&spans, "e3")), "kspan.rollout.key"),
         "inferred:rs:web-def"
@@ -439,13 +386,7 @@ fn a_cron_job_gives_one_trace_per_job_with_the_job_above_its_pods() {
             "Created pod: nightly-1-aaa",
             T0 + 1,
         )),
-        happened(event(
-            "e3",
-            (Kind::Pod, "nightly-1-aaa"),
-            "Started",
-            "Started container",
-            T0 + 2,
-        )),
+        happened(event("e3", (Kind::Pod, "nightly-1-aaa"), "Started", "Started container", T0 + 2)),
         happened(event(
             "e4",
             (Kind::CronJob, "nightly"),
@@ -456,20 +397,10 @@ fn a_cron_job_gives_one_trace_per_job_with_the_job_above_its_pods() {
         seen(T0 + 3, job2),
     ]);
     let pod = holding(&spans, "e3");
-    let job = spans
-        .iter()
-        .find(|s| Some(s.span_id) == pod.parent)
-        .unwrap();
-    assert_eq!(
-        (job.name, text(job, "k8s.job.name").as_str()),
-        ("Job.Run", "nightly-1")
-    );
+    let job = spans.iter().find(|s| Some(s.span_id) == pod.parent).unwrap();
+    assert_eq!((job.name, text(job, "k8s.job.name").as_str()), ("Job.Run", "nightly-1"));
     assert_eq!(root(&spans, pod).name, "CronJob.Run");
-    assert_ne!(
-        holding(&spans, "e1").trace_id,
-        holding(&spans, "e4").trace_id,
-        "one trace per Job"
-    );
+    assert_ne!(holding(&spans, "e1").trace_id, holding(&spans, "e4").trace_id, "one trace per Job");
 }
 
 #[test]
@@ -495,13 +426,7 @@ fn a_pull_in_flight_keeps_the_rollout_open_past_the_settle_window() {
             seen(T0, d),
             seen(T0, rs),
             seen(T0, pod),
-            happened(event(
-                "e1",
-                (Kind::Pod, "web-abc-x1"),
-                "Pulling",
-                "Pulling image",
-                T0,
-            )),
+            happened(event("e1", (Kind::Pod, "web-abc-x1"), "Pulling", "Pulling image", T0)),
             tick(T0 + 20 * SECOND),
         ],
     );
@@ -630,10 +555,8 @@ fn a_scale_through_the_subresource_starts_a_generation_without_a_known_author() 
             T0 + 60 * SECOND,
         )),
     ]);
-    let (first, second) = (
-        root(&spans, holding(&spans, "e1")),
-        root(&spans, holding(&spans, "e2")),
-    );
+    let (first, second) =
+        (root(&spans, holding(&spans, "e1")), root(&spans, holding(&spans, "e2")));
     assert_ne!(first.trace_id, second.trace_id);
     assert_eq!(text(second, "kspan.rollout.generation"), "3");
     assert_eq!(

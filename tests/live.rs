@@ -45,6 +45,20 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
         ],
     );
     wait_for_sync(&kspan);
+    // `kspan record` beside it: the same observations, for replay.
+    let recording = dir.join("record.jsonl");
+    let mut record = std::process::Command::new(env!("CARGO_BIN_EXE_kspan"))
+        .args([
+            "record",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--out",
+            recording.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
     // The nodes join after kspan-rs started: their events are activity, not history.
     let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2))).unwrap();
 
@@ -80,6 +94,8 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
     assert!(value("kspan_traces_total") >= 3.0, "{metrics}");
     assert_eq!(value(r#"kspan_spans_dropped_total{stage="queue"}"#), 0.0, "{metrics}");
     assert!(metrics.contains("kspan_tracked_objects "), "{metrics}");
+    let _ = std::process::Command::new("kill").args(["-INT", &record.id().to_string()]).status();
+    assert!(record.wait().unwrap().success());
     let log = kspan.stop();
     println!("{}", log.lines().last().unwrap_or_default());
 
@@ -178,6 +194,27 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
     let ids: BTreeSet<(&str, &str)> =
         spans.iter().map(|s| (s.trace_id.as_str(), s.span_id.as_str())).collect();
     assert_eq!(ids.len(), spans.len(), "no span delivered twice");
+
+    // What `kspan record` wrote replays to the same events in the same traces.
+    let recorded = replay_trees(&recording, "2s");
+    let placed_in =
+        |rows: &std::collections::BTreeSet<Row>| -> std::collections::BTreeSet<(String, String)> {
+            rows.iter()
+                .flat_map(|(trace, _, _, _, uids)| {
+                    uids.iter().map(move |u| (trace.clone(), u.clone()))
+                })
+                .collect()
+        };
+    let live_events: std::collections::BTreeSet<(String, String)> = placed_in(&trees(&spans))
+        .into_iter()
+        .filter(|(trace, _)| {
+            spans.iter().any(|s| &s.trace_id == trace && s.name == "Deployment.Rollout")
+        })
+        .collect();
+    assert!(
+        live_events.is_subset(&placed_in(&recorded)),
+        "kspan record captured the rollout's events"
+    );
 
     // The recorded run replays to the same trees.
     assert_eq!(replay_trees(&capture, "2s"), trees(&spans), "capture replay equals the live run");

@@ -76,9 +76,7 @@ async fn rollout_complete(client: &Client, image: &str, replicas: i32) -> Result
         return Ok(None);
     }
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let list = pods
-        .list(&ListParams::default().labels(&format!("app={NAME}")))
-        .await?;
+    let list = pods.list(&ListParams::default().labels(&format!("app={NAME}"))).await?;
     let ok = list.items.len() == replicas as usize
         && list.items.iter().all(|p| {
             p.spec
@@ -116,81 +114,47 @@ async fn scenario(cluster: &LiveCluster) -> Result<()> {
             .unwrap_or_default()
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True");
-        let tainted = node
-            .spec
-            .and_then(|s| s.taints)
-            .is_some_and(|t| !t.is_empty());
-        assert!(
-            ready && !tainted,
-            "node {n}: ready={ready} tainted={tainted}"
-        );
+        let tainted = node.spec.and_then(|s| s.taints).is_some_and(|t| !t.is_empty());
+        assert!(ready && !tainted, "node {n}: ready={ready} tainted={tainted}");
     }
-    eprintln!(
-        "node simulator: {:?} registered Ready in {:?}",
-        sim.nodes(),
-        t_sim.elapsed()
-    );
+    eprintln!("node simulator: {:?} registered Ready in {:?}", sim.nodes(), t_sim.elapsed());
 
     let deps: Api<Deployment> = Api::namespaced(client.clone(), NS);
     let t_create = Instant::now();
-    deps.create(&PostParams::default(), &deployment("nginx:1.19"))
-        .await?;
-    wait_until(
-        "2 available replicas of nginx:1.19",
-        Duration::from_secs(90),
-        || rollout_complete(&client, "nginx:1.19", 2),
-    )
+    deps.create(&PostParams::default(), &deployment("nginx:1.19")).await?;
+    wait_until("2 available replicas of nginx:1.19", Duration::from_secs(90), || {
+        rollout_complete(&client, "nginx:1.19", 2)
+    })
     .await?;
     eprintln!("deployment available (2/2) after {:?}", t_create.elapsed());
 
     let t_update = Instant::now();
     let patch = json!({ "spec": { "template": { "spec": { "containers": [ { "name": "nginx", "image": "nginx:1.20" } ] } } } });
-    deps.patch(NAME, &PatchParams::default(), &Patch::Strategic(&patch))
-        .await?;
+    deps.patch(NAME, &PatchParams::default(), &Patch::Strategic(&patch)).await?;
     wait_until("rollout to nginx:1.20", Duration::from_secs(120), || {
         rollout_complete(&client, "nginx:1.20", 2)
     })
     .await?;
-    eprintln!(
-        "rollout to nginx:1.20 complete after {:?}",
-        t_update.elapsed()
-    );
+    eprintln!("rollout to nginx:1.20 complete after {:?}", t_update.elapsed());
 
     // Events are written asynchronously by the controllers; give the last ones a moment.
-    let required = [
-        "ScalingReplicaSet",
-        "SuccessfulCreate",
-        "Scheduled",
-        "Pulled",
-        "Started",
-        "Killing",
-    ];
+    let required =
+        ["ScalingReplicaSet", "SuccessfulCreate", "Scheduled", "Pulled", "Started", "Killing"];
     let events: Api<Event> = Api::namespaced(client.clone(), NS);
     let evs = wait_until("all expected events", Duration::from_secs(20), || async {
         let list = events.list(&ListParams::default()).await?;
         let mine: Vec<Event> = list.items.into_iter().filter(involves_deployment).collect();
         let reasons: BTreeSet<String> = mine.iter().filter_map(|e| e.reason.clone()).collect();
-        Ok(required
-            .iter()
-            .all(|r| reasons.contains(*r))
-            .then_some(mine))
+        Ok(required.iter().all(|r| reasons.contains(*r)).then_some(mine))
     })
     .await
     .with_context(|| {
-        format!(
-            "controller-manager log tail:\n{}",
-            cluster.log_tail("kube-controller-manager", 20)
-        )
+        format!("controller-manager log tail:\n{}", cluster.log_tail("kube-controller-manager", 20))
     })?;
 
     let mut evs = evs;
     // Creation order (etcd revision); event timestamps have 1 s resolution.
-    evs.sort_by_key(|e| {
-        e.metadata
-            .resource_version
-            .as_deref()
-            .and_then(|v| v.parse::<u64>().ok())
-    });
+    evs.sort_by_key(|e| e.metadata.resource_version.as_deref().and_then(|v| v.parse::<u64>().ok()));
     eprintln!("{} events for deployment {NAME}:", evs.len());
     for e in &evs {
         let src = e
@@ -199,11 +163,7 @@ async fn scenario(cluster: &LiveCluster) -> Result<()> {
             .and_then(|s| s.component.clone())
             .or(e.reporting_component.clone())
             .unwrap_or_default();
-        let host = e
-            .source
-            .as_ref()
-            .and_then(|s| s.host.clone())
-            .unwrap_or_default();
+        let host = e.source.as_ref().and_then(|s| s.host.clone()).unwrap_or_default();
         eprintln!(
             "  {:<18} {:<10}/{:<26} {:<22} {:<12} x{} {}",
             e.reason.as_deref().unwrap_or_default(),
@@ -215,17 +175,9 @@ async fn scenario(cluster: &LiveCluster) -> Result<()> {
             e.message.as_deref().unwrap_or_default()
         );
     }
-    let by = |reason: &str| {
-        evs.iter()
-            .filter(|e| e.reason.as_deref() == Some(reason))
-            .count()
-    };
+    let by = |reason: &str| evs.iter().filter(|e| e.reason.as_deref() == Some(reason)).count();
     // 2 pods at first, 2 more on the update (each pod: Scheduled, Started, ...).
-    assert!(
-        by("SuccessfulCreate") >= 4,
-        "SuccessfulCreate x{}",
-        by("SuccessfulCreate")
-    );
+    assert!(by("SuccessfulCreate") >= 4, "SuccessfulCreate x{}", by("SuccessfulCreate"));
     assert!(by("Scheduled") >= 4, "Scheduled x{}", by("Scheduled"));
     assert!(by("Started") >= 4, "Started x{}", by("Started"));
     assert!(by("Killing") >= 2, "Killing x{}", by("Killing"));
@@ -233,19 +185,9 @@ async fn scenario(cluster: &LiveCluster) -> Result<()> {
         .iter()
         .filter(|e| e.source.as_ref().and_then(|s| s.component.as_deref()) == Some("kubelet"))
     {
-        let host = e
-            .source
-            .as_ref()
-            .and_then(|s| s.host.clone())
-            .unwrap_or_default();
-        assert!(
-            sim.nodes().contains(&host),
-            "kubelet event from unknown host {host}"
-        );
-        assert!(
-            e.involved_object.uid.is_some(),
-            "kubelet event without involvedObject.uid"
-        );
+        let host = e.source.as_ref().and_then(|s| s.host.clone()).unwrap_or_default();
+        assert!(sim.nodes().contains(&host), "kubelet event from unknown host {host}");
+        assert!(e.involved_object.uid.is_some(), "kubelet event without involvedObject.uid");
     }
     let pulled: Vec<&str> = evs
         .iter()
@@ -253,9 +195,7 @@ async fn scenario(cluster: &LiveCluster) -> Result<()> {
         .filter_map(|e| e.message.as_deref())
         .collect();
     assert!(
-        pulled
-            .iter()
-            .any(|m| m.starts_with("Successfully pulled image \"nginx:1.20\" in ")),
+        pulled.iter().any(|m| m.starts_with("Successfully pulled image \"nginx:1.20\" in ")),
         "no 'Successfully pulled' for nginx:1.20 in {pulled:?}"
     );
     sim.shutdown();
@@ -307,9 +247,7 @@ async fn receiver_prints_spans_with_events() {
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(
-            opentelemetry_sdk::Resource::builder()
-                .with_service_name("kspan-live-test")
-                .build(),
+            opentelemetry_sdk::Resource::builder().with_service_name("kspan-live-test").build(),
         )
         .build();
     let tracer = provider.tracer("live_harness");
@@ -328,20 +266,14 @@ async fn receiver_prints_spans_with_events() {
                 ),
             ],
         );
-        child.add_event(
-            "Started",
-            vec![KeyValue::new("k8s.event.uid", "uid-started-1")],
-        );
+        child.add_event("Started", vec![KeyValue::new("k8s.event.uid", "uid-started-1")]);
         child.end();
         let sc = cx.span().span_context().clone();
         cx.span().end();
         (sc.trace_id().to_string(), sc.span_id().to_string())
     };
     let p = provider.clone();
-    tokio::task::spawn_blocking(move || p.force_flush())
-        .await
-        .unwrap()
-        .expect("flush");
+    tokio::task::spawn_blocking(move || p.force_flush()).await.unwrap().expect("flush");
 
     let got = support::rotel::wait_for_spans(&receiver.log_path(), Duration::from_secs(10), |s| {
         s.len() >= 2
@@ -349,24 +281,14 @@ async fn receiver_prints_spans_with_events() {
     .await;
     let spans = got
         .unwrap_or_else(|s| panic!("receiver printed {} spans:\n{}", s.len(), receiver.output()));
-    let root = spans
-        .iter()
-        .find(|s| s.span_id == root_id)
-        .expect("root span printed");
+    let root = spans.iter().find(|s| s.span_id == root_id).expect("root span printed");
     assert!(root.is_root());
     assert_eq!(root.trace_id, trace_id);
     assert_eq!(root.attr("k8s.deployment.name"), Some("web"));
     assert_eq!(root.resource_attr("service.name"), Some("kspan-live-test"));
-    let child = spans
-        .iter()
-        .find(|s| s.name == "Pod.Start web-1")
-        .expect("child span printed");
+    let child = spans.iter().find(|s| s.name == "Pod.Start web-1").expect("child span printed");
     assert_eq!(child.parent_id.as_deref(), Some(root_id.as_str()));
-    let uids: Vec<&str> = child
-        .events
-        .iter()
-        .filter_map(|e| e.attr("k8s.event.uid"))
-        .collect();
+    let uids: Vec<&str> = child.events.iter().filter_map(|e| e.attr("k8s.event.uid")).collect();
     assert_eq!(uids, ["uid-pulled-1", "uid-started-1"]);
     assert_eq!(
         child.events[0].attr("k8s.event.message"),
@@ -402,11 +324,9 @@ async fn failure_scenario(cluster: &LiveCluster) -> Result<()> {
     cfg.probe_period = Duration::from_millis(500);
     let mut sim = NodeSim::start(client.clone(), cfg).await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    for (name, image) in [
-        ("pull", "registry.example/missing:1"),
-        ("crash", "crashloop:1"),
-        ("probe", "unready:1"),
-    ] {
+    for (name, image) in
+        [("pull", "registry.example/missing:1"), ("crash", "crashloop:1"), ("probe", "unready:1")]
+    {
         let pod: Pod = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": { "name": name, "namespace": NS },
@@ -418,35 +338,23 @@ async fn failure_scenario(cluster: &LiveCluster) -> Result<()> {
     let want: [(&str, &str, &str); 6] = [
         ("pull", "Failed", "Error: ErrImagePull"),
         ("pull", "Failed", "Error: ImagePullBackOff"),
-        (
-            "pull",
-            "BackOff",
-            "Back-off pulling image \"registry.example/missing:1\"",
-        ),
+        ("pull", "BackOff", "Back-off pulling image \"registry.example/missing:1\""),
         ("crash", "BackOff", "Back-off restarting failed container"),
         ("crash", "Started", "Started container app"),
-        (
-            "probe",
-            "Unhealthy",
-            "Readiness probe failed: HTTP probe failed with statuscode: 503",
-        ),
+        ("probe", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503"),
     ];
-    let evs = wait_until(
-        "failure events with count >= 2",
-        Duration::from_secs(30),
-        || async {
-            let list = events.list(&ListParams::default()).await?;
-            let ok = want.iter().all(|(pod, reason, msg)| {
-                list.items.iter().any(|e| {
-                    e.involved_object.name.as_deref() == Some(pod)
-                        && e.reason.as_deref() == Some(reason)
-                        && e.message.as_deref() == Some(msg)
-                        && e.count.unwrap_or(1) >= 2
-                })
-            });
-            Ok(ok.then_some(list.items))
-        },
-    )
+    let evs = wait_until("failure events with count >= 2", Duration::from_secs(30), || async {
+        let list = events.list(&ListParams::default()).await?;
+        let ok = want.iter().all(|(pod, reason, msg)| {
+            list.items.iter().any(|e| {
+                e.involved_object.name.as_deref() == Some(pod)
+                    && e.reason.as_deref() == Some(reason)
+                    && e.message.as_deref() == Some(msg)
+                    && e.count.unwrap_or(1) >= 2
+            })
+        });
+        Ok(ok.then_some(list.items))
+    })
     .await?;
     for e in evs
         .iter()
@@ -482,15 +390,8 @@ async fn failure_scenario(cluster: &LiveCluster) -> Result<()> {
     let crash = status(&pods.get("crash").await?);
     assert!(crash.2 >= 1, "crash: {crash:?}");
     let probe = status(&pods.get("probe").await?);
-    assert_eq!(
-        (probe.0.as_str(), probe.3),
-        ("Running", false),
-        "probe: {probe:?}"
-    );
-    let out = cluster
-        .kubectl()
-        .args(["get", "pods", "-o", "wide"])
-        .output()?;
+    assert_eq!((probe.0.as_str(), probe.3), ("Running", false), "probe: {probe:?}");
+    let out = cluster.kubectl().args(["get", "pods", "-o", "wide"]).output()?;
     eprintln!("{}", String::from_utf8_lossy(&out.stdout));
 
     // Graceful deletion of all three completes through the simulator.
@@ -498,12 +399,7 @@ async fn failure_scenario(cluster: &LiveCluster) -> Result<()> {
         pods.delete(name, &Default::default()).await?;
     }
     wait_until("pods gone", Duration::from_secs(30), || async {
-        Ok(pods
-            .list(&ListParams::default())
-            .await?
-            .items
-            .is_empty()
-            .then_some(()))
+        Ok(pods.list(&ListParams::default()).await?.items.is_empty().then_some(()))
     })
     .await?;
     sim.shutdown();
@@ -543,37 +439,24 @@ async fn audit_and_tls_scenario(cluster: &LiveCluster) -> Result<()> {
     let admin = cluster.client().await?;
     let t = Instant::now();
     let kubeconfig = cluster.service_account_kubeconfig(NS, "kspan-probe")?;
-    eprintln!(
-        "service account kubeconfig {} in {:?}",
-        kubeconfig.display(),
-        t.elapsed()
-    );
+    eprintln!("service account kubeconfig {} in {:?}", kubeconfig.display(), t.elapsed());
     let rb: RoleBinding = serde_json::from_value(json!({
         "metadata": { "name": "kspan-probe-view", "namespace": NS },
         "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view" },
         "subjects": [ { "kind": "ServiceAccount", "name": "kspan-probe", "namespace": NS } ]
     }))?;
-    Api::<RoleBinding>::namespaced(admin.clone(), NS)
-        .create(&PostParams::default(), &rb)
-        .await?;
+    Api::<RoleBinding>::namespaced(admin.clone(), NS).create(&PostParams::default(), &rb).await?;
     let sa = client_from_kubeconfig(&kubeconfig).await?;
     let pods: Api<Pod> = Api::namespaced(sa.clone(), NS);
     // RBAC bindings take effect through the authorizer's informer: retry briefly.
-    let list = wait_until(
-        "list pods as the service account",
-        Duration::from_secs(10),
-        || async { Ok(pods.list(&ListParams::default()).await.ok()) },
-    )
+    let list = wait_until("list pods as the service account", Duration::from_secs(10), || async {
+        Ok(pods.list(&ListParams::default()).await.ok())
+    })
     .await?;
     let rv = list.metadata.resource_version.unwrap_or_default();
-    let mut stream = pods
-        .watch(&WatchParams::default().timeout(1), &rv)
-        .await?
-        .boxed();
+    let mut stream = pods.watch(&WatchParams::default().timeout(1), &rv).await?.boxed();
     while stream.next().await.is_some() {}
-    let forbidden = Api::<Pod>::all(sa.clone())
-        .list(&ListParams::default())
-        .await;
+    let forbidden = Api::<Pod>::all(sa.clone()).list(&ListParams::default()).await;
     assert!(forbidden.is_err(), "cluster-wide list must be forbidden");
 
     let user = service_account_user(NS, "kspan-probe");
@@ -643,16 +526,10 @@ async fn audit_and_tls_scenario(cluster: &LiveCluster) -> Result<()> {
         })
         .await
         .unwrap_or_else(|l| panic!("access log: {l:#?}"));
-    let e = log
-        .iter()
-        .find(|e| e["x_scope_orgid"] == "tenant-grpc")
-        .unwrap();
+    let e = log.iter().find(|e| e["x_scope_orgid"] == "tenant-grpc").unwrap();
     eprintln!("access log: {e}");
     assert_eq!(e["listener"], "grpc");
-    assert_eq!(
-        e["path"],
-        "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-    );
+    assert_eq!(e["path"], "/opentelemetry.proto.collector.trace.v1.TraceService/Export");
     assert_eq!(e["protocol"], "HTTP/2.0");
     assert_eq!(e["status"], 200);
     assert_eq!(e["grpc_status"], "0");
@@ -695,19 +572,10 @@ async fn audit_and_tls_scenario(cluster: &LiveCluster) -> Result<()> {
         })
         .await
         .unwrap_or_else(|l| panic!("access log: {l:#?}"));
-    let e = log
-        .iter()
-        .find(|e| e["x_scope_orgid"] == "tenant-http")
-        .unwrap();
+    let e = log.iter().find(|e| e["x_scope_orgid"] == "tenant-http").unwrap();
     eprintln!("access log: {e}");
     assert_eq!(
-        (
-            &e["listener"],
-            &e["path"],
-            &e["protocol"],
-            &e["status"],
-            &e["authorization"]
-        ),
+        (&e["listener"], &e["path"], &e["protocol"], &e["status"], &e["authorization"]),
         (
             &json!("http"),
             &json!("/v1/traces"),
@@ -721,10 +589,9 @@ async fn audit_and_tls_scenario(cluster: &LiveCluster) -> Result<()> {
     // from the tokio runtime as kspan does: plain HTTP to the receiver must work; over
     // the TLS proxy it is reported, not asserted (the crate's reqwest is built
     // without a TLS backend, and a custom client cannot be plugged in from here).
-    for (label, base) in [
-        ("plain", receiver.http_endpoint().to_string()),
-        ("tls", tls.http_endpoint().to_string()),
-    ] {
+    for (label, base) in
+        [("plain", receiver.http_endpoint().to_string()), ("tls", tls.http_endpoint().to_string())]
+    {
         let name = format!("via-http-reqwest-{label}");
         let t = Instant::now();
         let result = export_http_once(&format!("{base}/v1/traces"), &name)
@@ -742,20 +609,14 @@ async fn audit_and_tls_scenario(cluster: &LiveCluster) -> Result<()> {
             t.elapsed()
         );
         if label == "plain" {
-            assert!(
-                result.is_ok() && got,
-                "plain OTLP/HTTP export failed: {result:?}"
-            );
+            assert!(result.is_ok() && got, "plain OTLP/HTTP export failed: {result:?}");
         }
     }
     eprintln!(
         "requests that reached nginx: {:?}",
         tls.access_log()
             .iter()
-            .map(|e| format!(
-                "{} {} {} {}",
-                e["listener"], e["protocol"], e["path"], e["status"]
-            ))
+            .map(|e| format!("{} {} {} {}", e["listener"], e["protocol"], e["path"], e["status"]))
             .collect::<Vec<_>>()
     );
     drop(tls);

@@ -37,8 +37,7 @@ fn of<'a>(spans: &'a [Span], deployment: &str, name: &str) -> Vec<&'a Span> {
         .iter()
         .filter(|s| {
             s.name == name
-                && s.attr("k8s.pod.name")
-                    .is_some_and(|p| p.starts_with(&format!("{deployment}-")))
+                && s.attr("k8s.pod.name").is_some_and(|p| p.starts_with(&format!("{deployment}-")))
         })
         .collect()
 }
@@ -87,9 +86,7 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
         image_cache: false,
         ..NodeSimConfig::with_nodes(2)
     };
-    let _sim = rt
-        .block_on(NodeSim::start(client.clone(), config.clone()))
-        .unwrap();
+    let _sim = rt.block_on(NodeSim::start(client.clone(), config.clone())).unwrap();
 
     let manifests = dir.join("stories.yaml");
     let text = [
@@ -105,38 +102,21 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
     kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
     let created = Instant::now();
     std::thread::sleep(Duration::from_secs(6));
-    let big_node = NodeSimConfig {
-        nodes: vec!["sim-node-big".into()],
-        cpu: "16".into(),
-        ..config
-    };
+    let big_node = NodeSimConfig { nodes: vec!["sim-node-big".into()], cpu: "16".into(), ..config };
     let _big = rt.block_on(NodeSim::start(client, big_node)).unwrap();
     // The scheduler retries with back-off once capacity appears: when was the pod bound?
     let bound = loop {
         let node = kubectl(
             &cluster,
-            &[
-                "get",
-                "pods",
-                "-l",
-                "app=big",
-                "-o",
-                "jsonpath={.items[0].spec.nodeName}",
-            ],
+            &["get", "pods", "-l", "app=big", "-o", "jsonpath={.items[0].spec.nodeName}"],
         );
         if !node.trim().is_empty() {
             break created.elapsed();
         }
-        assert!(
-            created.elapsed() < Duration::from_secs(90),
-            "the big pod was never scheduled"
-        );
+        assert!(created.elapsed() < Duration::from_secs(90), "the big pod was never scheduled");
         std::thread::sleep(Duration::from_millis(100));
     };
-    kubectl(
-        &cluster,
-        &["rollout", "status", "deployment/big", "--timeout=60s"],
-    );
+    kubectl(&cluster, &["rollout", "status", "deployment/big", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(8));
     println!("{}", kspan.stop().lines().last().unwrap_or_default());
     let spans = rotel::parse(&receiver.output());
@@ -147,11 +127,7 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
     within_10_percent(seconds(pulls[0]), pull.as_secs_f64(), "slow image pull");
     assert_eq!(pulls[0].attr("container.image.name"), Some("nginx"));
     let starts = of(&spans, "slow", "Pod.ContainerStart");
-    within_10_percent(
-        seconds(starts[0]),
-        start_delay.as_secs_f64(),
-        "container start",
-    );
+    within_10_percent(seconds(starts[0]), start_delay.as_secs_f64(), "container start");
     let ready = of(&spans, "slow", "Pod.Readiness");
     within_10_percent(seconds(ready[0]), ready_delay.as_secs_f64(), "readiness");
     let root = spans
@@ -168,26 +144,17 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
         .find(|s| s.status_code.as_deref() == Some("STATUS_CODE_ERROR"))
         .expect("an Error pull span");
     assert!(failed.events.iter().any(|e| e.name == "Failed"
-        && e.attr("k8s.event.message")
-            .is_some_and(|m| m.contains("not found"))));
+        && e.attr("k8s.event.message").is_some_and(|m| m.contains("not found"))));
 
     // Crash loop: BackOff on the container's span, Error, with restarts counted.
     let crashy: Vec<&Span> = spans
         .iter()
-        .filter(|s| {
-            s.attr("k8s.pod.name")
-                .is_some_and(|p| p.starts_with("crashy-"))
-        })
+        .filter(|s| s.attr("k8s.pod.name").is_some_and(|p| p.starts_with("crashy-")))
         .filter(|s| s.events.iter().any(|e| e.name == "BackOff"))
         .collect();
     assert!(!crashy.is_empty(), "BackOff events for the crash loop");
     for s in &crashy {
-        assert_eq!(
-            s.status_code.as_deref(),
-            Some("STATUS_CODE_ERROR"),
-            "{}",
-            s.name
-        );
+        assert_eq!(s.status_code.as_deref(), Some("STATUS_CODE_ERROR"), "{}", s.name);
         let backoff = s.events.iter().find(|e| e.name == "BackOff").unwrap();
         assert!(backoff
             .attr("k8s.event.message")
@@ -203,38 +170,20 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
     // Failing readiness probe: Unhealthy on an Error readiness span, never ready.
     let unready = of(&spans, "unready", "Pod.Readiness");
     assert!(!unready.is_empty());
-    assert!(unready
-        .iter()
-        .any(|s| s.status_code.as_deref() == Some("STATUS_CODE_ERROR")
-            && s.events.iter().any(|e| e.name == "Unhealthy")));
-    assert!(unready
-        .iter()
-        .all(|s| s.attr("kspan.pod.ready") == Some("false")));
+    assert!(unready.iter().any(|s| s.status_code.as_deref() == Some("STATUS_CODE_ERROR")
+        && s.events.iter().any(|e| e.name == "Unhealthy")));
+    assert!(unready.iter().all(|s| s.attr("kspan.pod.ready") == Some("false")));
 
     // No capacity: FailedScheduling on an Error scheduling span that lasts until the pod was bound.
     let scheduling = of(&spans, "big", "Pod.Scheduling");
     assert_eq!(scheduling.len(), 1, "{scheduling:#?}");
-    assert_eq!(
-        scheduling[0].status_code.as_deref(),
-        Some("STATUS_CODE_ERROR")
-    );
-    let failed = scheduling[0]
-        .events
-        .iter()
-        .find(|e| e.name == "FailedScheduling")
-        .unwrap();
+    assert_eq!(scheduling[0].status_code.as_deref(), Some("STATUS_CODE_ERROR"));
+    let failed = scheduling[0].events.iter().find(|e| e.name == "FailedScheduling").unwrap();
     assert!(
-        failed
-            .attr("k8s.event.message")
-            .is_some_and(|m| m.contains("Insufficient cpu")),
+        failed.attr("k8s.event.message").is_some_and(|m| m.contains("Insufficient cpu")),
         "{failed:?}"
     );
-    within_10_percent(
-        seconds(scheduling[0]),
-        bound.as_secs_f64(),
-        "waiting for capacity",
-    );
+    within_10_percent(seconds(scheduling[0]), bound.as_secs_f64(), "waiting for capacity");
     assert!(scheduling[0].events.iter().any(|e| e.name == "Scheduled"
-        && e.attr("k8s.event.message")
-            .is_some_and(|m| m.contains("sim-node-big"))));
+        && e.attr("k8s.event.message").is_some_and(|m| m.contains("sim-node-big"))));
 }

@@ -17,11 +17,7 @@ fn expected() -> BTreeSet<(String, String, String, String, BTreeSet<String>)> {
     common::spans(&json)
         .into_iter()
         .map(|s| {
-            let uids = s
-                .events
-                .iter()
-                .filter_map(|e| e.get("k8s.event.uid").cloned())
-                .collect();
+            let uids = s.events.iter().filter_map(|e| e.get("k8s.event.uid").cloned()).collect();
             (s.trace, s.id, s.parent, s.name, uids)
         })
         .collect()
@@ -29,15 +25,7 @@ fn expected() -> BTreeSet<(String, String, String, String, BTreeSet<String>)> {
 
 fn send(protocol: &str, endpoint: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_kspan"))
-        .args([
-            "replay",
-            "--output",
-            "otlp",
-            "--otlp-protocol",
-            protocol,
-            "--otlp-addr",
-            endpoint,
-        ])
+        .args(["replay", "--output", "otlp", "--otlp-protocol", protocol, "--otlp-addr", endpoint])
         .args(["--cluster-name", "replayed"])
         .arg(common::fixture("kspan/deployment-2-pods.main.yaml"))
         .output()
@@ -45,24 +33,16 @@ fn send(protocol: &str, endpoint: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains(&format!(
-            "otlp: {} spans exported, 0 dropped",
-            expected().len()
-        )),
+        stderr.contains(&format!("otlp: {} spans exported, 0 dropped", expected().len())),
         "{stderr}"
     );
 }
 
 fn received(receiver: &LiveReceiver) -> Vec<rotel::Span> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(rotel::wait_for_spans(
-        &receiver.log_path(),
-        Duration::from_secs(10),
-        |s| s.len() >= expected().len(),
-    ))
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(rotel::wait_for_spans(&receiver.log_path(), Duration::from_secs(10), |s| {
+        s.len() >= expected().len()
+    }))
     .unwrap_or_else(|partial| panic!("receiver got {} spans", partial.len()))
 }
 
@@ -99,11 +79,8 @@ fn replay_to_a_real_receiver_over_grpc_and_http() {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let receiver = LiveReceiver::start_in(&dir).expect("receiver starts");
-        let endpoint = if protocol == "grpc" {
-            receiver.grpc_endpoint()
-        } else {
-            receiver.http_endpoint()
-        };
+        let endpoint =
+            if protocol == "grpc" { receiver.grpc_endpoint() } else { receiver.http_endpoint() };
         send(protocol, endpoint);
         let spans = received(&receiver);
         assert_eq!(
@@ -113,9 +90,7 @@ fn replay_to_a_real_receiver_over_grpc_and_http() {
         );
         for s in &spans {
             assert_eq!(s.resource_attr("k8s.cluster.name"), Some("replayed"));
-            assert!(s
-                .resource_attr("service.name")
-                .is_some_and(|n| !n.is_empty()));
+            assert!(s.resource_attr("service.name").is_some_and(|n| !n.is_empty()));
         }
         // Resources group spans by the component that reported their events.
         for s in &spans {
@@ -164,25 +139,14 @@ fn replay_over_tls_to_a_test_ca_with_a_tenant_header_over_grpc_and_http() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains(&format!(
-                "otlp: {} spans exported, 0 dropped",
-                expected().len()
-            )),
+            stderr.contains(&format!("otlp: {} spans exported, 0 dropped", expected().len())),
             "{protocol}: {stderr}"
         );
-        let requests: Vec<_> = proxy
-            .access_log()
-            .into_iter()
-            .filter(|l| l["x_scope_orgid"] == tenant)
-            .collect();
-        assert!(
-            !requests.is_empty(),
-            "{protocol}: the header reached the collector"
-        );
+        let requests: Vec<_> =
+            proxy.access_log().into_iter().filter(|l| l["x_scope_orgid"] == tenant).collect();
+        assert!(!requests.is_empty(), "{protocol}: the header reached the collector");
         assert!(requests.iter().all(|l| l["status"] == 200
-            && l["ssl_protocol"]
-                .as_str()
-                .is_some_and(|p| p.starts_with("TLS"))));
+            && l["ssl_protocol"].as_str().is_some_and(|p| p.starts_with("TLS"))));
     }
     let spans = received(&receiver);
     assert_eq!(spans.len(), 2 * expected().len(), "both exports arrived");

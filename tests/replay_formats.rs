@@ -30,15 +30,10 @@ fn capture_documents(path: &Path) -> Vec<(String, Value)> {
 /// The shape of the traces, without times: (trace, name, subject, parent name, event uids).
 fn structure(spans: &[Span]) -> BTreeSet<(String, String, String, String, Vec<String>)> {
     let subject = |s: &Span| {
-        [
-            "k8s.pod.uid",
-            "k8s.pod.name",
-            "k8s.replicaset.name",
-            "k8s.deployment.name",
-        ]
-        .iter()
-        .find_map(|k| s.attributes.get(*k).cloned())
-        .unwrap_or_default()
+        ["k8s.pod.uid", "k8s.pod.name", "k8s.replicaset.name", "k8s.deployment.name"]
+            .iter()
+            .find_map(|k| s.attributes.get(*k).cloned())
+            .unwrap_or_default()
     };
     spans
         .iter()
@@ -47,19 +42,10 @@ fn structure(spans: &[Span]) -> BTreeSet<(String, String, String, String, Vec<St
                 .iter()
                 .find(|p| p.id == s.parent)
                 .map(|p| format!("{} {}", p.name, subject(p)));
-            let mut uids: Vec<String> = s
-                .events
-                .iter()
-                .filter_map(|e| e.get("k8s.event.uid").cloned())
-                .collect();
+            let mut uids: Vec<String> =
+                s.events.iter().filter_map(|e| e.get("k8s.event.uid").cloned()).collect();
             uids.sort();
-            (
-                s.trace.clone(),
-                s.name.clone(),
-                subject(s),
-                parent.unwrap_or_default(),
-                uids,
-            )
+            (s.trace.clone(), s.name.clone(), subject(s), parent.unwrap_or_default(), uids)
         })
         .collect()
 }
@@ -88,16 +74,9 @@ fn watch_event_lines_with_arrival_times_give_identical_output() {
 
 #[test]
 fn lists_arrays_dumps_and_directory_trees_give_the_same_traces() {
-    let docs: Vec<Value> = capture_documents(&fixture(MAIN))
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect();
-    let of_kind = |kind: &str| {
-        docs.iter()
-            .filter(|d| d["kind"] == kind)
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let docs: Vec<Value> = capture_documents(&fixture(MAIN)).into_iter().map(|(_, d)| d).collect();
+    let of_kind =
+        |kind: &str| docs.iter().filter(|d| d["kind"] == kind).cloned().collect::<Vec<_>>();
     let dir = temp_dir("shapes");
 
     // kubectl get -o json: a List; a bare JSON array; plain multi-document YAML.
@@ -107,15 +86,9 @@ fn lists_arrays_dumps_and_directory_trees_give_the_same_traces() {
             .unwrap(),
     )
     .unwrap();
-    std::fs::write(
-        dir.join("array.json"),
-        serde_json::to_string(&docs).unwrap(),
-    )
-    .unwrap();
-    let yaml: String = docs
-        .iter()
-        .map(|d| format!("---\n{}", serde_yaml::to_string(d).unwrap()))
-        .collect();
+    std::fs::write(dir.join("array.json"), serde_json::to_string(&docs).unwrap()).unwrap();
+    let yaml: String =
+        docs.iter().map(|d| format!("---\n{}", serde_yaml::to_string(d).unwrap())).collect();
     std::fs::write(dir.join("plain.yaml"), yaml).unwrap();
 
     // kubectl cluster-info dump: typed lists, items without kind, logs in between.
@@ -153,11 +126,7 @@ fn lists_arrays_dumps_and_directory_trees_give_the_same_traces() {
         )
         .unwrap();
     }
-    std::fs::write(
-        tree.join("default/px-5d567cc74c-ss4lb/logs.txt"),
-        "plain log line\n",
-    )
-    .unwrap();
+    std::fs::write(tree.join("default/px-5d567cc74c-ss4lb/logs.txt"), "plain log line\n").unwrap();
 
     // Without arrival times every shape is the same snapshot of the same objects.
     let (_, _, reference) = run(&[dir.join("plain.yaml")]);
@@ -168,11 +137,7 @@ fn lists_arrays_dumps_and_directory_trees_give_the_same_traces() {
         assert!(
             replay.errors.is_empty(),
             "{input}: {:?}",
-            replay
-                .errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
+            replay.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()
         );
         assert_eq!(structure(&spans(&json)), reference, "{input}");
     }
@@ -180,10 +145,7 @@ fn lists_arrays_dumps_and_directory_trees_give_the_same_traces() {
 
 #[test]
 fn events_k8s_io_v1_shape_is_read_like_core_v1() {
-    let docs: Vec<Value> = capture_documents(&fixture(MAIN))
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect();
+    let docs: Vec<Value> = capture_documents(&fixture(MAIN)).into_iter().map(|(_, d)| d).collect();
     let converted: Vec<Value> = docs
         .into_iter()
         .map(|d| {
@@ -216,23 +178,13 @@ fn events_k8s_io_v1_shape_is_read_like_core_v1() {
     assert!(
         replay.errors.is_empty(),
         "{:?}",
-        replay
-            .errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
+        replay.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()
     );
     let spans = spans(&json);
     let counts = event_uid_counts(&spans);
     assert_eq!(counts.len(), 19);
     assert!(counts.values().all(|&c| c == 1));
-    assert_eq!(
-        spans
-            .iter()
-            .filter(|s| s.name == "ReplicaSet.ScaleUp")
-            .count(),
-        2
-    );
+    assert_eq!(spans.iter().filter(|s| s.name == "ReplicaSet.ScaleUp").count(), 2);
     assert!(spans.iter().any(|s| s.service == "kubelet"));
 }
 
@@ -269,10 +221,7 @@ fn broken_documents_are_named_and_the_rest_is_replayed() {
             .lines()
             .find(|l| l.contains(&format!("document {index} ")))
             .unwrap_or_else(|| panic!("document {index} in {stderr}"));
-        assert!(
-            line.starts_with(&format!("error: {name}: document {index} (line ")),
-            "{line}"
-        );
+        assert!(line.starts_with(&format!("error: {name}: document {index} (line ")), "{line}");
         assert!(line.contains(what), "{line} should say {what}");
     }
     let counts = event_uid_counts(&spans(&String::from_utf8(output.stdout).unwrap()));
@@ -290,15 +239,11 @@ fn shuffled_arrival_within_the_settle_window_gives_the_same_trees() {
         let mut times: Vec<String> = docs.iter().map(|(t, _)| t.clone()).collect();
         let mut state = seed;
         for _ in 0..times.len() * 3 {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let i = (state >> 33) as usize % times.len();
             let j = ((state >> 13) as usize % 5 + i).min(times.len() - 1);
-            let (a, b) = (
-                kspan::time::parse(&times[i]).unwrap(),
-                kspan::time::parse(&times[j]).unwrap(),
-            );
+            let (a, b) =
+                (kspan::time::parse(&times[i]).unwrap(), kspan::time::parse(&times[j]).unwrap());
             if (a - b).abs() < 2 * kspan::time::SECOND {
                 times.swap(i, j);
             }
@@ -323,4 +268,20 @@ fn shuffled_arrival_within_the_settle_window_gives_the_same_trees() {
         let (_, _, json) = run(&[file]);
         assert_eq!(structure(&spans(&json)), reference, "seed {seed}");
     }
+}
+
+#[test]
+fn bare_kspan_takes_kspans_flags_and_runs_against_the_cluster() {
+    // kspan users swap the binary: `kspan --otlp-addr ... --kubeconfig ...` is `kspan run`.
+    let output = Command::new(env!("CARGO_BIN_EXE_kspan"))
+        .args(["--otlp-addr", "http://127.0.0.1:4317", "--metrics-addr", "127.0.0.1:0"])
+        .args(["--kubeconfig", "/nonexistent/kubeconfig"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/nonexistent/kubeconfig"),
+        "it tried to load the kubeconfig: {stderr}"
+    );
 }

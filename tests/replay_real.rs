@@ -26,11 +26,7 @@ fn every_capture_replays_and_every_event_appears_exactly_once() {
         assert!(
             input.errors.is_empty(),
             "{capture}: {:?}",
-            input
-                .errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
+            input.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()
         );
         let spans = spans(&json);
         let counts = event_uid_counts(&spans);
@@ -48,23 +44,15 @@ fn every_capture_replays_and_every_event_appears_exactly_once() {
         }
         assert_eq!(
             counts.len(),
-            expected
-                .iter()
-                .collect::<std::collections::BTreeSet<_>>()
-                .len(),
+            expected.iter().collect::<std::collections::BTreeSet<_>>().len(),
             "{capture}: no invented uids"
         );
-        println!(
-            "{capture}: {} events -> {} spans in {} traces",
-            expected.len(),
-            spans.len(),
-            {
-                let mut t: Vec<_> = spans.iter().map(|s| &s.trace).collect();
-                t.sort();
-                t.dedup();
-                t.len()
-            }
-        );
+        println!("{capture}: {} events -> {} spans in {} traces", expected.len(), spans.len(), {
+            let mut t: Vec<_> = spans.iter().map(|s| &s.trace).collect();
+            t.sort();
+            t.dedup();
+            t.len()
+        });
     }
 }
 
@@ -76,21 +64,12 @@ fn expected_tops(docs: &[Value]) -> BTreeMap<(String, String), (String, String)>
     let mut known: Vec<(String, String)> = Vec::new();
     for d in docs {
         let kind = d["kind"].as_str().unwrap_or_default().to_string();
-        let name = d["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let name = d["metadata"]["name"].as_str().unwrap_or_default().to_string();
         known.push((kind.clone(), name.clone()));
-        if let Some(o) = d["metadata"]["ownerReferences"]
-            .as_array()
-            .and_then(|o| o.first())
-        {
+        if let Some(o) = d["metadata"]["ownerReferences"].as_array().and_then(|o| o.first()) {
             owner.insert(
                 (kind, name),
-                (
-                    o["kind"].as_str().unwrap().into(),
-                    o["name"].as_str().unwrap().into(),
-                ),
+                (o["kind"].as_str().unwrap().into(), o["name"].as_str().unwrap().into()),
             );
         }
     }
@@ -102,10 +81,7 @@ fn expected_tops(docs: &[Value]) -> BTreeMap<(String, String), (String, String)>
             .cloned()
     };
     let mut tops = BTreeMap::new();
-    for d in docs
-        .iter()
-        .filter(|d| d["kind"] == "Event" && d["involvedObject"]["kind"] == "Pod")
-    {
+    for d in docs.iter().filter(|d| d["kind"] == "Event" && d["involvedObject"]["kind"] == "Pod") {
         let pod = d["involvedObject"]["name"].as_str().unwrap().to_string();
         let mut at = ("Pod".to_string(), pod.clone());
         for _ in 0..5 {
@@ -135,9 +111,8 @@ fn pod_events_sit_under_their_pod_in_the_trace_of_its_top_level_owner() {
         let docs = input_documents(&path);
         let tops = expected_tops(&docs);
         let mut checked = 0;
-        for d in docs
-            .iter()
-            .filter(|d| d["kind"] == "Event" && d["involvedObject"]["kind"] == "Pod")
+        for d in
+            docs.iter().filter(|d| d["kind"] == "Event" && d["involvedObject"]["kind"] == "Pod")
         {
             let uid = d["metadata"]["uid"].as_str().unwrap();
             let pod = d["involvedObject"]["name"].as_str().unwrap();
@@ -177,14 +152,8 @@ fn the_kubectl_rollout_is_one_trace_root_steps_pods_events() {
     let root = roots[0];
     assert_eq!(root.name, "Deployment.Rollout");
     assert_eq!(root.attributes["k8s.deployment.name"], "px");
-    assert_eq!(
-        root.attributes["k8s.deployment.uid"],
-        "71c42017-61a7-418e-8e2c-897cf237d6e3"
-    );
-    assert_eq!(
-        root.attributes["kspan.change.manager"],
-        "kubectl-client-side-apply"
-    );
+    assert_eq!(root.attributes["k8s.deployment.uid"], "71c42017-61a7-418e-8e2c-897cf237d6e3");
+    assert_eq!(root.attributes["kspan.change.manager"], "kubectl-client-side-apply");
     assert_eq!(root.attributes["kspan.change.operation"], "Update");
     assert_eq!(root.attributes["kspan.rollout.generation"], "3");
 
@@ -206,10 +175,7 @@ fn the_kubectl_rollout_is_one_trace_root_steps_pods_events() {
         ("ReplicaSet.ScaleUp", "px-5d567cc74c", "2"),
         ("ReplicaSet.ScaleDown", "px-7df978b9bf", "0"),
     ] {
-        assert!(
-            described.contains(&expected),
-            "{expected:?} in {described:?}"
-        );
+        assert!(described.contains(&expected), "{expected:?} in {described:?}");
     }
     assert_eq!(steps.len(), 4);
 
@@ -223,18 +189,12 @@ fn the_kubectl_rollout_is_one_trace_root_steps_pods_events() {
         let pod = message.rsplit(' ').next().unwrap();
         let span = span_with_event(&spans, d["metadata"]["uid"].as_str().unwrap());
         assert_eq!(span.attributes["k8s.pod.name"], pod);
-        let expected = if d["reason"] == "SuccessfulCreate" {
-            "Pod.Startup"
-        } else {
-            "Pod.Termination"
-        };
+        let expected =
+            if d["reason"] == "SuccessfulCreate" { "Pod.Startup" } else { "Pod.Termination" };
         assert_eq!(span.name, expected);
         let step = spans.iter().find(|s| s.id == span.parent).unwrap();
-        let direction = if expected == "Pod.Startup" {
-            "ReplicaSet.ScaleUp"
-        } else {
-            "ReplicaSet.ScaleDown"
-        };
+        let direction =
+            if expected == "Pod.Startup" { "ReplicaSet.ScaleUp" } else { "ReplicaSet.ScaleDown" };
         assert_eq!(step.name, direction, "{pod} under a {direction}");
         assert_eq!(
             step.attributes["k8s.replicaset.name"],
@@ -247,11 +207,7 @@ fn the_kubectl_rollout_is_one_trace_root_steps_pods_events() {
             .iter()
             .find(|s| s.name == "Pod.Startup" && s.attributes["k8s.pod.name"] == pod)
             .unwrap();
-        spans
-            .iter()
-            .find(|s| s.id == span.parent)
-            .unwrap()
-            .attributes["kspan.replicas.target"]
+        spans.iter().find(|s| s.id == span.parent).unwrap().attributes["kspan.replicas.target"]
             .clone()
     };
     assert_eq!(step_of("px-5d567cc74c-ss4lb"), "1");
@@ -264,10 +220,7 @@ fn the_kubectl_rollout_is_one_trace_root_steps_pods_events() {
         .iter()
         .find(|e| e.get("k8s.event.reason").is_some_and(|r| r == "Pulled"))
         .unwrap();
-    assert_eq!(
-        event["k8s.event.message"],
-        pulled["message"].as_str().unwrap()
-    );
+    assert_eq!(event["k8s.event.message"], pulled["message"].as_str().unwrap());
     assert_eq!(event["k8s.event.type"], "Normal");
     assert_eq!(event["k8s.event.count"], "1");
     assert_eq!(span.service, "kubelet");
@@ -288,19 +241,13 @@ fn flux_captures_are_rooted_at_the_sync_event() {
         let roots: Vec<_> = spans.iter().filter(|s| s.parent.is_empty()).collect();
         assert_eq!(roots.len(), 1, "{capture}: one root");
         assert_eq!(roots[0].name, "Event.Sync");
-        assert_eq!(
-            roots[0].attributes["k8s.event.uid"],
-            sync["metadata"]["uid"].as_str().unwrap()
-        );
+        assert_eq!(roots[0].attributes["k8s.event.uid"], sync["metadata"]["uid"].as_str().unwrap());
         assert_eq!(roots[0].service, "flux");
         let below = children(&spans, roots[0]);
         assert_eq!(below.len(), 1);
         assert_eq!(below[0].name, rollout, "{capture}");
         // Every other span hangs below the rollout.
-        assert!(
-            spans.iter().all(|s| s.trace == roots[0].trace),
-            "{capture}: one trace"
-        );
+        assert!(spans.iter().all(|s| s.trace == roots[0].trace), "{capture}: one trace");
     }
 }
 
@@ -310,35 +257,23 @@ fn same_name_pods_of_a_statefulset_stay_apart() {
     let spans = spans(&json);
     let ingester3: Vec<_> = spans
         .iter()
-        .filter(|s| {
-            s.attributes
-                .get("k8s.pod.name")
-                .is_some_and(|n| n == "ingester-3")
-        })
+        .filter(|s| s.attributes.get("k8s.pod.name").is_some_and(|n| n == "ingester-3"))
         .collect();
     let names: Vec<_> = ingester3.iter().map(|s| s.name.as_str()).collect();
-    assert!(
-        names.contains(&"Pod.Termination") && names.contains(&"Pod.Startup"),
-        "{names:?}"
-    );
+    assert!(names.contains(&"Pod.Termination") && names.contains(&"Pod.Startup"), "{names:?}");
     let start = ingester3.iter().find(|s| s.name == "Pod.Startup").unwrap();
-    let end = ingester3
-        .iter()
-        .find(|s| s.name == "Pod.Termination")
-        .unwrap();
+    let end = ingester3.iter().find(|s| s.name == "Pod.Termination").unwrap();
     assert_ne!(
         start.attributes.get("k8s.pod.uid"),
         end.attributes.get("k8s.pod.uid"),
         "the recreated pod is another object"
     );
     // The statefulset-controller's "create Pod ingester-3" joins the new pod's startup.
-    assert!(start.events.iter().any(|e| e
-        .get("k8s.event.reason")
-        .is_some_and(|r| r == "SuccessfulCreate")));
-    assert!(end
+    assert!(start
         .events
         .iter()
-        .any(|e| e.get("k8s.event.reason").is_some_and(|r| r == "Killing")));
+        .any(|e| e.get("k8s.event.reason").is_some_and(|r| r == "SuccessfulCreate")));
+    assert!(end.events.iter().any(|e| e.get("k8s.event.reason").is_some_and(|r| r == "Killing")));
 }
 
 #[test]
@@ -368,20 +303,16 @@ fn replay_is_deterministic_byte_for_byte() {
     for capture in CAPTURES {
         let (_, _, first) = run(&[fixture(capture)]);
         let (_, _, second) = run(&[fixture(capture)]);
-        assert!(
-            !first.is_empty() || capture.contains("managedfields"),
-            "{capture}"
-        );
+        assert!(!first.is_empty() || capture.contains("managedfields"), "{capture}");
         assert_eq!(first, second, "{capture}");
     }
 }
 
 #[test]
 fn pod_spans_carry_the_pull_durations_the_kubelet_reported() {
-    for capture in [
-        "kspan/deployment-2-pods.main.yaml",
-        "kspan/deployment-2-pods.conditions-branch.yaml",
-    ] {
+    for capture in
+        ["kspan/deployment-2-pods.main.yaml", "kspan/deployment-2-pods.conditions-branch.yaml"]
+    {
         let path = fixture(capture);
         let (_, drafts, _) = run(std::slice::from_ref(&path));
         let docs = input_documents(&path);
@@ -423,9 +354,7 @@ fn pod_spans_carry_the_pull_durations_the_kubelet_reported() {
                 ),
             }
             assert_eq!(
-                span.attribute("container.image.tag")
-                    .map(|v| v.to_string())
-                    .as_deref(),
+                span.attribute("container.image.tag").map(|v| v.to_string()).as_deref(),
                 message.split('"').nth(1).and_then(|i| i.rsplit(':').next())
             );
             checked += 1;
@@ -442,20 +371,11 @@ fn conditions_from_the_watch_documents_show_on_the_timeline() {
         span.events.iter().map(|e| e.name.clone()).collect()
     };
     let root = drafts.iter().find(|s| s.parent.is_none()).unwrap();
-    assert!(
-        names(root).contains(&"Available=True".to_string()),
-        "{:?}",
-        names(root)
-    );
+    assert!(names(root).contains(&"Available=True".to_string()), "{:?}", names(root));
     let startups: Vec<_> = drafts.iter().filter(|s| s.name == "Pod.Startup").collect();
     assert_eq!(startups.len(), 2);
     for s in startups {
-        for c in [
-            "PodScheduled=True",
-            "Initialized=True",
-            "ContainersReady=True",
-            "Ready=True",
-        ] {
+        for c in ["PodScheduled=True", "Initialized=True", "ContainersReady=True", "Ready=True"] {
             assert!(names(s).contains(&c.to_string()), "{c} in {:?}", names(s));
         }
         // Readiness: from the container start to the Ready condition.
@@ -463,12 +383,7 @@ fn conditions_from_the_watch_documents_show_on_the_timeline() {
             .iter()
             .find(|r| r.name == "Pod.Readiness" && r.parent == Some(s.span_id))
             .unwrap();
-        let ready = s
-            .events
-            .iter()
-            .find(|e| e.name == "Ready=True")
-            .unwrap()
-            .time;
+        let ready = s.events.iter().find(|e| e.name == "Ready=True").unwrap().time;
         assert_eq!(readiness.end, ready);
     }
 }

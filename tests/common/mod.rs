@@ -57,11 +57,8 @@ fn attributes(list: &Value) -> BTreeMap<String, String> {
             .as_str()
             .map(str::to_string)
             .or_else(|| {
-                v.get("intValue").map(|i| {
-                    i.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| i.to_string())
-                })
+                v.get("intValue")
+                    .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
             })
             .or_else(|| v.get("boolValue").map(|b| b.to_string()))
             .unwrap_or_default();
@@ -124,13 +121,8 @@ pub fn input_documents(path: &Path) -> Vec<Value> {
     let mut docs = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        let kind_hint = file
-            .file_stem()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .trim_end_matches('s')
-            .to_string();
+        let kind_hint =
+            file.file_stem().unwrap().to_str().unwrap().trim_end_matches('s').to_string();
         if file.extension().is_some_and(|e| e == "json") {
             let Ok(value) = serde_json::from_str::<Value>(&text) else {
                 continue;
@@ -156,10 +148,8 @@ pub fn input_documents(path: &Path) -> Vec<Value> {
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(path)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut entries: Vec<_> =
+            std::fs::read_dir(path).unwrap().map(|e| e.unwrap().path()).collect();
         entries.sort();
         for e in entries {
             collect(&e, out);
@@ -191,16 +181,11 @@ pub fn span_with_event<'a>(spans: &'a [Span], uid: &str) -> &'a Span {
         .iter()
         .find(|s| {
             s.attributes.get("k8s.event.uid").is_some_and(|u| u == uid)
-                || s.events
-                    .iter()
-                    .any(|e| e.get("k8s.event.uid").is_some_and(|u| u == uid))
+                || s.events.iter().any(|e| e.get("k8s.event.uid").is_some_and(|u| u == uid))
         })
         .unwrap_or_else(|| panic!("event {uid} is in no span"))
 }
 
 pub fn children<'a>(spans: &'a [Span], parent: &Span) -> Vec<&'a Span> {
-    spans
-        .iter()
-        .filter(|s| s.trace == parent.trace && s.parent == parent.id)
-        .collect()
+    spans.iter().filter(|s| s.trace == parent.trace && s.parent == parent.id).collect()
 }

@@ -39,16 +39,11 @@ impl Kspan {
     /// The address of /metrics, /healthz and /readyz (from the log).
     pub fn metrics_address(&self) -> String {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let line = log
-            .lines()
-            .find(|l| l.contains("serving /metrics"))
-            .expect("metrics served");
+        let line = log.lines().find(|l| l.contains("serving /metrics")).expect("metrics served");
         let at = line.find("address=").expect("address logged") + "address=".len();
         let rest = &line[at..];
-        let clean: String = rest
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-            .collect();
+        let clean: String =
+            rest.chars().filter(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
         clean.trim_end_matches(':').to_string()
     }
 
@@ -57,30 +52,17 @@ impl Kspan {
         use std::io::{Read, Write};
         let mut stream =
             std::net::TcpStream::connect(self.metrics_address()).expect("metrics server reachable");
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: kspan\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: kspan\r\nConnection: close\r\n\r\n").unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
+        let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
         (status, body)
     }
 
     /// SIGTERM, then wait: what is pending must be delivered before exit.
     pub fn stop(&mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(30) {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -102,11 +84,7 @@ impl Drop for Kspan {
 
 pub fn kubectl(cluster: &LiveCluster, args: &[&str]) -> String {
     let out = cluster.kubectl().args(args).output().expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -115,11 +93,9 @@ pub fn api_events(
     cluster: &LiveCluster,
     namespace: &str,
 ) -> BTreeMap<String, (String, String, String)> {
-    let list: Value = serde_json::from_str(&kubectl(
-        cluster,
-        &["get", "events", "-n", namespace, "-o", "json"],
-    ))
-    .unwrap();
+    let list: Value =
+        serde_json::from_str(&kubectl(cluster, &["get", "events", "-n", namespace, "-o", "json"]))
+            .unwrap();
     list["items"]
         .as_array()
         .unwrap()
@@ -128,11 +104,7 @@ pub fn api_events(
             let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
             (
                 s(&e["metadata"]["uid"]),
-                (
-                    s(&e["involvedObject"]["kind"]),
-                    s(&e["involvedObject"]["name"]),
-                    s(&e["reason"]),
-                ),
+                (s(&e["involvedObject"]["kind"]), s(&e["involvedObject"]["name"]), s(&e["reason"])),
             )
         })
         .collect()
@@ -158,33 +130,19 @@ pub fn span_events(spans: &[Span]) -> BTreeMap<String, Vec<&Span>> {
 /// two records for one occurrence.
 pub fn assert_once_per_occurrence(uid: &str, holders: &[&Span]) {
     let count = |s: &Span| {
-        let own = s
-            .attr("k8s.event.uid")
-            .filter(|u| *u == uid)
-            .and_then(|_| s.attr("k8s.event.count"));
-        let event = s
-            .events
-            .iter()
-            .find(|e| e.attr("k8s.event.uid") == Some(uid));
+        let own =
+            s.attr("k8s.event.uid").filter(|u| *u == uid).and_then(|_| s.attr("k8s.event.count"));
+        let event = s.events.iter().find(|e| e.attr("k8s.event.uid") == Some(uid));
         own.or_else(|| event.and_then(|e| e.attr("k8s.event.count")))
             .and_then(|c| c.parse::<i64>().ok())
             .unwrap_or(1)
     };
-    let mut records: Vec<(i64, &str)> = holders
-        .iter()
-        .map(|s| (count(s), s.trace_id.as_str()))
-        .collect();
+    let mut records: Vec<(i64, &str)> =
+        holders.iter().map(|s| (count(s), s.trace_id.as_str())).collect();
     records.sort();
     for pair in records.windows(2) {
-        assert!(
-            pair[0].0 < pair[1].0,
-            "event {uid}: two records with count {}",
-            pair[0].0
-        );
-        assert_ne!(
-            pair[0].1, pair[1].1,
-            "event {uid}: two records in one trace"
-        );
+        assert!(pair[0].0 < pair[1].0, "event {uid}: two records with count {}", pair[0].0);
+        assert_ne!(pair[0].1, pair[1].1, "event {uid}: two records in one trace");
     }
 }
 
@@ -241,11 +199,7 @@ pub fn replay_trees(capture: &Path, settle: &str) -> BTreeSet<Row> {
         .arg(capture)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let file = capture.with_extension("replayed.jsonl");
     std::fs::write(&file, &out.stdout).unwrap();
     otlp_json_trees(&file)
@@ -282,9 +236,5 @@ pub fn otlp_json_trees(file: &Path) -> BTreeSet<Row> {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }

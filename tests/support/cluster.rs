@@ -22,9 +22,7 @@ use kube::{Client, Config};
 
 /// Path of the harness script, relative to the crate root.
 pub fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join("live-env.sh")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join("live-env.sh")
 }
 
 /// True when running under CI (`CI` set to anything but empty/`false`/`0`).
@@ -339,34 +337,22 @@ impl LiveCluster {
     }
 
     pub fn apiserver(&self) -> &str {
-        self.env
-            .get("KSPAN_APISERVER")
-            .map(String::as_str)
-            .unwrap_or_default()
+        self.env.get("KSPAN_APISERVER").map(String::as_str).unwrap_or_default()
     }
 
     pub fn admin_token(&self) -> &str {
-        self.env
-            .get("KSPAN_ADMIN_TOKEN")
-            .map(String::as_str)
-            .unwrap_or_default()
+        self.env.get("KSPAN_ADMIN_TOKEN").map(String::as_str).unwrap_or_default()
     }
 
     /// Path of the cached kubectl (v1.20.2).
     pub fn kubectl_path(&self) -> PathBuf {
-        PathBuf::from(
-            self.env
-                .get("KSPAN_KUBECTL")
-                .cloned()
-                .unwrap_or_else(|| "kubectl".into()),
-        )
+        PathBuf::from(self.env.get("KSPAN_KUBECTL").cloned().unwrap_or_else(|| "kubectl".into()))
     }
 
     /// A `kubectl` command bound to this cluster's kubeconfig.
     pub fn kubectl(&self) -> Command {
         let mut c = Command::new(self.kubectl_path());
-        c.env("KUBECONFIG", self.kubeconfig_path())
-            .stdin(Stdio::null());
+        c.env("KUBECONFIG", self.kubeconfig_path()).stdin(Stdio::null());
         c
     }
 
@@ -494,9 +480,7 @@ impl LiveCluster {
             .context("parsing the token secrets")?;
             let token = secrets.items.into_iter().find_map(|s| {
                 let ann = s.metadata.annotations.unwrap_or_default();
-                let ours = ann
-                    .get("kubernetes.io/service-account.name")
-                    .map(String::as_str)
+                let ours = ann.get("kubernetes.io/service-account.name").map(String::as_str)
                     == Some(name)
                     && ann.get("kubernetes.io/service-account.uid") == Some(&uid);
                 let token = s.data.unwrap_or_default().remove("token")?;
@@ -521,9 +505,7 @@ impl LiveCluster {
             .first()
             .and_then(|c| c.cluster.clone())
             .context("no cluster in the admin kubeconfig")?;
-        let server = cluster
-            .server
-            .context("no server in the admin kubeconfig")?;
+        let server = cluster.server.context("no server in the admin kubeconfig")?;
         let ca = cluster
             .certificate_authority_data
             .context("no certificate-authority-data in the admin kubeconfig")?;
@@ -604,11 +586,7 @@ pub struct LiveReceiver {
 impl LiveReceiver {
     pub fn start_in(dir: &Path) -> Result<Self> {
         let dir_s = dir.to_str().context("non-UTF-8 dir")?.to_string();
-        let mut r = LiveReceiver {
-            dir: dir.to_path_buf(),
-            env: HashMap::new(),
-            stopped: false,
-        };
+        let mut r = LiveReceiver { dir: dir.to_path_buf(), env: HashMap::new(), stopped: false };
         let owner = std::process::id().to_string();
         run_script(&["receiver", &dir_s, "--owner-pid", &owner])?;
         r.env = read_env_file(&dir.join("receiver.env"))?;
@@ -617,17 +595,11 @@ impl LiveReceiver {
 
     /// e.g. `http://127.0.0.1:43171`
     pub fn grpc_endpoint(&self) -> &str {
-        self.env
-            .get("KSPAN_OTLP_GRPC_ENDPOINT")
-            .map(String::as_str)
-            .unwrap_or_default()
+        self.env.get("KSPAN_OTLP_GRPC_ENDPOINT").map(String::as_str).unwrap_or_default()
     }
 
     pub fn http_endpoint(&self) -> &str {
-        self.env
-            .get("KSPAN_OTLP_HTTP_ENDPOINT")
-            .map(String::as_str)
-            .unwrap_or_default()
+        self.env.get("KSPAN_OTLP_HTTP_ENDPOINT").map(String::as_str).unwrap_or_default()
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -675,11 +647,7 @@ impl TlsProxy {
     /// Starts the proxy for the receiver already running in `dir` (or reuses a running one).
     pub fn start_in(dir: &Path) -> Result<Self> {
         let dir_s = dir.to_str().context("non-UTF-8 dir")?.to_string();
-        let mut p = TlsProxy {
-            dir: dir.to_path_buf(),
-            env: HashMap::new(),
-            stopped: false,
-        };
+        let mut p = TlsProxy { dir: dir.to_path_buf(), env: HashMap::new(), stopped: false };
         let owner = std::process::id().to_string();
         run_script(&["tls-proxy", &dir_s, "--owner-pid", &owner])?;
         p.env = read_env_file(&dir.join("tls-proxy.env"))?;

@@ -82,10 +82,7 @@ pub fn default_behaviour(c: &ContainerInfo<'_>) -> ContainerBehaviour {
             ),
         }
     } else if c.image.contains("crashloop") {
-        ContainerBehaviour::CrashLoop {
-            run_for: Duration::from_millis(500),
-            exit_code: 1,
-        }
+        ContainerBehaviour::CrashLoop { run_for: Duration::from_millis(500), exit_code: 1 }
     } else if c.image.contains("unready") && !c.init {
         ContainerBehaviour::NeverReady
     } else {
@@ -189,19 +186,12 @@ impl NodeSim {
                 next_ip: AtomicU32::new(2),
                 recorder: recorder.clone(),
             });
-            k.register()
-                .await
-                .with_context(|| format!("registering node {name}"))?;
+            k.register().await.with_context(|| format!("registering node {name}"))?;
             kubelets.insert(name.clone(), k);
         }
         let pods: Arc<Mutex<HashMap<String, PodEntry>>> = Arc::new(Mutex::new(HashMap::new()));
         let watch_task = tokio::spawn(watch_pods(client.clone(), kubelets, pods.clone()));
-        Ok(NodeSim {
-            client,
-            cfg,
-            watch_task: Some(watch_task),
-            pods,
-        })
+        Ok(NodeSim { client, cfg, watch_task: Some(watch_task), pods })
     }
 
     pub fn nodes(&self) -> &[String] {
@@ -293,11 +283,7 @@ fn on_pod(
     match map.get_mut(&uid) {
         None => {
             let run = Arc::new(PodRun::new(kubelet.clone(), &pod));
-            let phase = pod
-                .status
-                .as_ref()
-                .and_then(|s| s.phase.clone())
-                .unwrap_or_default();
+            let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
             let adopt = matches!(phase.as_str(), "Running" | "Succeeded" | "Failed");
             let task = if deleting {
                 let r = run.clone();
@@ -309,15 +295,7 @@ fn on_pod(
                 let r = run.clone();
                 Some(tokio::spawn(async move { r.run().await }))
             };
-            map.insert(
-                uid,
-                PodEntry {
-                    node,
-                    task,
-                    terminating: deleting,
-                    run,
-                },
-            );
+            map.insert(uid, PodEntry { node, task, terminating: deleting, run });
         }
         Some(entry) => {
             if deleting && !entry.terminating {
@@ -357,16 +335,7 @@ impl Kubelet {
     }
 
     async fn node_event(&self, type_: &str, reason: &str, message: String) {
-        self.recorder
-            .record(
-                "default",
-                self.node_ref(),
-                &self.node,
-                type_,
-                reason,
-                message,
-            )
-            .await;
+        self.recorder.record("default", self.node_ref(), &self.node, type_, reason, message).await;
     }
 
     async fn register(&self) -> Result<()> {
@@ -394,10 +363,7 @@ impl Kubelet {
             },
         }))?;
         match api.create(&PostParams::default(), &node).await {
-            Ok(_) => {
-                self.node_event("Normal", "Starting", "Starting kubelet.".into())
-                    .await
-            }
+            Ok(_) => self.node_event("Normal", "Starting", "Starting kubelet.".into()).await,
             Err(kube::Error::Api(s)) if s.code == 409 => {}
             Err(e) => return Err(e.into()),
         }
@@ -442,8 +408,7 @@ impl Kubelet {
                 },
             }
         });
-        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-            .await?;
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await?;
         // The TaintNodesByCondition admission plugin adds node.kubernetes.io/not-ready
         // on create; the node lifecycle controller (which would remove it) is off.
         api.patch(
@@ -457,12 +422,7 @@ impl Kubelet {
             ("NodeHasNoDiskPressure", "NodeHasNoDiskPressure"),
             ("NodeHasSufficientPID", "NodeHasSufficientPID"),
         ] {
-            self.node_event(
-                "Normal",
-                reason,
-                format!("Node {name} status is now: {what}"),
-            )
-            .await;
+            self.node_event("Normal", reason, format!("Node {name} status is now: {what}")).await;
         }
         self.node_event(
             "Normal",
@@ -470,12 +430,8 @@ impl Kubelet {
             "Updated Node Allocatable limit across pods".into(),
         )
         .await;
-        self.node_event(
-            "Normal",
-            "NodeReady",
-            format!("Node {name} status is now: NodeReady"),
-        )
-        .await;
+        self.node_event("Normal", "NodeReady", format!("Node {name} status is now: NodeReady"))
+            .await;
         Ok(())
     }
 
@@ -489,19 +445,9 @@ impl Kubelet {
 
 #[derive(Clone, Debug)]
 enum CState {
-    Waiting {
-        reason: String,
-        message: Option<String>,
-    },
-    Running {
-        started_at: Timestamp,
-    },
-    Terminated {
-        exit_code: i32,
-        reason: String,
-        started_at: Timestamp,
-        finished_at: Timestamp,
-    },
+    Waiting { reason: String, message: Option<String> },
+    Running { started_at: Timestamp },
+    Terminated { exit_code: i32, reason: String, started_at: Timestamp, finished_at: Timestamp },
 }
 
 #[derive(Clone, Debug)]
@@ -565,12 +511,7 @@ impl PodRun {
                 init,
                 behaviour,
                 state: CState::Waiting {
-                    reason: if init {
-                        "PodInitializing"
-                    } else {
-                        "ContainerCreating"
-                    }
-                    .into(),
+                    reason: if init { "PodInitializing" } else { "ContainerCreating" }.into(),
                     message: None,
                 },
                 last_state: None,
@@ -686,13 +627,7 @@ impl PodRun {
             .await;
             return true;
         }
-        self.event(
-            Some(&c),
-            "Normal",
-            "Pulling",
-            format!("Pulling image \"{}\"", c.image),
-        )
-        .await;
+        self.event(Some(&c), "Normal", "Pulling", format!("Pulling image \"{}\"", c.image)).await;
         let t0 = Instant::now();
         self.sleep(self.cfg().pull_delay).await;
         if let ContainerBehaviour::PullError { message } = &c.behaviour {
@@ -703,8 +638,7 @@ impl PodRun {
                 format!("Failed to pull image \"{}\": {}", c.image, message),
             )
             .await;
-            self.event(Some(&c), "Warning", "Failed", "Error: ErrImagePull".into())
-                .await;
+            self.event(Some(&c), "Warning", "Failed", "Error: ErrImagePull".into()).await;
             self.set_container(i, |c| {
                 c.state = CState::Waiting {
                     reason: "ErrImagePull".into(),
@@ -733,29 +667,15 @@ impl PodRun {
     async fn create_and_start(&self, i: usize) {
         self.sleep(self.cfg().create_delay).await;
         let c = self.container(i).await;
-        self.event(
-            Some(&c),
-            "Normal",
-            "Created",
-            format!("Created container {}", c.name),
-        )
-        .await;
+        self.event(Some(&c), "Normal", "Created", format!("Created container {}", c.name)).await;
         self.sleep(self.cfg().start_delay).await;
-        self.event(
-            Some(&c),
-            "Normal",
-            "Started",
-            format!("Started container {}", c.name),
-        )
-        .await;
+        self.event(Some(&c), "Normal", "Started", format!("Started container {}", c.name)).await;
         let id = format!(
             "containerd://{}",
             fake_hex(&[&self.uid, &c.name, &c.restart_count.to_string()], 64)
         );
         self.set_container(i, |c| {
-            c.state = CState::Running {
-                started_at: Timestamp::now(),
-            };
+            c.state = CState::Running { started_at: Timestamp::now() };
             c.container_id = Some(id);
             c.ready = false;
         })
@@ -817,8 +737,7 @@ impl PodRun {
         }
         {
             let mut st = self.status.lock().await;
-            st.conditions
-                .insert("Initialized", (true, Timestamp::now()));
+            st.conditions.insert("Initialized", (true, Timestamp::now()));
             if st.pod_ip.is_none() {
                 st.pod_ip = Some(self.kubelet.alloc_pod_ip());
             }
@@ -878,13 +797,7 @@ impl PodRun {
                 format!("Back-off pulling image \"{}\"", c.image),
             )
             .await;
-            self.event(
-                Some(&c),
-                "Warning",
-                "Failed",
-                "Error: ImagePullBackOff".into(),
-            )
-            .await;
+            self.event(Some(&c), "Warning", "Failed", "Error: ImagePullBackOff".into()).await;
             self.set_container(i, |c| {
                 c.state = CState::Waiting {
                     reason: "ImagePullBackOff".into(),
@@ -998,9 +911,7 @@ impl PodRun {
                             pull_policy: String::new(),
                             init: false,
                             behaviour: ContainerBehaviour::Run,
-                            state: CState::Running {
-                                started_at: Timestamp::now(),
-                            },
+                            state: CState::Running { started_at: Timestamp::now() },
                             last_state: None,
                             ready: true,
                             restart_count: cs.restart_count,
@@ -1011,13 +922,8 @@ impl PodRun {
             }
         }
         for c in &running {
-            self.event(
-                Some(c),
-                "Normal",
-                "Killing",
-                format!("Stopping container {}", c.name),
-            )
-            .await;
+            self.event(Some(c), "Normal", "Killing", format!("Stopping container {}", c.name))
+                .await;
         }
         let grace = pod
             .metadata
@@ -1048,18 +954,11 @@ impl PodRun {
         let api: Api<Pod> = Api::namespaced(self.kubelet.client.clone(), &self.namespace);
         let dp = DeleteParams::default()
             .grace_period(0)
-            .preconditions(Preconditions {
-                uid: Some(self.uid.clone()),
-                resource_version: None,
-            });
+            .preconditions(Preconditions { uid: Some(self.uid.clone()), resource_version: None });
         match api.delete(&self.name, &dp).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-            Err(e) => tracing::warn!(
-                "nodesim: deleting pod {}/{}: {e}",
-                self.namespace,
-                self.name
-            ),
+            Err(e) => tracing::warn!("nodesim: deleting pod {}/{}: {e}", self.namespace, self.name),
         }
     }
 
@@ -1070,10 +969,7 @@ impl PodRun {
             render_status(&mut st, &self.kubelet.host_ip)
         };
         let api: Api<Pod> = Api::namespaced(self.kubelet.client.clone(), &self.namespace);
-        match api
-            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&body))
-            .await
-        {
+        match api.patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&body)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             Err(e) => Err(e).with_context(|| {
@@ -1087,24 +983,14 @@ fn render_status(st: &mut PodStatus, host_ip: &str) -> Value {
     let now = Timestamp::now();
     let apps: Vec<&Container> = st.containers.iter().filter(|c| !c.init).collect();
     let inits: Vec<&Container> = st.containers.iter().filter(|c| c.init).collect();
-    let initialized = inits
-        .iter()
-        .all(|c| matches!(c.state, CState::Terminated { exit_code: 0, .. }));
+    let initialized =
+        inits.iter().all(|c| matches!(c.state, CState::Terminated { exit_code: 0, .. }));
     let all_ready = !apps.is_empty() && apps.iter().all(|c| c.ready);
-    let any_running = apps
-        .iter()
-        .any(|c| matches!(c.state, CState::Running { .. } | CState::Terminated { .. }))
-        || apps.iter().any(|c| c.restart_count > 0);
-    let phase = if initialized && any_running {
-        "Running"
-    } else {
-        "Pending"
-    };
-    let not_ready: Vec<&str> = apps
-        .iter()
-        .filter(|c| !c.ready)
-        .map(|c| c.name.as_str())
-        .collect();
+    let any_running =
+        apps.iter().any(|c| matches!(c.state, CState::Running { .. } | CState::Terminated { .. }))
+            || apps.iter().any(|c| c.restart_count > 0);
+    let phase = if initialized && any_running { "Running" } else { "Pending" };
+    let not_ready: Vec<&str> = apps.iter().filter(|c| !c.ready).map(|c| c.name.as_str()).collect();
     let not_init: Vec<&str> = inits
         .iter()
         .filter(|c| !matches!(c.state, CState::Terminated { exit_code: 0, .. }))
@@ -1139,10 +1025,7 @@ fn render_status(st: &mut PodStatus, host_ip: &str) -> Value {
             initialized,
             init_since,
             "ContainersNotInitialized",
-            format!(
-                "containers with incomplete status: [{}]",
-                not_init.join(" ")
-            ),
+            format!("containers with incomplete status: [{}]", not_init.join(" ")),
         ),
         cond(
             "Ready",
@@ -1170,10 +1053,8 @@ fn render_status(st: &mut PodStatus, host_ip: &str) -> Value {
         "containerStatuses": apps.iter().map(|c| container_status(c)).collect::<Vec<_>>(),
     });
     if !inits.is_empty() {
-        status["initContainerStatuses"] = json!(inits
-            .iter()
-            .map(|c| container_status(c))
-            .collect::<Vec<_>>());
+        status["initContainerStatuses"] =
+            json!(inits.iter().map(|c| container_status(c)).collect::<Vec<_>>());
     }
     if let Some(t) = st.start_time {
         status["startTime"] = k8s_time(t);
@@ -1197,12 +1078,7 @@ fn state_json(s: &CState) -> Value {
         CState::Running { started_at } => {
             json!({ "running": { "startedAt": k8s_time(*started_at) } })
         }
-        CState::Terminated {
-            exit_code,
-            reason,
-            started_at,
-            finished_at,
-        } => json!({
+        CState::Terminated { exit_code, reason, started_at, finished_at } => json!({
             "terminated": {
                 "exitCode": exit_code, "reason": reason,
                 "startedAt": k8s_time(*started_at), "finishedAt": k8s_time(*finished_at),
@@ -1244,10 +1120,7 @@ struct Recorder {
 
 impl Recorder {
     fn new(client: Client) -> Self {
-        Recorder {
-            client,
-            seen: AsyncMutex::new(HashMap::new()),
-        }
+        Recorder { client, seen: AsyncMutex::new(HashMap::new()) }
     }
 
     async fn record(
@@ -1259,10 +1132,7 @@ impl Recorder {
         reason: &str,
         message: String,
     ) {
-        if let Err(e) = self
-            .try_record(ns, obj, host, type_, reason, &message)
-            .await
-        {
+        if let Err(e) = self.try_record(ns, obj, host, type_, reason, &message).await {
             tracing::warn!("nodesim: posting event {reason} ({message}): {e:#}");
         }
     }
@@ -1293,10 +1163,7 @@ impl Recorder {
             let patch =
                 json!({ "count": *count, "lastTimestamp": k8s_time(now), "message": message });
             let api: Api<Event> = Api::namespaced(self.client.clone(), ens);
-            match api
-                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
+            match api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                 Ok(_) => return Ok(()),
                 Err(kube::Error::Api(s)) if s.code == 404 => {} // expired or deleted: create anew
                 Err(e) => return Err(e.into()),
@@ -1420,10 +1287,7 @@ mod tests {
         assert_eq!(go_duration_ms(Duration::from_millis(1204)), "1.204s");
         assert_eq!(go_duration_ms(Duration::from_millis(2000)), "2s");
         assert_eq!(go_duration_s(Duration::from_secs(80)), "1m20s");
-        assert_eq!(
-            qualified_image("nginx:1.19"),
-            "docker.io/library/nginx:1.19"
-        );
+        assert_eq!(qualified_image("nginx:1.19"), "docker.io/library/nginx:1.19");
         assert_eq!(
             qualified_image("stefanprodan/podinfo"),
             "docker.io/stefanprodan/podinfo:latest"

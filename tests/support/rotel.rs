@@ -95,10 +95,7 @@ pub struct Span {
 }
 
 fn lookup<'a>(attrs: &'a Attributes, key: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.value.as_str())
+    attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.value.as_str())
 }
 
 impl Span {
@@ -145,10 +142,7 @@ fn split_value(v: &str) -> Option<AttrValue> {
     if !v.ends_with(')') {
         return None;
     }
-    Some(AttrValue {
-        kind: v[..open].to_string(),
-        value: v[open + 1..v.len() - 1].to_string(),
-    })
+    Some(AttrValue { kind: v[..open].to_string(), value: v[open + 1..v.len() - 1].to_string() })
 }
 
 fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
@@ -326,10 +320,8 @@ pub fn parse(output: &str) -> Vec<Span> {
             }
             continue;
         }
-        if matches!(
-            section,
-            Section::SpanAttrs | Section::EventAttrs | Section::LinkAttrs
-        ) && line.trim_start().starts_with("-> ")
+        if matches!(section, Section::SpanAttrs | Section::EventAttrs | Section::LinkAttrs)
+            && line.trim_start().starts_with("-> ")
         {
             if let Some((k, v)) = line.trim_start()[3..].split_once(": ") {
                 match split_value(v) {
@@ -445,15 +437,9 @@ line2)
         assert_eq!(s.status_code.as_deref(), Some("STATUS_CODE_ERROR"));
         assert_eq!(s.events.len(), 2);
         assert_eq!(s.events[0].name, "Pulled");
-        assert_eq!(
-            s.events[0].attr("k8s.event.uid"),
-            Some("0d562fec-2485-4f88-b09e-596783c0d0a2")
-        );
+        assert_eq!(s.events[0].attr("k8s.event.uid"), Some("0d562fec-2485-4f88-b09e-596783c0d0a2"));
         assert_eq!(s.events[0].attr("k8s.event.count"), Some("2"));
-        assert_eq!(
-            s.events[1].attr("k8s.event.uid"),
-            Some("e88edc6d-666b-4f4c-a332-0deb1b264c82")
-        );
+        assert_eq!(s.events[1].attr("k8s.event.uid"), Some("e88edc6d-666b-4f4c-a332-0deb1b264c82"));
         assert_eq!(s.links[0].span_id, "1e892e7968c7f620");
         assert_eq!(s.links[0].attr("link.kind"), Some("test"));
         let r = &spans[1];
