@@ -30,10 +30,10 @@ pub enum Command {
     /// Replay captures and dumps (kspan captures, kubectl -o json|yaml, watch-event
     /// lines, cluster-info dumps, directory trees) into traces. Without a path, the
     /// bundled example capture (a real kubectl rollout of a 2-pod Deployment).
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
     /// Watch a cluster (in-cluster config or kubeconfig) and export each rollout
     /// as a trace when it settles.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Watch a cluster and write everything observed as watch-event JSON lines
     /// with arrival times, for `kspan replay`.
     Record(RecordArgs),
@@ -56,6 +56,11 @@ pub struct ClusterArgs {
     /// Which Event API to watch.
     #[arg(long, default_value = "core/v1", env = "KSPAN_EVENTS_API")]
     pub events_api: crate::source::watch::EventsApi,
+
+    /// Do not watch this namespace (repeatable; a field selector, so the API
+    /// server does not even send its objects).
+    #[arg(long = "exclude-namespace")]
+    pub exclude_namespaces: Vec<String>,
 
     /// Also replay the Events the API server still holds from this long ago
     /// (they live about one hour) [default: only activity from now on].

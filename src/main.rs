@@ -8,8 +8,8 @@ fn main() -> anyhow::Result<()> {
     init_logs();
     let cli = Cli::parse();
     let code = match cli.command {
-        Some(Command::Replay(args)) => kspan::replay::run(args)?,
-        Some(Command::Run(args)) => runtime()?.block_on(kspan::run::run(args))?,
+        Some(Command::Replay(args)) => kspan::replay::run(*args)?,
+        Some(Command::Run(args)) => runtime()?.block_on(kspan::run::run(*args))?,
         Some(Command::Record(args)) => runtime()?.block_on(kspan::run::record(args))?,
         None => runtime()?.block_on(kspan::run::run(cli.run))?,
     };

@@ -83,6 +83,8 @@ pub struct Outlet {
     pub stats: Arc<WatchStats>,
     /// Events older than this at start-up are history not replayed (`--since`).
     pub history_from: Nanos,
+    /// `metadata.namespace!=x,...` for --exclude-namespace.
+    pub field_selector: Option<String>,
     /// Where a forbidden watch is reported (kspan-rs' own Pod).
     pub own_events: Option<Arc<OwnEvents>>,
 }
@@ -127,7 +129,11 @@ pub async fn watch(
         None => Api::all_with(client, &resource),
     };
     let is_event = resource.kind == "Event";
-    let mut stream = watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let mut config = watcher::Config::default();
+    if let Some(fields) = outlet.field_selector.as_deref().filter(|_| resource.kind != "Node") {
+        config = config.fields(fields);
+    }
+    let mut stream = watcher(api, config).default_backoff().boxed();
     let mut known: BTreeMap<ObjectKey, String> = BTreeMap::new();
     let mut relisted: Option<BTreeMap<ObjectKey, String>> = None;
     let mut seen_events = SeenEvents::default();
