@@ -566,3 +566,121 @@ fn a_scale_through_the_subresource_starts_a_generation_without_a_known_author() 
     );
     assert_eq!(text(first, "kspan.change.manager"), "kubectl");
 }
+
+// Bad or odd input: each has a clear behaviour.
+
+#[test]
+fn a_huge_message_is_truncated_with_its_size() {
+    let (d, rs, pod) = rollout_objects();
+    let message = "x".repeat(1 << 20);
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod),
+        happened(event("e1", (Kind::Pod, "web-abc-x1"), "Unhealthy", &message, T0)),
+    ]);
+    let e = &holding(&spans, "e1").events[0];
+    let kept = e.attributes.iter().find(|(k, _)| *k == "k8s.event.message").unwrap().1.to_string();
+    assert!(
+        kept.len() < 5000 && kept.ends_with("(1048576 bytes, truncated)"),
+        "{}",
+        &kept[kept.len() - 40..]
+    );
+}
+
+#[test]
+fn a_deep_owner_chain_is_walked_to_a_bounded_depth() {
+    let mut objects = vec![object(Kind::Other("Level".into()), "level-0", "u-0")];
+    for i in 1..40 {
+        let child = owned_by(
+            object(Kind::Other("Level".into()), &format!("level-{i}"), &format!("u-{i}")),
+            &objects[i - 1],
+        );
+        objects.push(child);
+    }
+    let mut input: Vec<Observation> = objects.into_iter().map(|o| seen(T0, o)).collect();
+    input.push(happened(event("e1", (Kind::Other("Level".into()), "level-39"), "Odd", "deep", T0)));
+    let spans = run(input);
+    assert_eq!(spans.iter().flat_map(|s| &s.events).count(), 1, "placed once, no hang");
+}
+
+#[test]
+fn an_unknown_kind_is_traced_as_an_object_activity() {
+    let spans = run(vec![happened(event(
+        "e1",
+        (Kind::Other("Certificate".into()), "tls"),
+        "Issuing",
+        "renewing",
+        T0,
+    ))]);
+    let root = root(&spans, holding(&spans, "e1"));
+    assert_eq!(root.name, "Object.Activity");
+    assert_eq!(text(root, "k8s.object.kind"), "Certificate");
+}
+
+#[test]
+fn clock_skew_keeps_the_events_own_times_and_settles_by_arrival() {
+    let (d, rs, pod) = rollout_objects();
+    let mut ancient = event("old", (Kind::Pod, "web-abc-x1"), "Pulled", "decades old", T0);
+    ancient.first = Some(SECOND);
+    ancient.last = Some(SECOND);
+    let mut future = event("new", (Kind::Pod, "web-abc-x1"), "Started", "a day ahead", T0);
+    future.last = Some(T0 + 86_400 * SECOND);
+    let mut c = Correlator::new(Config::default());
+    let mut spans = feed(
+        &mut c,
+        vec![
+            seen(T0, d),
+            seen(T0, rs),
+            seen(T0, pod),
+            Observation { at: T0, what: Observed::Event(Box::new(ancient)) },
+            Observation { at: T0, what: Observed::Event(Box::new(future)) },
+            tick(T0 + 6 * SECOND),
+        ],
+    );
+    assert!(!spans.is_empty(), "settled by the arrival clock, not held by the skewed times");
+    spans.extend(c.finish());
+    assert_eq!(
+        holding(&spans, "old").events.iter().find(|e| e.name == "Pulled").unwrap().time,
+        SECOND
+    );
+    // Older than the current generation's spec change: history, an inferred rollout.
+    assert_eq!(text(root(&spans, holding(&spans, "old")), "kspan.rollout.inferred"), "true");
+    assert_eq!(text(root(&spans, holding(&spans, "new")), "kspan.rollout.generation"), "2");
+}
+
+#[test]
+fn a_duplicate_event_uid_is_one_record() {
+    let (d, rs, pod) = rollout_objects();
+    let e = event("e1", (Kind::Pod, "web-abc-x1"), "Pulled", "same", T0);
+    let spans =
+        run(vec![seen(T0, d), seen(T0, rs), seen(T0, pod), happened(e.clone()), happened(e)]);
+    assert_eq!(spans.iter().flat_map(|s| &s.events).filter(|e| e.name == "Pulled").count(), 1);
+}
+
+#[test]
+fn an_event_for_a_deleted_pod_still_finds_its_owners() {
+    let (d, rs, pod) = rollout_objects();
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod),
+        Observation {
+            at: T0 + SECOND,
+            what: Observed::Deleted {
+                key: ObjectKey::new(Kind::Pod, "default", "web-abc-x1"),
+                uid: "p-1".into(),
+            },
+        },
+        happened(event(
+            "e1",
+            (Kind::Pod, "web-abc-x1"),
+            "Killing",
+            "Stopping container web",
+            T0 + 2 * SECOND,
+        )),
+    ]);
+    let s = holding(&spans, "e1");
+    assert_eq!(s.name, "Pod.Termination");
+    assert_eq!(root(&spans, s).name, "Deployment.Rollout");
+}

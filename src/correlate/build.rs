@@ -110,13 +110,29 @@ impl Tree {
     }
 }
 
+/// Longest message kept in a span event; collectors and backends cap attribute
+/// sizes, and a runaway message (a stack trace in a probe's output) must not
+/// swell every batch.
+const MAX_MESSAGE: usize = 4096;
+
+fn bounded(message: &str) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message.to_string();
+    }
+    let mut cut = MAX_MESSAGE;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes, truncated)", &message[..cut], message.len())
+}
+
 pub fn event_attributes(placed: &Placed) -> Attributes {
     let e = &placed.event;
     let mut a: Attributes = vec![
         ("k8s.event.uid", e.uid.as_str().into()),
         ("k8s.event.reason", e.reason.as_str().into()),
         ("k8s.event.type", e.kind.as_str().into()),
-        ("k8s.event.message", e.message.as_str().into()),
+        ("k8s.event.message", bounded(&e.message).into()),
         ("k8s.event.count", (e.count as i64).into()),
         ("k8s.event.regarding", format!("{}/{}", e.involved.key.kind, e.involved.key.name).into()),
     ];
