@@ -575,7 +575,13 @@ cmd_receiver() {
     return 0
   fi
   local grpc http pid
-  read -r grpc http < <(free_ports 2)
+  # KSPAN_RECEIVER_PORTS="GRPC HTTP" fixes the ports (a receiver that comes back
+  # where the exporter expects it, in outage tests).
+  if [ -n "${KSPAN_RECEIVER_PORTS:-}" ]; then
+    read -r grpc http <<<"$KSPAN_RECEIVER_PORTS"
+  else
+    read -r grpc http < <(free_ports 2)
+  fi
   pid=$(spawn rotel-agent "$DIR/rotel.log" env RUST_LOG="${RUST_LOG:-info}" "$VENV/bin/rotel-agent" start \
     --otlp-grpc-endpoint "127.0.0.1:$grpc" \
     --otlp-http-endpoint "127.0.0.1:$http" \

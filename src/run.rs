@@ -28,6 +28,9 @@ use crate::telemetry::own_events::OwnEvents;
 use crate::telemetry::{server, Metrics};
 use crate::time::Nanos;
 
+/// Longest pause between attempts to deliver to a failing sink.
+const MAX_PAUSE: Duration = Duration::from_secs(16);
+
 /// Largest batch handed to a sink at once.
 const BATCH: usize = 512;
 
@@ -107,7 +110,7 @@ impl LiveSink {
                 metrics.spans_exported.inc_by(sink.exported - exported);
                 metrics.export_retries.inc_by(sink.retries - retries);
                 if sink.dropped > dropped {
-                    metrics.dropped("export", sink.dropped - dropped);
+                    // Not lost: the batch is requeued by the caller.
                     metrics.export_errors.inc();
                 }
                 if let Err(e) = &result {
@@ -127,7 +130,6 @@ impl LiveSink {
                 metrics.spans_exported.inc_by(spans.len() as u64);
             }
             Err(e) => {
-                metrics.dropped("export", spans.len() as u64);
                 metrics.export_errors.inc();
                 tracing::error!(error = %e, "delivering spans failed");
             }
@@ -213,10 +215,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         let queue = queue.clone();
         let own_events = own_events.clone();
         tokio::spawn(async move {
+            // A batch that fails (after the sink's own retries) goes back to the front
+            // of the queue and is tried again with growing pauses: a collector outage
+            // delays spans, the queue's bound decides what is lost.
+            let mut pause = Duration::from_millis(500);
             while let Some(batch) = queue.next_batch(BATCH).await {
-                if let (Err(e), Some(own)) = (sink.deliver(&batch, metrics).await, &own_events) {
-                    let note = format!("{} spans not delivered: {e}", batch.len());
-                    own.warn("ExportFailed", "Export", note).await;
+                match sink.deliver(&batch, metrics).await {
+                    Ok(()) => pause = Duration::from_millis(500),
+                    Err(e) => {
+                        if let Some(own) = &own_events {
+                            let note = format!(
+                                "{} spans waiting, export failing: {e}",
+                                queue.len() + batch.len()
+                            );
+                            own.warn("ExportFailed", "Export", note).await;
+                        }
+                        queue.requeue(batch);
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(MAX_PAUSE);
+                    }
                 }
             }
             sink.close();
@@ -270,7 +287,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         s.spans,
         queue.dropped.load(Ordering::Relaxed),
         stats.restarts.load(Ordering::Relaxed),
-        if delivered { "" } else { "; shutdown grace period exceeded" }
+        if delivered {
+            String::new()
+        } else {
+            format!("; shutdown grace period exceeded, {} spans undelivered", queue.len())
+        }
     );
     Ok(0)
 }

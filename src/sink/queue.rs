@@ -45,6 +45,20 @@ impl SpanQueue {
         self.notify.notify_one();
     }
 
+    /// Puts a batch the sink could not deliver back at the front, to be retried
+    /// first; the bound still holds (the oldest go, counted).
+    pub fn requeue(&self, batch: Vec<SpanDraft>) {
+        let mut spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
+        for span in batch.into_iter().rev() {
+            spans.push_front(span);
+        }
+        let over = spans.len().saturating_sub(self.capacity);
+        if over > 0 {
+            spans.drain(..over);
+            self.dropped.fetch_add(over as u64, Ordering::Relaxed);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.spans.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
