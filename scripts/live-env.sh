@@ -801,6 +801,28 @@ usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$SELF"
 }
 
+# restart-apiserver <dir> [SECONDS]: kill kube-apiserver, stay down SECONDS (default
+# 2), start it again with the same command line, wait until ready. For fault tests.
+cmd_restart_apiserver() {
+  [ $# -ge 1 ] || die "usage: restart-apiserver <dir> [seconds]"
+  DIR=$(abs_dir "$1")
+  local down=${2:-2} pid args=()
+  pid=$(cat "$DIR/pids/kube-apiserver")
+  mapfile -d '' args <"/proc/$pid/cmdline"
+  kill "$pid"
+  wait_gone "$pid"
+  log "kube-apiserver $pid stopped; down for ${down}s"
+  sleep "$down"
+  # shellcheck disable=SC1091
+  . "$DIR/env"
+  local new
+  new=$(spawn kube-apiserver "$DIR/logs/kube-apiserver.restarted.log" "${args[@]}")
+  wait_for 90 "kube-apiserver /readyz" "$new" \
+    curl -fsSk -H "Authorization: Bearer $KSPAN_ADMIN_TOKEN" "$KSPAN_APISERVER/readyz"
+  sed -i "s/^export KSPAN_APISERVER_PID=.*/export KSPAN_APISERVER_PID=$new/" "$DIR/env"
+  log "kube-apiserver restarted as $new"
+}
+
 main() {
   local cmd=${1:-}
   [ $# -gt 0 ] && shift
@@ -813,6 +835,7 @@ main() {
     stop-receiver) cmd_stop_receiver "$@" ;;
     tls-proxy) cmd_tls_proxy "$@" ;;
     stop-tls-proxy) cmd_stop_tls_proxy "$@" ;;
+    restart-apiserver) cmd_restart_apiserver "$@" ;;
     _watchdog) cmd_watchdog "$@" ;;
     paths) printf 'KSPAN_CACHE=%s\nBIN=%s\nVENV=%s\n' "$CACHE" "$BIN" "$VENV" ;;
     -h|--help|help|"") usage ;;
