@@ -37,6 +37,9 @@ pub enum Command {
     /// Watch a cluster and write everything observed as watch-event JSON lines
     /// with arrival times, for `kspan replay`.
     Record(RecordArgs),
+    /// Write a deterministic synthetic capture (watch-event JSON lines) of many
+    /// workloads rolling out at once, for benchmarks and scale tests.
+    Synth(crate::synth::SynthArgs),
 }
 
 #[derive(Debug, Args)]

@@ -11,5 +11,6 @@ pub mod run;
 pub mod sink;
 pub mod source;
 pub mod span;
+pub mod synth;
 pub mod telemetry;
 pub mod time;

@@ -11,6 +11,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Replay(args)) => kspan::replay::run(*args)?,
         Some(Command::Run(args)) => runtime()?.block_on(kspan::run::run(*args))?,
         Some(Command::Record(args)) => runtime()?.block_on(kspan::run::record(args))?,
+        Some(Command::Synth(args)) => kspan::synth::run(args)?,
         None => runtime()?.block_on(kspan::run::run(cli.run))?,
     };
     std::process::exit(code);
