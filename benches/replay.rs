@@ -19,7 +19,6 @@
 //! Without arguments (as `cargo test --all-targets` runs it) it checks itself on a
 //! small capture and exits.
 
-
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -27,13 +26,13 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use kspan::correlate::{Config, Correlator};
-use kspan::synth;
 use kspan::observe::{Observation, Observed};
 use kspan::sink::convert::ResourceOptions;
 use kspan::sink::json::request;
 use kspan::source::files::{read_text, ReadOutcome};
 use kspan::source::replay::{self, Replay};
 use kspan::span::SpanDraft;
+use kspan::synth;
 use prost::Message;
 
 #[derive(Parser)]

@@ -5,13 +5,12 @@
 
 mod common;
 
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use common::*;
-use serde_json::Value;
 use kspan::synth::{self, generate, SynthConfig};
+use serde_json::Value;
 
 fn capture(config: &SynthConfig) -> (Vec<u8>, synth::SynthSummary) {
     let mut out = Vec::new();

@@ -2,9 +2,10 @@
 //! It collects the latest version of each Event (by uid) and is built into spans
 //! when it settles.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::observe::{EventSeen, ObjectKey};
+use super::rules::{Action, Mention};
+use crate::observe::{EventSeen, Kind, ObjectKey};
 use crate::time::{Nanos, SECOND};
 
 pub struct Episode {
@@ -13,6 +14,13 @@ pub struct Episode {
     pub events: BTreeMap<String, Placed>,
     pub opened: Nanos,
     pub last_activity: Nanos,
+    /// The deadline of this episode's live entry in the correlator's queue.
+    pub scheduled: Nanos,
+    /// What each pod named by the events has under way, kept as events arrive so
+    /// settling never rereads them.
+    pods: HashMap<String, PodProgress>,
+    /// Pods of `pods` with something under way.
+    in_flight: usize,
 }
 
 /// An event and how sure the correlator is of where it belongs.
@@ -25,16 +33,48 @@ pub struct Placed {
     pub certain: bool,
 }
 
+/// One pod's visible progress. Counted, not ordered: Event timestamps have whole
+/// seconds, so a Pulling and its Pulled often carry the same instant; and an end
+/// (`Some(false)`) is final whatever order the events came in.
+#[derive(Default)]
+struct PodProgress {
+    /// Pulling minus its results.
+    pulls: i32,
+    /// Scheduled and not yet started (or killed, or warned about).
+    starting: Option<bool>,
+    /// Created (or failing to schedule) and not yet scheduled (or deleted).
+    unscheduled: Option<bool>,
+}
+
+impl PodProgress {
+    fn under_way(&self) -> bool {
+        self.pulls > 0 || self.starting == Some(true) || self.unscheduled == Some(true)
+    }
+}
+
 impl Episode {
     pub fn new(top: ObjectKey, at: Nanos) -> Self {
-        Episode { top, events: BTreeMap::new(), opened: at, last_activity: at }
+        Episode {
+            top,
+            events: BTreeMap::new(),
+            opened: at,
+            last_activity: at,
+            scheduled: Nanos::MAX,
+            pods: HashMap::new(),
+            in_flight: 0,
+        }
     }
 
-    pub fn add(&mut self, event: EventSeen, certain: bool, at: Nanos) {
+    /// `mentioned` is what the event's message names (see `rules::mention`).
+    pub fn add(&mut self, event: EventSeen, mentioned: Option<&Mention>, certain: bool, at: Nanos) {
         self.last_activity = self.last_activity.max(at);
         match self.events.get(&event.uid) {
             Some(old) if (old.event.count, old.event.last) > (event.count, event.last) => {}
-            _ => {
+            Some(_) => {
+                self.events.insert(event.uid.clone(), Placed { event, at, certain });
+            }
+            None => {
+                self.progress(&event, mentioned);
                 self.events.insert(event.uid.clone(), Placed { event, at, certain });
             }
         }
@@ -42,56 +82,72 @@ impl Episode {
 
     /// Something is visibly under way: an image pull without its result, or a pod
     /// created or scheduled but not started. Such an episode waits longer than the
-    /// settle window so one pod's startup is not cut in two.
+    /// settle window so one pod's startup is not cut in two. Waiting for a node is
+    /// the story itself (FailedScheduling until capacity appears): such a pod keeps
+    /// its rollout open too, up to `max_open`.
     pub fn in_flight(&self) -> bool {
-        // Counted, not ordered: Event timestamps have whole seconds, so a Pulling
-        // and its Pulled often carry the same instant.
-        let mut pulls: BTreeMap<&str, i32> = BTreeMap::new();
-        let mut starts: BTreeMap<&str, bool> = BTreeMap::new();
-        for e in self.events.values().map(|p| &p.event) {
-            let pod = e.involved.key.name.as_str();
-            match e.reason.as_str() {
-                "Pulling" => *pulls.entry(pod).or_default() += 1,
-                "Pulled" | "Failed" | "BackOff" | "ErrImagePull" => {
-                    *pulls.entry(pod).or_default() -= 1
-                }
-                "Scheduled" => {
-                    starts.entry(pod).or_insert(true);
-                }
-                "Started" | "Killing" => {
-                    starts.insert(pod, false);
-                }
-                _ => {}
-            }
-            if e.is_warning() {
-                starts.insert(pod, false);
-            }
+        self.in_flight > 0
+    }
+
+    /// When it is ready to be built, unless more activity comes: `settle` after
+    /// the last activity, or `max_open` after opening while a pod is in flight.
+    pub fn due(&self, settle: Nanos, max_open: Nanos) -> Nanos {
+        let longest = self.opened.saturating_add(max_open);
+        if self.in_flight() {
+            longest
+        } else {
+            longest.min(self.last_activity.saturating_add(settle))
         }
-        // Waiting for a node is the story itself (FailedScheduling until capacity
-        // appears): such a pod keeps its rollout open, up to `max_open`.
-        let mut unscheduled: BTreeMap<String, bool> = BTreeMap::new();
-        for e in self.events.values().map(|p| &p.event) {
-            let named =
-                super::rules::mention(e).filter(|m| m.object.kind == crate::observe::Kind::Pod);
-            match (e.reason.as_str(), named) {
-                (_, Some(m)) if m.action == super::rules::Action::Create => {
-                    unscheduled.entry(m.object.name).or_insert(true);
-                }
-                (_, Some(m)) if m.action == super::rules::Action::Delete => {
-                    unscheduled.insert(m.object.name, false);
-                }
-                ("FailedScheduling", _) => {
-                    unscheduled.entry(e.involved.key.name.clone()).or_insert(true);
-                }
-                ("Scheduled" | "Killing", _) => {
-                    unscheduled.insert(e.involved.key.name.clone(), false);
-                }
-                _ => {}
+    }
+
+    /// Counts a new event (each uid once) into its pod's progress.
+    fn progress(&mut self, e: &EventSeen, mentioned: Option<&Mention>) {
+        let subject = e.involved.key.name.as_str();
+        match e.reason.as_str() {
+            "Pulling" => self.update(subject, |p| p.pulls += 1),
+            "Pulled" | "Failed" | "BackOff" | "ErrImagePull" => {
+                self.update(subject, |p| p.pulls -= 1)
             }
+            "Scheduled" => self.update(subject, |p| {
+                p.starting.get_or_insert(true);
+                p.unscheduled = Some(false);
+            }),
+            "Started" => self.update(subject, |p| p.starting = Some(false)),
+            "Killing" => self.update(subject, |p| {
+                p.starting = Some(false);
+                p.unscheduled = Some(false);
+            }),
+            "FailedScheduling" => self.update(subject, |p| {
+                p.unscheduled.get_or_insert(true);
+            }),
+            _ => {}
         }
-        pulls.values().any(|&n| n > 0)
-            || starts.values().any(|&open| open)
-            || unscheduled.values().any(|&open| open)
+        if e.is_warning() {
+            self.update(subject, |p| p.starting = Some(false));
+        }
+        match mentioned.filter(|m| m.object.kind == Kind::Pod) {
+            Some(m) if m.action == Action::Create => self.update(&m.object.name, |p| {
+                p.unscheduled.get_or_insert(true);
+            }),
+            Some(m) if m.action == Action::Delete => {
+                self.update(&m.object.name, |p| p.unscheduled = Some(false))
+            }
+            _ => {}
+        }
+    }
+
+    fn update(&mut self, pod: &str, change: impl FnOnce(&mut PodProgress)) {
+        let progress = match self.pods.get_mut(pod) {
+            Some(p) => p,
+            None => self.pods.entry(pod.to_string()).or_default(),
+        };
+        let before = progress.under_way();
+        change(progress);
+        match (before, progress.under_way()) {
+            (false, true) => self.in_flight += 1,
+            (true, false) => self.in_flight -= 1,
+            _ => {}
+        }
     }
 }
 

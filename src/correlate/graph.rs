@@ -87,6 +87,25 @@ impl Graph {
         Route { top: chain.last().cloned().unwrap_or_else(|| key.clone()), chain }
     }
 
+    /// The top of `key`'s chain (the last element of its route), without building the chain.
+    pub fn top(&self, key: &ObjectKey) -> ObjectKey {
+        let Some(mut n) = self.index.get(key).copied() else {
+            return key.clone();
+        };
+        let mut seen = vec![n];
+        while seen.len() < MAX_DEPTH {
+            let Some(edge) = self.graph.edges_directed(n, Direction::Outgoing).next() else {
+                break;
+            };
+            if seen.contains(&edge.target()) {
+                break; // an owner cycle: stop at the last new object
+            }
+            n = edge.target();
+            seen.push(n);
+        }
+        self.graph[n].clone()
+    }
+
     /// Forgets an object; edges of its children to it go too.
     pub fn remove(&mut self, key: &ObjectKey) {
         if let Some(n) = self.index.remove(key) {

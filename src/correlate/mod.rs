@@ -19,7 +19,8 @@ mod objects;
 mod rollout;
 mod rules;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 
 use crate::observe::{EventSeen, ObjectKey, ObjectSeen, Observation, Observed};
 use crate::span::{SpanDraft, TraceId};
@@ -99,10 +100,66 @@ pub struct Correlator {
     graph: Graph,
     objects: Objects,
     episodes: BTreeMap<ObjectKey, Episode>,
-    /// By event uid: (arrival, event).
-    pending: BTreeMap<String, (Nanos, EventSeen)>,
+    /// When each episode may next be ready: one live entry per episode (the one
+    /// equal to its `scheduled`), so settling pops what is due instead of looking
+    /// at every episode on every observation.
+    deadlines: BinaryHeap<Reverse<(Nanos, ObjectKey)>>,
+    pending: Pending,
     roots: EmittedRoots,
     stats: Stats,
+}
+
+/// Events whose owner chain is not known yet, indexed by arrival (to expire them
+/// in order) and by the unknown top object they wait for (to retry only those
+/// when it or an edge above it appears).
+#[derive(Default)]
+struct Pending {
+    by_uid: HashMap<String, Waiting>,
+    by_arrival: BTreeSet<(Nanos, String)>,
+    by_top: HashMap<ObjectKey, BTreeSet<String>>,
+}
+
+struct Waiting {
+    since: Nanos,
+    event: EventSeen,
+    top: ObjectKey,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.by_uid.len()
+    }
+
+    fn insert(&mut self, since: Nanos, event: EventSeen, top: ObjectKey) {
+        let uid = event.uid.clone();
+        self.remove(&uid);
+        self.by_arrival.insert((since, uid.clone()));
+        self.by_top.entry(top.clone()).or_default().insert(uid.clone());
+        self.by_uid.insert(uid, Waiting { since, event, top });
+    }
+
+    fn remove(&mut self, uid: &str) -> Option<Waiting> {
+        let waiting = self.by_uid.remove(uid)?;
+        self.by_arrival.remove(&(waiting.since, uid.to_string()));
+        if let Some(set) = self.by_top.get_mut(&waiting.top) {
+            set.remove(uid);
+            if set.is_empty() {
+                self.by_top.remove(&waiting.top);
+            }
+        }
+        Some(waiting)
+    }
+
+    /// The oldest waiting event, if it arrived at or before `before`.
+    fn oldest(&self, before: Nanos) -> Option<String> {
+        self.by_arrival.first().filter(|(since, _)| *since <= before).map(|(_, uid)| uid.clone())
+    }
+
+    /// Takes out every event waiting for `top`.
+    fn waiting_for(&mut self, top: &ObjectKey) -> Vec<Waiting> {
+        let uids = self.by_top.remove(top).unwrap_or_default();
+        uids.iter().filter_map(|uid| self.remove(uid)).collect()
+    }
 }
 
 impl Correlator {
@@ -113,7 +170,8 @@ impl Correlator {
             graph: Graph::default(),
             objects: Objects::default(),
             episodes: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            deadlines: BinaryHeap::new(),
+            pending: Pending::default(),
             roots: EmittedRoots::default(),
             stats: Stats::default(),
         }
@@ -168,102 +226,116 @@ impl Correlator {
             };
             ObjectKey::new(o.kind.clone(), namespace, o.name.clone())
         });
+        let before = self.graph.top(&key);
         if self.objects.upsert(object, at) {
             self.graph.set_owner(&key, owner.as_ref());
         }
-        let top = self.graph.route(&key).top;
+        let top = self.graph.top(&key);
         if let Some(episode) = self.episodes.get_mut(&top) {
             episode.last_activity = episode.last_activity.max(at);
         }
-        self.retry_pending();
+        // Events waiting for this object, or for the top it had: its owner may
+        // have made their chains known.
+        self.retry_pending(&key);
+        if before != key {
+            self.retry_pending(&before);
+        }
     }
 
     fn event(&mut self, event: EventSeen, at: Nanos) {
         self.stats.events += 1;
         let mentioned = rules::mention(&event);
+        let mut retry = None;
         if let Some(m) = &mentioned {
+            retry = Some(self.graph.top(&m.object));
             self.graph.said(&m.object, &event.involved.key);
         }
-        if self.certain(&event.involved.key) {
-            self.place(event, true, at);
+        let top = self.graph.top(&event.involved.key);
+        if self.certain(&top) {
+            self.place(event, mentioned.as_ref(), true, at);
         } else {
-            self.pending.insert(event.uid.clone(), (at, event));
+            self.pending.insert(at, event, top);
             if self.pending.len() > self.config.pending_limit {
-                let oldest =
-                    self.pending.iter().min_by_key(|(uid, (since, _))| (*since, (*uid).clone()));
-                if let Some(uid) = oldest.map(|(uid, _)| uid.clone()) {
-                    let (since, event) = self.pending.remove(&uid).expect("present");
+                if let Some(waiting) =
+                    self.pending.oldest(Nanos::MAX).and_then(|uid| self.pending.remove(&uid))
+                {
                     self.stats.pending_overflow += 1;
-                    self.place(event, false, since);
+                    self.place_waiting(waiting, false);
                 }
             }
         }
-        if mentioned.is_some() {
-            self.retry_pending();
+        if let Some(top) = retry {
+            self.retry_pending(&top);
         }
     }
 
     /// The owner chain ends at an object known to have no owner, or at a kind
     /// nothing owns in practice.
-    fn certain(&self, key: &ObjectKey) -> bool {
-        let top = self.graph.route(key).top;
-        top.kind.is_usually_top_level() || self.objects.get(&top).is_some()
+    fn certain(&self, top: &ObjectKey) -> bool {
+        top.kind.is_usually_top_level() || self.objects.get(top).is_some()
     }
 
-    fn place(&mut self, event: EventSeen, certain: bool, at: Nanos) {
-        let top = self.graph.route(&event.involved.key).top;
+    fn place(&mut self, event: EventSeen, mentioned: Option<&Mention>, certain: bool, at: Nanos) {
+        let top = self.graph.top(&event.involved.key);
         if !certain {
             self.stats.placed_best_effort += 1;
         }
-        self.episodes
-            .entry(top.clone())
-            .or_insert_with(|| Episode::new(top, at))
-            .add(event, certain, at);
+        let episode = self.episodes.entry(top.clone()).or_insert_with(|| Episode::new(top, at));
+        episode.add(event, mentioned, certain, at);
+        let due = episode.due(self.config.settle, self.config.max_open);
+        if due < episode.scheduled {
+            episode.scheduled = due;
+            self.deadlines.push(Reverse((due, episode.top.clone())));
+        }
     }
 
-    fn retry_pending(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let ready: Vec<String> = self
-            .pending
-            .iter()
-            .filter(|(_, (_, e))| self.certain(&e.involved.key))
-            .map(|(uid, _)| uid.clone())
-            .collect();
-        for uid in ready {
-            let (since, event) = self.pending.remove(&uid).expect("present");
-            self.place(event, true, since);
+    fn place_waiting(&mut self, waiting: Waiting, certain: bool) {
+        let mentioned = rules::mention(&waiting.event);
+        self.place(waiting.event, mentioned.as_ref(), certain, waiting.since);
+    }
+
+    /// Places the events waiting for `top` whose chain is now known; the others
+    /// wait on for their new top.
+    fn retry_pending(&mut self, top: &ObjectKey) {
+        for waiting in self.pending.waiting_for(top) {
+            let top = self.graph.top(&waiting.event.involved.key);
+            if self.certain(&top) {
+                self.place_waiting(waiting, true);
+            } else {
+                self.pending.insert(waiting.since, waiting.event, top);
+            }
         }
     }
 
     fn settle(&mut self, all: bool) -> Vec<SpanDraft> {
         let now = self.now;
-        let settle = self.config.settle;
-        let expired: Vec<String> = self
-            .pending
-            .iter()
-            .filter(|(_, (since, _))| all || since.saturating_add(settle) <= now)
-            .map(|(uid, _)| uid.clone())
-            .collect();
-        for uid in expired {
-            let (since, event) = self.pending.remove(&uid).expect("present");
-            self.place(event, false, since);
+        let expired_before = if all { Nanos::MAX } else { now.saturating_sub(self.config.settle) };
+        while let Some(uid) = self.pending.oldest(expired_before) {
+            let waiting = self.pending.remove(&uid).expect("present");
+            self.place_waiting(waiting, false);
         }
 
-        let max_open = self.config.max_open;
-        let ready: Vec<ObjectKey> = self
-            .episodes
-            .values()
-            .filter(|e| {
-                all || e.opened.saturating_add(max_open) <= now
-                    || (e.last_activity.saturating_add(settle) <= now
-                        && (e.last_activity.saturating_add(max_open) <= now || !e.in_flight()))
-            })
-            .map(|e| e.top.clone())
-            .collect();
         let mut drafts = Vec::new();
-        for top in ready {
+        if all {
+            self.deadlines.clear();
+            for (_, episode) in std::mem::take(&mut self.episodes) {
+                drafts.extend(self.build(&episode));
+            }
+        }
+        while let Some(Reverse((due, _))) = self.deadlines.peek() {
+            if *due > now {
+                break;
+            }
+            let Reverse((due, top)) = self.deadlines.pop().expect("peeked");
+            let Some(episode) = self.episodes.get_mut(&top).filter(|e| e.scheduled == due) else {
+                continue; // superseded by an earlier deadline, or already built
+            };
+            let next = episode.due(self.config.settle, self.config.max_open);
+            if next > now {
+                episode.scheduled = next;
+                self.deadlines.push(Reverse((next, top)));
+                continue;
+            }
             let episode = self.episodes.remove(&top).expect("present");
             drafts.extend(self.build(&episode));
         }

@@ -2,7 +2,7 @@
 //! began, when the object was seen deleted. Order-independent: of two copies the
 //! newer (generation, resourceVersion) wins, whatever order they arrived in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::observe::{ObjectKey, ObjectSeen};
 use crate::time::{Nanos, SECOND};
@@ -21,6 +21,8 @@ pub struct Tracked {
 #[derive(Default)]
 pub struct Objects {
     table: HashMap<ObjectKey, Tracked>,
+    /// (deleted_at, key) of deleted objects, oldest first, for eviction without a scan.
+    deleted: BTreeSet<(Nanos, ObjectKey)>,
 }
 
 /// Condition times have whole seconds; the arrival of the copy that first showed
@@ -113,7 +115,10 @@ impl Objects {
 
     pub fn mark_deleted(&mut self, key: &ObjectKey, uid: &str, at: Nanos) {
         if let Some(t) = self.table.get_mut(key).filter(|t| t.seen.uid == uid || uid.is_empty()) {
-            t.deleted_at = Some(t.deleted_at.map_or(at, |d| d.min(at)));
+            let at = t.deleted_at.map_or(at, |d| d.min(at));
+            if t.deleted_at.replace(at) != Some(at) {
+                self.deleted.insert((at, key.clone()));
+            }
         }
     }
 
@@ -123,14 +128,14 @@ impl Objects {
 
     /// Drops objects deleted before `before`; returns their keys.
     pub fn evict_deleted(&mut self, before: Nanos) -> Vec<ObjectKey> {
-        let gone: Vec<ObjectKey> = self
-            .table
-            .iter()
-            .filter(|(_, t)| t.deleted_at.is_some_and(|d| d < before))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in &gone {
-            self.table.remove(key);
+        let mut gone = Vec::new();
+        while self.deleted.first().is_some_and(|(at, _)| *at < before) {
+            let (at, key) = self.deleted.pop_first().expect("present");
+            // A stale entry: the deletion time moved earlier, or the name was reused.
+            if self.table.get(&key).is_some_and(|t| t.deleted_at == Some(at)) {
+                self.table.remove(&key);
+                gone.push(key);
+            }
         }
         gone
     }
