@@ -5,11 +5,12 @@ use std::io::{IsTerminal, Write};
 
 use crate::cli::{CorrelationArgs, ExportArgs, Output, ReplayArgs};
 use crate::correlate::{Config, Correlator};
+use crate::observe::Observation;
 use crate::sink::convert::ResourceOptions;
 use crate::sink::json::JsonLines;
 use crate::sink::otlp::{OtlpOptions, OtlpSink};
 use crate::sink::waterfall::Waterfall;
-use crate::source::replay::{self, Replay};
+use crate::source::replay::{Replay, Timeline};
 use crate::span::SpanDraft;
 use crate::time::Nanos;
 
@@ -49,38 +50,68 @@ impl ExportArgs {
     }
 }
 
-/// Runs the whole replay; the spans go in finishing order.
+/// Runs a replay held in memory; the spans go in finishing order.
 pub fn correlate(input: &Replay, config: Config) -> (Vec<Vec<SpanDraft>>, Correlator) {
-    let mut correlator = Correlator::new(config);
     let mut batches = Vec::new();
-    for observation in &input.observations {
-        let spans = correlator.ingest(observation.clone());
+    let correlator =
+        correlate_into(input.observations.iter().cloned(), config, |spans| batches.push(spans));
+    (batches, correlator)
+}
+
+/// Feeds the correlator in order and hands each finished batch to `emit` at once,
+/// so nothing is kept that a sink could have taken.
+pub fn correlate_into(
+    observations: impl Iterator<Item = Observation>,
+    config: Config,
+    mut emit: impl FnMut(Vec<SpanDraft>),
+) -> Correlator {
+    let mut correlator = Correlator::new(config);
+    for observation in observations {
+        let spans = correlator.ingest(observation);
         if !spans.is_empty() {
-            batches.push(spans);
+            emit(spans);
         }
     }
     let last = correlator.finish();
     if !last.is_empty() {
-        batches.push(last);
+        emit(last);
     }
-    (batches, correlator)
+    correlator
+}
+
+/// The input as it is read, reporting each error as it is met: a bad document
+/// never stops the rest.
+struct Input {
+    timeline: Timeline,
+    errors: usize,
+}
+
+impl Iterator for Input {
+    type Item = Observation;
+
+    fn next(&mut self) -> Option<Observation> {
+        let next = self.timeline.next();
+        for error in self.timeline.take_errors() {
+            eprintln!("error: {error}");
+            self.errors += 1;
+        }
+        next
+    }
 }
 
 /// Returns the process exit code: 0, or 1 when some input could not be read
 /// (everything readable was still replayed).
 pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
-    let input = if args.paths.is_empty() {
-        replay::load_text(EXAMPLE_NAME, EXAMPLE)
+    let timeline = if args.paths.is_empty() {
+        Timeline::from_text(EXAMPLE_NAME, EXAMPLE)
     } else {
-        replay::load(&args.paths)
+        Timeline::open(&args.paths)
     };
-    for error in &input.errors {
-        eprintln!("error: {error}");
-    }
-    for skipped in &input.skipped {
+    for skipped in &timeline.skipped {
         eprintln!("note: {}: no Kubernetes objects, skipped", skipped.display());
     }
-    let (batches, correlator) = correlate(&input, args.correlation.config());
+    let mut input = Input { timeline, errors: 0 };
+    let config = args.correlation.config();
     let output = args.output.unwrap_or(if args.out.is_none() && std::io::stdout().is_terminal() {
         Output::Waterfall
     } else {
@@ -92,42 +123,63 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    match output {
+    let correlator = match output {
         Output::Waterfall => {
+            // A waterfall is drawn once everything is known.
             let mut waterfall = Waterfall::new(!args.no_events);
-            batches.iter().for_each(|b| waterfall.add(b));
+            let correlator = correlate_into(input.by_ref(), config, |b| waterfall.add(&b));
             let mut out = out;
             waterfall.render(&mut out)?;
             out.flush()?;
+            correlator
         }
         Output::OtlpJson => {
             let mut sink = JsonLines::new(out, args.export.resource());
-            for batch in &batches {
-                sink.write(batch)?;
+            let mut failed = None;
+            let correlator = correlate_into(input.by_ref(), config, |batch| {
+                if failed.is_none() {
+                    failed = sink.write(&batch).err();
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e.into());
             }
             sink.into_inner()?;
+            correlator
         }
         Output::Otlp => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .enable_all()
                 .build()?;
-            runtime.block_on(async {
-                let mut sink = OtlpSink::new(&args.export.otlp(), args.export.resource())?;
-                for batch in &batches {
-                    if let Err(e) = sink.send(batch).await {
-                        eprintln!("error: {e}");
+            let mut sink = runtime
+                .block_on(async { OtlpSink::new(&args.export.otlp(), args.export.resource()) })?;
+            // The correlator is synchronous: it runs on its own thread, and its
+            // batches cross to the exporter as they finish.
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<SpanDraft>>(16);
+            let input = &mut input;
+            std::thread::scope(|scope| {
+                let correlating = scope.spawn(move || {
+                    correlate_into(input, config, move |batch| {
+                        let _ = tx.blocking_send(batch);
+                    })
+                });
+                runtime.block_on(async {
+                    while let Some(batch) = rx.recv().await {
+                        if let Err(e) = sink.send(&batch).await {
+                            eprintln!("error: {e}");
+                        }
                     }
-                }
-                sink.shutdown();
+                    sink.shutdown();
+                });
                 eprintln!(
                     "otlp: {} spans exported, {} dropped, {} retries",
                     sink.exported, sink.dropped, sink.retries
                 );
-                anyhow::Ok(())
-            })?;
+                correlating.join().expect("the correlator does not panic")
+            })
         }
-    }
+    };
     let stats = correlator.stats();
     eprintln!(
         "replayed {} observations ({} events, {} objects) -> {} traces, {} spans{}",
@@ -136,11 +188,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
         stats.objects,
         stats.traces,
         stats.spans,
-        if input.errors.is_empty() {
-            String::new()
-        } else {
-            format!("; {} input errors", input.errors.len())
-        }
+        if input.errors == 0 { String::new() } else { format!("; {} input errors", input.errors) }
     );
-    Ok(if input.errors.is_empty() { 0 } else { 1 })
+    Ok(if input.errors == 0 { 0 } else { 1 })
 }

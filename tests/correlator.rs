@@ -492,6 +492,45 @@ fn a_later_episode_of_the_same_rollout_reuses_the_root() {
 }
 
 #[test]
+fn an_event_about_the_top_object_after_its_root_was_emitted_is_kept() {
+    let (d, rs, pod) = rollout_objects();
+    let mut c = Correlator::new(Config::default());
+    let first = feed(
+        &mut c,
+        vec![
+            seen(T0, d),
+            seen(T0, rs),
+            seen(T0, pod),
+            happened(event(
+                "e1",
+                (Kind::Deployment, "web"),
+                "ScalingReplicaSet",
+                "Scaled up replica set web-abc to 1",
+                T0,
+            )),
+            tick(T0 + 10 * SECOND),
+        ],
+    );
+    let root = first.iter().find(|s| s.parent.is_none()).expect("a root").clone();
+    let mut later = feed(
+        &mut c,
+        vec![happened(event(
+            "e2",
+            (Kind::Deployment, "web"),
+            "DeploymentRollback",
+            "Rolled back deployment \"web\" to revision 1",
+            T0 + 300 * SECOND,
+        ))],
+    );
+    later.extend(c.finish());
+    let s = holding(&later, "e2");
+    assert_eq!(s.name, "Deployment.Activity");
+    assert_eq!((s.trace_id, s.parent), (root.trace_id, Some(root.span_id)));
+    assert_eq!(text(s, "k8s.deployment.name"), "web");
+    assert!(later.iter().all(|x| x.span_id != root.span_id), "the root is not sent twice");
+}
+
+#[test]
 fn arrival_order_within_the_window_does_not_change_the_spans() {
     let (d, rs, pod) = rollout_objects();
     let list = vec![

@@ -99,12 +99,11 @@ fn lines_are_watch_events_in_time_order_about_ten_events_per_pod() {
     assert!(text.contains(" in StatefulSet ") && text.contains("already present on machine"));
 }
 
-/// Replays the small capture; returns the Event uids of the input missing from the
-/// output, with the kind of object each is about.
-fn replay_and_check(strict: bool) {
+/// Replays the small capture and checks every Event and pod against what the
+/// capture itself says.
+fn replay_and_check() {
     let (out, summary) = capture(&small());
-    let path =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("synth-small-{strict}.jsonl"));
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("synth-small.jsonl");
     std::fs::write(&path, &out).unwrap();
     let (input, _, json) = run(std::slice::from_ref(&path));
     std::fs::remove_file(&path).unwrap();
@@ -144,20 +143,13 @@ fn replay_and_check(strict: bool) {
 
     let spans = spans(&json);
     let counts = event_uid_counts(&spans);
-    let mut missing = Vec::new();
     for (uid, about) in &event_subjects {
         match counts.get(uid) {
             Some(n) => assert_eq!(*n, 1, "event {uid} appears exactly once"),
-            None if strict => panic!("event {uid} about a {about} is missing from the traces"),
-            None => missing.push(about.as_str()),
+            None => panic!("event {uid} about a {about} is missing from the traces"),
         }
     }
-    assert_eq!(counts.len() + missing.len(), event_subjects.len(), "no invented uids");
-    // Known (see `events_about_a_settled_root_are_kept`): an Event about the top-level
-    // object itself that arrives after its rollout's root span was emitted by an
-    // earlier episode is lost. Here: a Job's Completed after its pods ran quietly.
-    assert!(missing.iter().all(|k| *k == "Job"), "only Events about a Job's root: {missing:?}");
-    assert!(missing.len() * 100 <= event_subjects.len(), "{} events lost", missing.len());
+    assert_eq!(counts.len(), event_subjects.len(), "no invented uids");
 
     let mut by_event: HashMap<&str, &Span> = HashMap::new();
     for s in &spans {
@@ -194,15 +186,5 @@ fn replay_and_check(strict: bool) {
 
 #[test]
 fn the_capture_replays_like_a_real_one() {
-    replay_and_check(false);
-}
-
-/// Fails today: `build::finish` skips the root node of a continuing rollout
-/// (`external`) together with the Events placed on it, so a Job's `Completed`
-/// that arrives after the Job's first episode settled (its pods ran more than
-/// `--settle` without news) is in no span. Remove the `ignore` once fixed.
-#[test]
-#[ignore = "correlator drops Events about a root span emitted by an earlier episode"]
-fn events_about_a_settled_root_are_kept() {
-    replay_and_check(true);
+    replay_and_check();
 }

@@ -214,6 +214,21 @@ fn root_name(kind: &Kind) -> &'static str {
     }
 }
 
+/// Activity on a top-level object after its rollout's root span was emitted.
+fn later_name(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Deployment => "Deployment.Activity",
+        Kind::StatefulSet => "StatefulSet.Activity",
+        Kind::DaemonSet => "DaemonSet.Activity",
+        Kind::ReplicaSet => "ReplicaSet.Activity",
+        Kind::Job => "Job.Activity",
+        Kind::CronJob => "CronJob.Activity",
+        Kind::Pod => "Pod.Activity",
+        Kind::Node => "Node.Activity",
+        _ => "Object.Activity",
+    }
+}
+
 /// Reasons that belong to a pod's end rather than its start.
 fn is_termination(event: &EventSeen) -> bool {
     matches!(event.reason.as_str(), "Killing" | "Preempting" | "Evicted" | "TaintManagerEviction")
@@ -248,8 +263,10 @@ pub fn rollout_spans(
     let mut tree = Tree { trace: rollout.trace, nodes: Vec::new() };
     let continuing = roots.emitted(&rollout.trace);
 
-    // The root: the Flux Sync event when there is one, the rollout below it.
-    let sync = rollout.events.iter().find(|p| p.event.top_level).copied();
+    // The root: the Flux Sync event when there is one, the rollout below it. A
+    // continuing rollout's Sync span was emitted already; a Sync event seen now is
+    // later activity like any other.
+    let sync = rollout.events.iter().find(|p| p.event.top_level && !continuing).copied();
     let sync_node = sync.map(|p| {
         let mut attributes = event_attributes(p);
         attributes.extend(subject(top, tracked.map(|t| t.seen.uid.as_str())));
@@ -357,14 +374,26 @@ pub fn rollout_spans(
     }
     let job_node = jobs.values().next().copied();
 
-    // Events about the top object, its ReplicaSets, Jobs or anything else.
+    // Events about the top object, its ReplicaSets, Jobs or anything else. The
+    // root of a continuing rollout was emitted already and is immutable: what
+    // would go on it goes on a span of later activity below it.
+    let mut later = None;
     for placed in rest {
         let key = &placed.event.involved.key;
-        let node = match key.kind {
+        let mut node = match key.kind {
             Kind::ReplicaSet => latest_step(&steps, key, None, placed.time()).unwrap_or(root),
             Kind::Job => job_node.unwrap_or(root),
             _ => root,
         };
+        if node == root && continuing {
+            node = *later.get_or_insert_with(|| {
+                // The event's count too: a repeat of it may open a later episode again.
+                let count = placed.event.count.to_string();
+                let id = span::span_id(&rollout.trace, &["later", &placed.event.uid, &count]);
+                let attributes = subject(top, tracked.map(|t| t.seen.uid.as_str()));
+                tree.add(id, Some(root), later_name(&top.kind), attributes)
+            });
+        }
         tree.record(node, placed);
     }
 

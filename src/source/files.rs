@@ -49,24 +49,23 @@ pub struct ReadOutcome {
     pub skipped: Vec<PathBuf>,
 }
 
-/// Reads every path (file or directory tree, sorted for a stable order).
-pub fn read_paths(paths: &[PathBuf]) -> ReadOutcome {
-    let mut outcome = ReadOutcome::default();
+/// Every file to read, each with whether it was found by walking a directory
+/// (sorted for a stable order); paths that cannot be read are errors.
+pub fn collect_paths(paths: &[PathBuf], errors: &mut Vec<ReadError>) -> Vec<(PathBuf, bool)> {
+    let mut all = Vec::new();
     for path in paths {
         let mut files = Vec::new();
         match collect_files(path, &mut files) {
             Ok(()) => {}
             Err(e) => {
-                outcome.errors.push(ReadError::Io(path.clone(), e));
+                errors.push(ReadError::Io(path.clone(), e));
                 continue;
             }
         }
         let walked = path.is_dir();
-        for file in files {
-            read_file(&file, walked, &mut outcome);
-        }
+        all.extend(files.into_iter().map(|f| (f, walked)));
     }
-    outcome
+    all
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -95,7 +94,7 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn read_file(file: &Path, walked: bool, outcome: &mut ReadOutcome) {
+pub fn read_file(file: &Path, walked: bool, outcome: &mut ReadOutcome) {
     match std::fs::read(file) {
         Ok(bytes) => read_text(file, &String::from_utf8_lossy(&bytes), walked, outcome),
         Err(e) => outcome.errors.push(ReadError::Io(file.to_path_buf(), e)),
@@ -141,6 +140,50 @@ pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcom
     }
     outcome.items.extend(items);
     outcome.errors.extend(errors);
+}
+
+/// The arrival time of `line` if it is a watch event as `kspan record` writes
+/// it: such files are read a line at a time.
+pub fn recorded_line(line: &str) -> Option<Nanos> {
+    #[derive(serde::Deserialize)]
+    struct Recorded<'a> {
+        #[serde(rename = "type")]
+        _kind: &'a str,
+        #[serde(borrow, rename = "object")]
+        _object: &'a serde_json::value::RawValue,
+        #[serde(borrow)]
+        time: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_str::<Recorded>(line.trim()).ok().and_then(|r| time::parse(&r.time))
+}
+
+/// Reads one line of a recorded watch-event file (line `line`, 1-based, is its
+/// document too).
+pub fn read_line(file: &Path, line: usize, text: &str, outcome: &mut ReadOutcome) {
+    if text.trim().is_empty() {
+        return;
+    }
+    let hint = file.file_name().and_then(|n| n.to_str()).and_then(kind_from_file_name);
+    let origin = Origin { file: file.to_path_buf(), document: line, line };
+    let mut value = match serde_json::from_str::<Value>(text) {
+        Ok(value) => value,
+        Err(e) => {
+            let message = format!("invalid JSON: {e}");
+            outcome.errors.push(ReadError::Document { origin, message });
+            return;
+        }
+    };
+    let arrival = take_arrival(&mut value);
+    let mut decoded = Vec::new();
+    let result = decode(value, hint, &mut decoded);
+    outcome.items.extend(decoded.into_iter().map(|d| Item {
+        decoded: d,
+        arrival,
+        origin: origin.clone(),
+    }));
+    if let Err(e) = result {
+        outcome.errors.push(ReadError::Document { origin, message: e.to_string() });
+    }
 }
 
 struct RawDocument {

@@ -4,12 +4,23 @@
 //! Objects without one are snapshots (a dump, `kubectl get -o yaml`): like a
 //! watcher's initial list they are fed first, so events find their owners. Events
 //! without an arrival time are placed at the time they record.
+//!
+//! Recorded watch lines (`kspan record`, `kspan synth`) can be far larger than
+//! memory: they are read a line at a time and merged with the rest as the
+//! correlator asks for more. Everything else (YAML, lists, dumps) is small by
+//! nature and is read whole and sorted.
 
-use std::path::PathBuf;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 
-use super::files::{read_paths, read_text, ReadError, ReadOutcome};
+use super::files::{collect_paths, read_line, read_text, recorded_line, ReadError, ReadOutcome};
 use crate::observe::{Observation, Observed};
+use crate::time::Nanos;
 
+/// A whole replay in memory (tests, small inputs).
 pub struct Replay {
     pub observations: Vec<Observation>,
     pub errors: Vec<ReadError>,
@@ -17,39 +28,240 @@ pub struct Replay {
 }
 
 pub fn load(paths: &[PathBuf]) -> Replay {
-    order(read_paths(paths))
+    Timeline::open(paths).collect_all()
 }
 
-/// Replays a capture held in memory (the bundled example), named `name` in errors.
-pub fn load_text(name: &str, text: &str) -> Replay {
-    let mut outcome = ReadOutcome::default();
-    read_text(std::path::Path::new(name), text, false, &mut outcome);
-    order(outcome)
+/// How far a recorded line may be out of order and still be replayed in order:
+/// watchers of different kinds write to one recording, each in its own order.
+const REORDER_WINDOW: usize = 4096;
+
+/// Replay order: time, then snapshots first, then input order.
+#[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
+struct Key {
+    at: Nanos,
+    late: bool,
+    source: usize,
+    seq: u64,
 }
 
-fn order(outcome: ReadOutcome) -> Replay {
-    let times = outcome.items.iter().filter_map(|i| i.arrival.or(i.decoded.time));
-    let origin_of_time = times.min().unwrap_or(0);
-    let mut timed: Vec<(i64, usize, Observation)> = outcome
-        .items
-        .into_iter()
-        .enumerate()
-        .map(|(index, item)| {
-            let snapshot =
-                !matches!(item.decoded.what, Observed::Event(_)) && item.arrival.is_none();
-            let at = if snapshot {
-                origin_of_time
-            } else {
-                item.arrival.or(item.decoded.time).unwrap_or(origin_of_time)
-            };
-            // Snapshots sort before anything at the same instant.
-            (at, if snapshot { 0 } else { 1 + index }, Observation { at, what: item.decoded.what })
-        })
-        .collect();
-    timed.sort_by_key(|(at, order, _)| (*at, *order));
-    Replay {
-        observations: timed.into_iter().map(|(_, _, o)| o).collect(),
-        errors: outcome.errors,
-        skipped: outcome.skipped,
+struct Keyed {
+    key: Key,
+    observation: Observation,
+}
+
+impl PartialEq for Keyed {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
     }
+}
+impl Eq for Keyed {}
+impl PartialOrd for Keyed {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Keyed {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+/// One recorded watch-line file, read as it is consumed.
+struct Lines {
+    file: PathBuf,
+    reader: BufReader<File>,
+    line: usize,
+    buffer: BinaryHeap<Reverse<Keyed>>,
+    seq: u64,
+    done: bool,
+}
+
+enum Source {
+    /// Everything read whole, already in order.
+    Sorted(std::vec::IntoIter<Keyed>),
+    Lines(Box<Lines>),
+}
+
+/// The observations of the whole input in replay order, read as they are needed.
+/// Errors found on the way wait in `take_errors`; nothing readable is lost to them.
+pub struct Timeline {
+    sources: Vec<Source>,
+    heads: BinaryHeap<Reverse<Keyed>>,
+    errors: Vec<ReadError>,
+    pub skipped: Vec<PathBuf>,
+    origin: Nanos,
+    started: bool,
+}
+
+impl Timeline {
+    pub fn open(paths: &[PathBuf]) -> Timeline {
+        let mut outcome = ReadOutcome::default();
+        let mut streams = Vec::new();
+        for (file, walked) in collect_paths(paths, &mut outcome.errors) {
+            match open_recorded(&file) {
+                Ok(Some(stream)) => streams.push((file, stream)),
+                Ok(None) => super::files::read_file(&file, walked, &mut outcome),
+                Err(e) => outcome.errors.push(ReadError::Io(file, e)),
+            }
+        }
+        Timeline::new(outcome, streams)
+    }
+
+    /// A capture held in memory (the bundled example), named `name` in errors.
+    pub fn from_text(name: &str, text: &str) -> Timeline {
+        let mut outcome = ReadOutcome::default();
+        read_text(Path::new(name), text, false, &mut outcome);
+        Timeline::new(outcome, Vec::new())
+    }
+
+    fn new(outcome: ReadOutcome, streams: Vec<(PathBuf, (BufReader<File>, Nanos))>) -> Timeline {
+        let times = outcome.items.iter().filter_map(|i| i.arrival.or(i.decoded.time));
+        let mut timeline = Timeline {
+            sources: Vec::new(),
+            heads: BinaryHeap::new(),
+            errors: outcome.errors,
+            skipped: outcome.skipped,
+            origin: times.min().unwrap_or(Nanos::MAX),
+            started: false,
+        };
+        let mut items: Vec<(Nanos, bool, super::files::Item)> = outcome
+            .items
+            .into_iter()
+            .map(|item| {
+                let snapshot =
+                    !matches!(item.decoded.what, Observed::Event(_)) && item.arrival.is_none();
+                (item.arrival.or(item.decoded.time).unwrap_or(Nanos::MAX), snapshot, item)
+            })
+            .collect();
+        // A recording's first line is its earliest: it may set the origin too.
+        let mut lines = Vec::new();
+        for (file, (reader, first)) in streams {
+            timeline.origin = timeline.origin.min(first);
+            lines.push(Lines {
+                file,
+                reader,
+                line: 0,
+                buffer: BinaryHeap::new(),
+                seq: 0,
+                done: false,
+            });
+        }
+        if timeline.origin == Nanos::MAX {
+            timeline.origin = 0;
+        }
+        let origin = timeline.origin;
+        let sorted: Vec<Keyed> = {
+            let mut keyed: Vec<Keyed> = items
+                .drain(..)
+                .enumerate()
+                .map(|(seq, (at, snapshot, item))| {
+                    let at = if snapshot || at == Nanos::MAX { origin } else { at };
+                    Keyed {
+                        key: Key { at, late: !snapshot, source: 0, seq: seq as u64 },
+                        observation: Observation { at, what: item.decoded.what },
+                    }
+                })
+                .collect();
+            keyed.sort_by_key(|k| k.key);
+            keyed
+        };
+        timeline.sources.push(Source::Sorted(sorted.into_iter()));
+        timeline.sources.extend(lines.into_iter().map(|l| Source::Lines(Box::new(l))));
+        timeline
+    }
+
+    /// Errors met since the last call, in the order they were found.
+    pub fn take_errors(&mut self) -> Vec<ReadError> {
+        std::mem::take(&mut self.errors)
+    }
+
+    fn collect_all(mut self) -> Replay {
+        let observations = self.by_ref().collect();
+        Replay {
+            observations,
+            errors: self.take_errors(),
+            skipped: std::mem::take(&mut self.skipped),
+        }
+    }
+
+    fn pull(&mut self, source: usize) {
+        let origin = self.origin;
+        let next = match &mut self.sources[source] {
+            Source::Sorted(items) => items.next(),
+            Source::Lines(lines) => lines.next(source, origin, &mut self.errors),
+        };
+        if let Some(keyed) = next {
+            self.heads.push(Reverse(keyed));
+        }
+    }
+}
+
+impl Iterator for Timeline {
+    type Item = Observation;
+
+    fn next(&mut self) -> Option<Observation> {
+        if !self.started {
+            self.started = true;
+            for source in 0..self.sources.len() {
+                self.pull(source);
+            }
+        }
+        let Reverse(head) = self.heads.pop()?;
+        self.pull(head.key.source);
+        Some(head.observation)
+    }
+}
+
+impl Lines {
+    /// Reads until the reorder window is full or the file ends.
+    fn fill(&mut self, source: usize, origin: Nanos, errors: &mut Vec<ReadError>) {
+        let mut bytes = Vec::new();
+        let mut outcome = ReadOutcome::default();
+        while !self.done && self.buffer.len() < REORDER_WINDOW {
+            bytes.clear();
+            match self.reader.read_until(b'\n', &mut bytes) {
+                Ok(0) => self.done = true,
+                Ok(_) => {
+                    self.line += 1;
+                    let text = String::from_utf8_lossy(&bytes);
+                    read_line(&self.file, self.line, &text, &mut outcome);
+                }
+                Err(e) => {
+                    errors.push(ReadError::Io(self.file.clone(), e));
+                    self.done = true;
+                }
+            }
+            for item in outcome.items.drain(..) {
+                let at = item.arrival.or(item.decoded.time).unwrap_or(origin);
+                self.seq += 1;
+                self.buffer.push(Reverse(Keyed {
+                    key: Key { at, late: true, source, seq: self.seq },
+                    observation: Observation { at, what: item.decoded.what },
+                }));
+            }
+            errors.append(&mut outcome.errors);
+        }
+    }
+
+    fn next(&mut self, source: usize, origin: Nanos, errors: &mut Vec<ReadError>) -> Option<Keyed> {
+        self.fill(source, origin, errors);
+        self.buffer.pop().map(|Reverse(k)| k)
+    }
+}
+
+/// A file whose first line is a recorded watch event (with its arrival time) is
+/// read line by line; anything else is read whole. Returns the reader and the
+/// first line's arrival.
+fn open_recorded(file: &Path) -> std::io::Result<Option<(BufReader<File>, Nanos)>> {
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(file)?);
+    // Bounded: a huge one-line JSON document is not a recording.
+    let mut first = Vec::new();
+    std::io::Read::take(&mut reader, 1 << 20).read_until(b'\n', &mut first)?;
+    let Some(arrival) = recorded_line(&String::from_utf8_lossy(&first)) else {
+        return Ok(None);
+    };
+    // Start over: the first line is an observation too.
+    let mut reader = reader.into_inner();
+    std::io::Seek::rewind(&mut reader)?;
+    Ok(Some((BufReader::with_capacity(1 << 20, reader), arrival)))
 }
