@@ -177,6 +177,12 @@ pub struct CorrelationArgs {
     /// Most events waiting for their object before the oldest is placed early.
     #[arg(long, default_value_t = 10_000, env = "KSPAN_PENDING_LIMIT")]
     pub pending_limit: usize,
+
+    /// Export only rollouts whose top-level object's labels match this label
+    /// selector (`app=web,tier!=db,env in (prod,staging),!canary`). A top-level
+    /// object never seen counts as one without labels.
+    #[arg(long, short = 'l', value_parser = crate::correlate::Selector::parse, env = "KSPAN_SELECTOR")]
+    pub selector: Option<crate::correlate::Selector>,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,7 @@ impl CorrelationArgs {
             settle: self.settle.as_nanos() as Nanos,
             max_open: self.max_open.as_nanos() as Nanos,
             pending_limit: self.pending_limit,
+            selector: self.selector.clone(),
             ..Config::default()
         }
     }
@@ -130,12 +131,16 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
     }
     let stats = correlator.stats();
     eprintln!(
-        "replayed {} observations ({} events, {} objects) -> {} traces, {} spans{}",
+        "replayed {} observations ({} events, {} objects) -> {} traces, {} spans{}{}",
         stats.observations,
         stats.events,
         stats.objects,
         stats.traces,
         stats.spans,
+        match &args.correlation.selector {
+            Some(s) => format!("; {} episodes not matching --selector {s}", stats.unselected),
+            None => String::new(),
+        },
         if input.errors.is_empty() {
             String::new()
         } else {
