@@ -110,10 +110,39 @@ pub struct RunArgs {
     pub shutdown_grace: Duration,
 
     #[command(flatten)]
+    pub leader: LeaderArgs,
+
+    #[command(flatten)]
     pub correlation: CorrelationArgs,
 
     #[command(flatten)]
     pub export: ExportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LeaderArgs {
+    /// Run as one of several replicas: they elect a leader through a Lease; all
+    /// watch and correlate, only the leader exports.
+    #[arg(long)]
+    pub leader_elect: bool,
+
+    /// Name of the coordination.k8s.io Lease.
+    #[arg(long, default_value = "kspan-rs", env = "KSPAN_LEASE_NAME")]
+    pub lease_name: String,
+
+    /// Namespace of the Lease [default: POD_NAMESPACE].
+    #[arg(long)]
+    pub lease_namespace: Option<String>,
+
+    /// How long the lease holds after the leader's last renewal: the longest a
+    /// dead leader goes unnoticed (whole seconds).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
+    /// How often the leader renews the lease (whole seconds, shorter than
+    /// --lease-duration).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub lease_renew_interval: Duration,
 }
 
 #[derive(Debug, Args)]
