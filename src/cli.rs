@@ -122,7 +122,8 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct LeaderArgs {
     /// Run as one of several replicas: they elect a leader through a Lease; all
-    /// watch and correlate, only the leader exports.
+    /// watch and correlate, only the leader exports. A replica's identity is
+    /// --pod-name (else the hostname), its pid and start time.
     #[arg(long)]
     pub leader_elect: bool,
 

@@ -178,10 +178,13 @@ fn lease_settings(args: &RunArgs) -> anyhow::Result<Option<LeaseSettings>> {
     let namespace = namespace.ok_or_else(|| {
         anyhow::anyhow!("--leader-elect needs --lease-namespace (or POD_NAMESPACE)")
     })?;
-    let identity = args.pod_name.clone().unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        format!("{}-{}", host.trim(), std::process::id())
+    // Unique per process: a container restarted in the same Pod (same name, often
+    // pid 1) is a new candidate, so a warm follower takes over instead of a
+    // restarted leader reclaiming its own lease without the spans it had finished.
+    let base = args.pod_name.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string()
     });
+    let identity = format!("{base}-{}-{:x}", std::process::id(), now() / 1_000_000);
     let settings = LeaseSettings {
         name: leader.lease_name.clone(),
         namespace,
