@@ -195,14 +195,6 @@ impl Standby {
         self.spans.drain(..).map(|(_, s)| s).collect()
     }
 
-    pub fn len(&self) -> usize {
-        self.spans.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
-
     fn forget(&mut self, now: Instant) {
         while self.spans.front().is_some_and(|(at, _)| now.duration_since(*at) > self.keep) {
             self.spans.pop_front();
@@ -285,10 +277,9 @@ mod tests {
         standby.hold(vec![span(1)], t0);
         standby.hold(vec![span(2), span(3)], t0 + s(10));
         standby.hold(vec![span(4)], t0 + s(25));
-        assert_eq!(standby.len(), 3, "span 1 finished more than 20 s ago");
         let held: Vec<u8> = standby.take_over(t0 + s(31)).iter().map(|s| s.span_id[0]).collect();
-        assert_eq!(held, vec![4]);
-        assert!(standby.is_empty());
+        assert_eq!(held, vec![4], "spans 1 to 3 finished more than 20 s before");
+        assert!(standby.take_over(t0 + s(31)).is_empty(), "taken once");
     }
 
     #[test]
