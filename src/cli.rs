@@ -110,10 +110,40 @@ pub struct RunArgs {
     pub shutdown_grace: Duration,
 
     #[command(flatten)]
+    pub leader: LeaderArgs,
+
+    #[command(flatten)]
     pub correlation: CorrelationArgs,
 
     #[command(flatten)]
     pub export: ExportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LeaderArgs {
+    /// Run as one of several replicas: they elect a leader through a Lease; all
+    /// watch and correlate, only the leader exports. A replica's identity is
+    /// --pod-name (else the hostname), its pid and start time.
+    #[arg(long)]
+    pub leader_elect: bool,
+
+    /// Name of the coordination.k8s.io Lease.
+    #[arg(long, default_value = "kspan-rs", env = "KSPAN_LEASE_NAME")]
+    pub lease_name: String,
+
+    /// Namespace of the Lease [default: POD_NAMESPACE].
+    #[arg(long)]
+    pub lease_namespace: Option<String>,
+
+    /// How long the lease holds after the leader's last renewal: the longest a
+    /// dead leader goes unnoticed (whole seconds).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
+    /// How often the leader renews the lease (whole seconds, shorter than
+    /// --lease-duration).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub lease_renew_interval: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +207,12 @@ pub struct CorrelationArgs {
     /// Most events waiting for their object before the oldest is placed early.
     #[arg(long, default_value_t = 10_000, env = "KSPAN_PENDING_LIMIT")]
     pub pending_limit: usize,
+
+    /// Export only rollouts whose top-level object's labels match this label
+    /// selector (`app=web,tier!=db,env in (prod,staging),!canary`). A top-level
+    /// object never seen counts as one without labels.
+    #[arg(long, short = 'l', value_parser = crate::correlate::Selector::parse, env = "KSPAN_SELECTOR")]
+    pub selector: Option<crate::correlate::Selector>,
 }
 
 #[derive(Debug, Args)]

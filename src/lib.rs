@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod correlate;
+pub mod leader;
 pub mod observe;
 pub mod replay;
 pub mod run;

@@ -24,6 +24,7 @@ impl CorrelationArgs {
             settle: self.settle.as_nanos() as Nanos,
             max_open: self.max_open.as_nanos() as Nanos,
             pending_limit: self.pending_limit,
+            selector: self.selector.clone(),
             ..Config::default()
         }
     }
@@ -182,12 +183,16 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
     };
     let stats = correlator.stats();
     eprintln!(
-        "replayed {} observations ({} events, {} objects) -> {} traces, {} spans{}",
+        "replayed {} observations ({} events, {} objects) -> {} traces, {} spans{}{}",
         stats.observations,
         stats.events,
         stats.objects,
         stats.traces,
         stats.spans,
+        match &args.correlation.selector {
+            Some(s) => format!("; {} episodes not matching --selector {s}", stats.unselected),
+            None => String::new(),
+        },
         if input.errors == 0 { String::new() } else { format!("; {} input errors", input.errors) }
     );
     Ok(if input.errors == 0 { 0 } else { 1 })

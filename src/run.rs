@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::cli::{ClusterArgs, Output, RecordArgs, RunArgs};
 use crate::correlate::Correlator;
+use crate::leader::{Election, LeaseSettings, Outbox, Standby};
 use crate::observe::{Observation, Observed};
 use crate::sink::json::JsonLines;
 use crate::sink::otlp::OtlpSink;
@@ -167,7 +168,46 @@ fn output(args: &RunArgs) -> anyhow::Result<Box<dyn Write + Send>> {
     })
 }
 
+/// The Lease of `--leader-elect`, validated before anything starts.
+fn lease_settings(args: &RunArgs) -> anyhow::Result<Option<LeaseSettings>> {
+    let leader = &args.leader;
+    if !leader.leader_elect {
+        return Ok(None);
+    }
+    let namespace = leader.lease_namespace.clone().or_else(|| args.pod_namespace.clone());
+    let namespace = namespace.ok_or_else(|| {
+        anyhow::anyhow!("--leader-elect needs --lease-namespace (or POD_NAMESPACE)")
+    })?;
+    // Unique per process: a container restarted in the same Pod (same name, often
+    // pid 1) is a new candidate, so a warm follower takes over instead of a
+    // restarted leader reclaiming its own lease without the spans it had finished.
+    let base = args.pod_name.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string()
+    });
+    let identity = format!("{base}-{}-{:x}", std::process::id(), now() / 1_000_000);
+    let settings = LeaseSettings {
+        name: leader.lease_name.clone(),
+        namespace,
+        identity,
+        duration: leader.lease_duration,
+        renew_interval: leader.lease_renew_interval,
+    };
+    settings.validate().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(settings))
+}
+
+/// The next change of leadership; never, without an election or once it ended.
+async fn leadership(election: &mut Option<Election>) -> bool {
+    if let Some(e) = election {
+        if e.leading.changed().await.is_ok() {
+            return *e.leading.borrow_and_update();
+        }
+    }
+    std::future::pending().await
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let lease = lease_settings(&args)?;
     let metrics: &'static Metrics = Box::leak(Box::default());
     let address = server::serve(args.metrics_addr, metrics)
         .await
@@ -240,6 +280,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         })
     };
 
+    let mut outbox = Outbox::new(
+        queue.clone(),
+        lease.as_ref().map(|l| Standby::new(l.lookback(), args.queue_size)),
+        metrics,
+    );
+    let mut election = match lease {
+        Some(settings) => {
+            tracing::info!(lease = %format!("{}/{}", settings.namespace, settings.name), identity = %settings.identity, "following until elected");
+            Some(Election::start(client.clone(), settings).await?)
+        }
+        None => None,
+    };
     let mut correlator = Correlator::new(args.correlation.config());
     let mut gauges = Gauges::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -251,14 +303,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
                 Some(o) => {
                     count_event(metrics, &o);
                     metrics.correlator_lag_ms.set((now() - o.at) / 1_000_000);
-                    queue.push(correlator.ingest(o));
+                    outbox.push(correlator.ingest(o));
                 }
                 None => break,
             },
+            leading = leadership(&mut election) => outbox.lead(leading, metrics),
             _ = tick.tick() => {
-                queue.push(correlator.ingest(Observation { at: now(), what: Observed::Tick }));
+                outbox.push(correlator.ingest(Observation { at: now(), what: Observed::Tick }));
                 if let Some(r) = &recorder { r.flush(); }
-                if let (true, Some(own)) = (gauges.update(metrics, &correlator, &queue, &stats), &own_events) {
+                if let (true, Some(own)) = (gauges.update(metrics, &correlator, &queue, &stats, &outbox), &own_events) {
                     let note = format!("pending set full ({} events): events placed before their owners were seen; raise --pending-limit", correlator.pending());
                     let own = own.clone();
                     tokio::spawn(async move { own.warn("PendingOverflow", "Correlate", note).await });
@@ -270,9 +323,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     // Finish what is pending and deliver it within the grace period.
     watchers.abort_all();
     while let Ok(o) = observations.try_recv() {
-        queue.push(correlator.ingest(o));
+        outbox.push(correlator.ingest(o));
     }
-    queue.push(correlator.finish());
+    outbox.push(correlator.finish());
+    // Released before the queue drains: another replica leads (and exports what
+    // it finished meanwhile) while this one delivers what it has.
+    if let Some(election) = election {
+        election.resign().await;
+    }
     queue.close();
     if let Some(r) = &recorder {
         r.flush();
@@ -315,6 +373,7 @@ struct Gauges {
     errors: u64,
     traces: u64,
     overflow: u64,
+    standby_dropped: u64,
 }
 
 impl Gauges {
@@ -325,6 +384,7 @@ impl Gauges {
         correlator: &Correlator,
         queue: &SpanQueue,
         stats: &WatchStats,
+        outbox: &Outbox,
     ) -> bool {
         metrics.queue_depth.set(queue.len() as i64);
         metrics.pending_events.set(correlator.pending() as i64);
@@ -342,6 +402,7 @@ impl Gauges {
             .inc_by(sync(&mut self.restarts, stats.restarts.load(Ordering::Relaxed)));
         metrics.watch_errors.inc_by(sync(&mut self.errors, stats.errors.load(Ordering::Relaxed)));
         metrics.traces.inc_by(sync(&mut self.traces, correlator.stats().traces));
+        metrics.dropped("standby", sync(&mut self.standby_dropped, outbox.standby_dropped()));
         sync(&mut self.overflow, correlator.stats().pending_overflow) > 0
     }
 }

@@ -24,6 +24,7 @@ fn object(kind: Kind, name: &str, uid: &str) -> ObjectSeen {
         conditions: Vec::new(),
         pod: None,
         workload: None,
+        labels: Vec::new(),
     }
 }
 
@@ -722,4 +723,73 @@ fn an_event_for_a_deleted_pod_still_finds_its_owners() {
     let s = holding(&spans, "e1");
     assert_eq!(s.name, "Pod.Termination");
     assert_eq!(root(&spans, s).name, "Deployment.Rollout");
+}
+
+#[test]
+fn a_selector_keeps_only_rollouts_whose_top_level_object_matches() {
+    let (mut d, rs, pod) = rollout_objects();
+    d.labels = vec![("app".into(), "web".into()), ("tier".into(), "front".into())];
+    // Labels on owned objects are not what the selector looks at.
+    let mut bare = object(Kind::Pod, "debug", "p-bare");
+    bare.labels = Vec::new();
+    let observations = || {
+        vec![
+            seen(T0, d.clone()),
+            seen(T0, rs.clone()),
+            seen(T0, pod.clone()),
+            seen(T0, bare.clone()),
+            happened(event(
+                "e1",
+                (Kind::Deployment, "web"),
+                "ScalingReplicaSet",
+                "Scaled up replica set web-abc to 1",
+                T0,
+            )),
+            happened(event(
+                "e2",
+                (Kind::Pod, "web-abc-x1"),
+                "Started",
+                "Started container web",
+                T0 + SECOND,
+            )),
+            happened(event(
+                "e3",
+                (Kind::Pod, "debug"),
+                "Started",
+                "Started container sh",
+                T0 + SECOND,
+            )),
+            // A top-level object never seen: matched as one without labels.
+            happened(event(
+                "e4",
+                (Kind::Deployment, "ghost"),
+                "ScalingReplicaSet",
+                "Scaled up replica set ghost-1 to 1",
+                T0,
+            )),
+        ]
+    };
+    let traced = |selector: &str| {
+        let config = Config {
+            selector: Some(kspan::correlate::Selector::parse(selector).unwrap()),
+            ..Config::default()
+        };
+        let mut c = Correlator::new(config);
+        let mut spans = feed(&mut c, observations());
+        spans.extend(c.finish());
+        let mut uids: Vec<String> = spans
+            .iter()
+            .flat_map(|s| s.events.iter())
+            .flat_map(|e| e.attributes.iter())
+            .filter(|(k, _)| *k == "k8s.event.uid")
+            .map(|(_, v)| v.to_string())
+            .collect();
+        uids.sort();
+        (uids, c.stats().unselected)
+    };
+    assert_eq!(traced("app=web"), (vec!["e1".into(), "e2".into()], 2));
+    assert_eq!(traced("app in (web,api),tier!=db"), (vec!["e1".into(), "e2".into()], 2));
+    assert_eq!(traced("app=api"), (vec![], 3));
+    assert_eq!(traced("!app"), (vec!["e3".into(), "e4".into()], 1));
+    assert_eq!(traced("app notin (web)"), (vec!["e3".into(), "e4".into()], 1));
 }

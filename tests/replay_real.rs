@@ -387,3 +387,43 @@ fn conditions_from_the_watch_documents_show_on_the_timeline() {
         assert_eq!(readiness.end, ready);
     }
 }
+
+/// `kspan replay --selector` on real captures: the flux capture's Deployment is
+/// labelled `fluxcd.io/sync-gc-mark`; the kubectl capture's Deployment has no
+/// labels (only its ReplicaSets and Pods do, and they are not top-level).
+#[test]
+fn a_selector_keeps_only_the_rollouts_of_matching_top_level_objects() {
+    let replay = |capture: &str, selector: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kspan"))
+            .args(["replay", "--output", "otlp-json", "--selector", selector])
+            .arg(fixture(capture))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        spans(&String::from_utf8(out.stdout).unwrap())
+    };
+    let flux = "kspan/deployment-update-flux.yaml";
+    let (_, _, json) = run(&[fixture(flux)]);
+    let all = spans(&json);
+    for selector in [
+        "fluxcd.io/sync-gc-mark",
+        "fluxcd.io/sync-gc-mark=sha256.3OUfC7OWDQ3jHPMCtb8Xm0EwoWiKMAgAMEwEJeYLpOA",
+        "fluxcd.io/sync-gc-mark,app!=podinfo",
+    ] {
+        let kept = replay(flux, selector);
+        assert_eq!(kept.len(), all.len(), "{selector}: the whole trace");
+        assert!(kept.iter().any(|s| s.name == "Deployment.Rollout"));
+    }
+    for selector in ["fluxcd.io/sync-gc-mark=other", "!fluxcd.io/sync-gc-mark", "app=hello-world"] {
+        assert!(replay(flux, selector).is_empty(), "{selector}: nothing");
+    }
+    let kubectl = "kspan/deployment-2-pods.main.yaml";
+    assert!(replay(kubectl, "app=podinfo").is_empty(), "labels of owned objects do not count");
+    let unlabelled = replay(kubectl, "!app");
+    assert_eq!(unlabelled.iter().filter(|s| s.name == "Deployment.Rollout").count(), 1);
+    println!(
+        "selector: flux capture {} spans kept by a matching selector, 0 by a non-matching one; kubectl capture {} spans with !app",
+        all.len(),
+        unlabelled.len()
+    );
+}

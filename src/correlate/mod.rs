@@ -18,6 +18,7 @@ mod graph;
 mod objects;
 mod rollout;
 mod rules;
+mod selector;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -31,6 +32,7 @@ use graph::Graph;
 use objects::Objects;
 
 pub use rules::{mention, Action, Mention};
+pub use selector::Selector;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -42,6 +44,8 @@ pub struct Config {
     pub pending_limit: usize,
     /// How long a deleted object is remembered, so late events still find their owners.
     pub retain_deleted: Nanos,
+    /// Only rollouts whose top-level object's labels match are built (`--selector`).
+    pub selector: Option<Selector>,
 }
 
 impl Default for Config {
@@ -51,6 +55,7 @@ impl Default for Config {
             max_open: 600 * SECOND,
             pending_limit: 10_000,
             retain_deleted: 600 * SECOND,
+            selector: None,
         }
     }
 }
@@ -67,6 +72,8 @@ pub struct Stats {
     pub pending_overflow: u64,
     pub traces: u64,
     pub spans: u64,
+    /// Episodes not built because their top-level object did not match the selector.
+    pub unselected: u64,
 }
 
 /// Root spans already emitted (bounded; the oldest are forgotten first).
@@ -347,7 +354,22 @@ impl Correlator {
         drafts
     }
 
+    /// Whether the episode's top matches the selector. A top never seen (a kind
+    /// not watched, an object evicted) has no known labels and is matched as an
+    /// object without labels: `!canary` keeps it, `app=web` does not.
+    fn selected(&self, top: &ObjectKey) -> bool {
+        let Some(selector) = &self.config.selector else {
+            return true;
+        };
+        let labels = self.objects.get(top).map(|t| t.seen.labels.as_slice()).unwrap_or_default();
+        selector.matches(labels)
+    }
+
     fn build(&mut self, episode: &Episode) -> Vec<SpanDraft> {
+        if !self.selected(&episode.top) {
+            self.stats.unselected += 1;
+            return Vec::new();
+        }
         let mut events: Vec<&episode::Placed> = episode.events.values().collect();
         events.sort_by(|a, b| (a.time(), &a.event.uid).cmp(&(b.time(), &b.event.uid)));
         let tracked = self.objects.get(&episode.top);

@@ -90,6 +90,9 @@ pub struct ObjectSeen {
     pub conditions: Vec<Condition>,
     pub pod: Option<PodStatus>,
     pub workload: Option<WorkloadStatus>,
+    /// Labels, kept only on objects without owners (those that can be a rollout's
+    /// top, which `--selector` is matched against), sorted by key.
+    pub labels: Vec<(String, String)>,
 }
 
 impl ObjectSeen {
@@ -119,7 +122,12 @@ pub fn object_observation(kind: Kind, meta: &ObjectMeta) -> ObjectSeen {
             uid: o.uid.clone(),
             controller: o.controller.unwrap_or(false),
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // A BTreeMap: already sorted by key.
+    let labels = match (&meta.labels, owners.is_empty()) {
+        (Some(labels), true) => labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        _ => Vec::new(),
+    };
     ObjectSeen {
         key: ObjectKey::new(
             kind,
@@ -141,6 +149,7 @@ pub fn object_observation(kind: Kind, meta: &ObjectMeta) -> ObjectSeen {
         conditions: Vec::new(),
         pod: None,
         workload: None,
+        labels,
     }
 }
 

@@ -18,7 +18,8 @@ pub struct EventLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DropLabels {
-    /// `queue` (the sink lagged) or `export` (the collector refused after retries).
+    /// `queue` (the sink lagged), `standby` (a follower's buffer was full) or
+    /// `export` (the collector refused after retries).
     pub stage: String,
 }
 
@@ -38,6 +39,8 @@ pub struct Metrics {
     /// Seconds between an observation's arrival and now, when it was correlated.
     pub correlator_lag_ms: Gauge,
     pub traces: Counter,
+    /// 1 while this replica exports (always, without --leader-elect).
+    pub leader: Gauge,
     ready: AtomicBool,
 }
 
@@ -81,6 +84,7 @@ impl Metrics {
             self.correlator_lag_ms.clone(),
         );
         r.register("traces", "Traces started", self.traces.clone());
+        r.register("leader", "1 while this replica leads and exports, else 0", self.leader.clone());
         r
     }
 

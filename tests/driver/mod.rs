@@ -23,7 +23,12 @@ pub struct Kspan {
 
 impl Kspan {
     pub fn start(dir: &Path, args: &[&str]) -> Kspan {
-        let log = dir.join("kspan.log");
+        Kspan::start_named(dir, "kspan", args)
+    }
+
+    /// One of several replicas: its log is `<name>.log`.
+    pub fn start_named(dir: &Path, name: &str, args: &[&str]) -> Kspan {
+        let log = dir.join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_kspan"))
             .arg("run")
             .args(["--metrics-addr", "127.0.0.1:0"])
@@ -58,6 +63,24 @@ impl Kspan {
         let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
         (status, body)
+    }
+
+    /// A value of /metrics, e.g. `kspan_leader`; None while it is not served.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        if !log.contains("serving /metrics") {
+            return None;
+        }
+        let (_, body) = self.get("/metrics");
+        body.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+
+    /// SIGKILL: nothing is flushed, no lease released.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then wait: what is pending must be delivered before exit.
