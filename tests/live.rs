@@ -425,8 +425,9 @@ fn as_its_service_account_over_grpc_tls_with_headers_a_200_pod_rollout_costs_no_
     let client = rt.block_on(cluster.client()).unwrap();
     let dir = cluster.dir().to_path_buf();
 
-    // The project's own manifests: namespace, ServiceAccount, least-privilege RBAC.
-    let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/base");
+    // The project's own manifests, as the README applies them: namespace,
+    // ServiceAccount, least-privilege RBAC.
+    let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");
     kubectl(&cluster, &["apply", "-k", deploy]);
     kubectl(&cluster, &["scale", "-n", "kspan", "deployment/kspan", "--replicas=0"]);
     let identity = cluster
