@@ -276,16 +276,31 @@ cmd_check() {
 
 # ------------------------------------------------------------------ start ----
 
-# Prints N distinct free TCP ports on 127.0.0.1 (checked by binding them).
+# Prints N distinct free TCP ports on 127.0.0.1 (checked by binding them), drawn
+# at random below the kernel's ephemeral range, away from the ports the kernel
+# hands out for outgoing connections.
 free_ports() {
   python3 - "$1" <<'EOF'
-import socket, sys
+import random, socket, sys
 n = int(sys.argv[1]); socks = []; ports = []
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except OSError:
+    low = 32768
+rng = random.SystemRandom()
 while len(ports) < n:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
-    socks.append(s)
-    if p not in ports: ports.append(p)
-print(" ".join(map(str, ports)))
+    p = rng.randrange(10000, max(low, 10001))
+    if p in ports: continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        s.close(); continue
+    socks.append(s); ports.append(p)
+# Closed before they are printed: the reader goes on as soon as it has the line,
+# while this process may still be exiting.
+for s in socks: s.close()
+print(" ".join(map(str, ports)), flush=True)
 EOF
 }
 
