@@ -93,7 +93,7 @@ fn outage() -> Duration {
     Duration::from_secs(secs.unwrap_or(20))
 }
 
-fn by_cluster<'a>(spans: &'a [rotel::Span], name: &str) -> Vec<rotel::Span> {
+fn by_cluster(spans: &[rotel::Span], name: &str) -> Vec<rotel::Span> {
     spans.iter().filter(|s| s.resource_attr("k8s.cluster.name") == Some(name)).cloned().collect()
 }
 
@@ -159,7 +159,9 @@ fn a_collector_outage_mid_activity_delays_spans_and_a_small_queue_drops_the_olde
     kubectl(&cluster, &["scale", "deployment/web", "--replicas=6"]);
     kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=60s"]);
     let (mut rss_max, mut depth_max) = ((0, 0), (0.0f64, 0.0f64));
-    while down.elapsed() < outage() {
+    // The outage lasts its time, and at least until the rollouts have settled.
+    let quiet = Instant::now();
+    while down.elapsed() < outage() || quiet.elapsed() < Duration::from_secs(4) {
         rss_max = (rss_max.0.max(queued.rss_kib()), rss_max.1.max(small.rss_kib()));
         depth_max = (
             depth_max.0.max(queued.metric("kspan_queue_depth")),
