@@ -18,6 +18,10 @@
 #                                        front of the receiver (gRPC + HTTP), logging request
 #                                        headers; endpoints and CA in <dir>/tls-proxy.env
 #   scripts/live-env.sh stop-tls-proxy <dir>
+#   scripts/live-env.sh restart-apiserver <dir> [SECONDS]
+#                                        kill kube-apiserver, start it again after SECONDS
+#   scripts/live-env.sh compact-etcd <dir>
+#                                        compact etcd's history (watches from before get 410 Gone)
 #
 # kube-apiserver writes an audit log (level Metadata) to <dir>/logs/audit.log.
 # Everything binds to 127.0.0.1. Ports are picked free per instance, so several
@@ -848,6 +852,22 @@ cmd_restart_apiserver() {
   log "kube-apiserver restarted as $new"
 }
 
+# compact-etcd <dir>: compacts etcd's history up to its current revision (printed), so
+# a watch resuming from an older resourceVersion gets 410 Gone. For fault tests.
+cmd_compact_etcd() {
+  [ $# -ge 1 ] || die "usage: compact-etcd <dir>"
+  DIR=$(abs_dir "$1")
+  # shellcheck disable=SC1091
+  . "$DIR/env"
+  local rev
+  rev=$(ETCDCTL_API=3 etcdctl --endpoints "$KSPAN_ETCD_ENDPOINT" endpoint status -w json \
+    | jq -r '.[0].Status.header.revision')
+  [ -n "$rev" ] && [ "$rev" != null ] || die "could not read etcd's revision"
+  ETCDCTL_API=3 etcdctl --endpoints "$KSPAN_ETCD_ENDPOINT" compact "$rev" >&2
+  log "etcd compacted at revision $rev"
+  echo "$rev"
+}
+
 main() {
   local cmd=${1:-}
   [ $# -gt 0 ] && shift
@@ -861,6 +881,7 @@ main() {
     tls-proxy) cmd_tls_proxy "$@" ;;
     stop-tls-proxy) cmd_stop_tls_proxy "$@" ;;
     restart-apiserver) cmd_restart_apiserver "$@" ;;
+    compact-etcd) cmd_compact_etcd "$@" ;;
     _watchdog) cmd_watchdog "$@" ;;
     paths) printf 'KSPAN_CACHE=%s\nBIN=%s\nVENV=%s\n' "$CACHE" "$BIN" "$VENV" ;;
     -h|--help|help|"") usage ;;

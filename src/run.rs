@@ -102,27 +102,33 @@ enum LiveSink {
 
 impl LiveSink {
     /// Delivers a batch; a failure (after the sink's own retries) is counted,
-    /// logged and returned for the operator's Event.
-    async fn deliver(&mut self, spans: &[SpanDraft], metrics: &Metrics) -> Result<(), String> {
+    /// logged and returned for the operator's Event, with the spans still to
+    /// deliver (an OTLP batch is one request per service: those delivered are not
+    /// sent again).
+    async fn deliver(
+        &mut self,
+        spans: Vec<SpanDraft>,
+        metrics: &Metrics,
+    ) -> Result<(), (String, Vec<SpanDraft>)> {
         let result = match self {
             LiveSink::Otlp(sink) => {
                 let (exported, dropped, retries) = (sink.exported, sink.dropped, sink.retries);
-                let result = sink.send(spans).await.map_err(|e| e.to_string());
+                let result = sink.send(&spans).await.map_err(|e| (e.to_string(), e.spans));
                 metrics.spans_exported.inc_by(sink.exported - exported);
                 metrics.export_retries.inc_by(sink.retries - retries);
                 if sink.dropped > dropped {
                     // Not lost: the batch is requeued by the caller.
                     metrics.export_errors.inc();
                 }
-                if let Err(e) = &result {
+                if let Err((e, _)) = &result {
                     tracing::error!(error = %e, "delivering spans failed");
                 }
                 return result;
             }
-            LiveSink::Json(sink) => sink.write(spans).map_err(|e| e.to_string()),
+            LiveSink::Json(sink) => sink.write(&spans).map_err(|e| e.to_string()),
             LiveSink::Waterfall(out) => {
                 let mut view = Waterfall::new(true);
-                view.add(spans);
+                view.add(&spans);
                 view.render(out).and_then(|_| out.flush()).map_err(|e| e.to_string())
             }
         };
@@ -135,7 +141,7 @@ impl LiveSink {
                 tracing::error!(error = %e, "delivering spans failed");
             }
         }
-        result
+        result.map_err(|e| (e, spans))
     }
 
     fn close(self) {
@@ -260,17 +266,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             // delays spans, the queue's bound decides what is lost.
             let mut pause = Duration::from_millis(500);
             while let Some(batch) = queue.next_batch(BATCH).await {
-                match sink.deliver(&batch, metrics).await {
+                match sink.deliver(batch, metrics).await {
                     Ok(()) => pause = Duration::from_millis(500),
-                    Err(e) => {
+                    Err((e, undelivered)) => {
                         if let Some(own) = &own_events {
                             let note = format!(
                                 "{} spans waiting, export failing: {e}",
-                                queue.len() + batch.len()
+                                queue.len() + undelivered.len()
                             );
                             own.warn("ExportFailed", "Export", note).await;
                         }
-                        queue.requeue(batch);
+                        queue.requeue(undelivered);
                         tokio::time::sleep(pause).await;
                         pause = (pause * 2).min(MAX_PAUSE);
                     }

@@ -25,7 +25,7 @@ const SETTLE_S: u64 = 3;
 fn wait_for_leader(kspan: &Kspan, value: f64, within: Duration) -> Duration {
     let t0 = Instant::now();
     while t0.elapsed() < within {
-        if kspan.metric("kspan_leader") == Some(value) {
+        if kspan.served_metric("kspan_leader") == Some(value) {
             return t0.elapsed();
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -70,7 +70,7 @@ fn a_killed_leader_is_replaced_and_no_event_is_lost_or_sent_twice() {
     wait_for_leader(&a, 1.0, Duration::from_secs(20));
     let mut b = Kspan::start_named(&dir, "kspan-b", &args);
     wait_for_sync(&b);
-    assert_eq!(b.metric("kspan_leader"), Some(0.0), "one leader at a time");
+    assert_eq!(b.served_metric("kspan_leader"), Some(0.0), "one leader at a time");
 
     let config =
         NodeSimConfig { pull_delay: Duration::from_secs(2), ..NodeSimConfig::with_nodes(3) };
@@ -99,7 +99,7 @@ fn a_killed_leader_is_replaced_and_no_event_is_lost_or_sent_twice() {
     // A third replica joins; the leader stopped with SIGTERM hands over at once.
     let c = Kspan::start_named(&dir, "kspan-c", &args);
     wait_for_sync(&c);
-    assert_eq!(c.metric("kspan_leader"), Some(0.0));
+    assert_eq!(c.served_metric("kspan_leader"), Some(0.0));
     let stopped = Instant::now();
     let b_log = b.stop();
     wait_for_leader(&c, 1.0, Duration::from_secs(LEASE_DURATION_S + 10));

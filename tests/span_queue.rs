@@ -1,4 +1,5 @@
-//! The bounded queue between correlator and sink: the oldest go first, counted.
+//! The bounded queue between correlator and sink: the oldest go first, counted;
+//! what the OTLP sink could not deliver comes back without what it did deliver.
 
 use std::sync::atomic::Ordering;
 
@@ -39,4 +40,75 @@ fn beyond_its_bound_the_oldest_spans_are_dropped_and_counted() {
         .map(|s| s.span_id[0])
         .collect();
     assert_eq!(rest, vec![4, 5, 6]);
+}
+
+/// An OTLP/HTTP collector on loopback that accepts the first request and answers
+/// 503 to every later one; returns its endpoint and the number of requests seen.
+fn collector_accepting_once() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            loop {
+                let mut length = 0;
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                if line != "\r\n" {
+                    break;
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    break;
+                }
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let status = if n == 0 { "200 OK" } else { "503 Service Unavailable" };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
+                );
+                if reader.get_mut().write_all(response.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (endpoint, requests)
+}
+
+#[test]
+fn a_batch_half_delivered_comes_back_without_the_delivered_half() {
+    use kspan::sink::convert::ResourceOptions;
+    use kspan::sink::otlp::{OtlpOptions, OtlpSink, Transport};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (endpoint, requests) = collector_accepting_once();
+    // One export request per service: "a-controller" first (accepted), "kubelet" (refused).
+    let batch: Vec<SpanDraft> = (1..=4)
+        .map(|n| SpanDraft {
+            service: if n % 2 == 0 { "a-controller".into() } else { "kubelet".into() },
+            ..span(n)
+        })
+        .collect();
+    let options = OtlpOptions {
+        endpoint: Some(endpoint),
+        transport: Some(Transport::HttpProtobuf),
+        timeout: Some(std::time::Duration::from_secs(5)),
+        ..OtlpOptions::default()
+    };
+    let undelivered = rt.block_on(async {
+        let mut sink = OtlpSink::new(&options, ResourceOptions::default()).unwrap();
+        let result = sink.send(&batch).await;
+        assert_eq!((sink.exported, sink.dropped), (2, 2));
+        result.expect_err("the kubelet's request fails").spans
+    });
+    assert!(requests.load(Ordering::SeqCst) >= 2);
+    let ids: Vec<u8> = undelivered.iter().map(|s| s.span_id[0]).collect();
+    assert_eq!(ids, vec![1, 3], "only the refused request's spans are to be sent again");
 }

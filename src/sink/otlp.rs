@@ -52,6 +52,15 @@ pub enum OtlpError {
 /// Attempts per batch; the wait doubles from 200 ms between them.
 const ATTEMPTS: u32 = 4;
 
+/// What [`OtlpSink::send`] could not deliver: the last error and the spans of the
+/// requests that failed (those of the requests that succeeded are not among them).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Undelivered {
+    pub error: OtlpError,
+    pub spans: Vec<SpanDraft>,
+}
+
 pub struct OtlpSink {
     exporter: SpanExporter,
     resource: ResourceOptions,
@@ -154,11 +163,20 @@ impl OtlpSink {
         Ok(OtlpSink { exporter, resource, exported: 0, dropped: 0, retries: 0 })
     }
 
-    /// Delivers one batch of finished spans, retrying with backoff; what still
-    /// fails is counted as dropped and reported.
-    pub async fn send(&mut self, drafts: &[SpanDraft]) -> Result<(), OtlpError> {
+    /// Delivers one batch of finished spans (one export request per service),
+    /// retrying with backoff; what still fails is counted as dropped and returned,
+    /// without the requests that were delivered, so a retry sends nothing twice.
+    pub async fn send(&mut self, drafts: &[SpanDraft]) -> Result<(), Undelivered> {
         let mut failure = None;
-        for batch in batches(drafts, &self.resource) {
+        let mut undelivered = Vec::new();
+        let service = |d: &SpanDraft| -> String {
+            self.resource.service_name.clone().unwrap_or_else(|| d.service.clone())
+        };
+        // `batches` groups by service, sorted by name: the same order.
+        let services: std::collections::BTreeSet<String> = drafts.iter().map(service).collect();
+        let groups: Vec<(String, _)> =
+            services.into_iter().zip(batches(drafts, &self.resource)).collect();
+        for (name, batch) in groups {
             self.exporter.set_resource(&batch.resource);
             let count = batch.spans.len() as u64;
             let mut wait = Duration::from_millis(200);
@@ -180,12 +198,13 @@ impl OtlpSink {
                         self.dropped += count;
                         failure =
                             Some(OtlpError::Export { attempts: attempt, last: e.to_string() });
+                        undelivered.extend(drafts.iter().filter(|d| service(d) == name).cloned());
                         break;
                     }
                 }
             }
         }
-        failure.map_or(Ok(()), Err)
+        failure.map_or(Ok(()), |error| Err(Undelivered { error, spans: undelivered }))
     }
 
     pub fn shutdown(&mut self) {

@@ -159,6 +159,7 @@ pub async fn watch(
             Ok(Event::Init) => {
                 if !first_list {
                     outlet.stats.restarts.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(kind = %resource.kind, "watch relisting");
                 }
                 relisted = Some(BTreeMap::new());
                 continue;

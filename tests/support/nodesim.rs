@@ -955,7 +955,7 @@ impl PodRun {
         let dp = DeleteParams::default()
             .grace_period(0)
             .preconditions(Preconditions { uid: Some(self.uid.clone()), resource_version: None });
-        match api.delete(&self.name, &dp).await {
+        match retrying(|| api.delete(&self.name, &dp)).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
             Err(e) => tracing::warn!("nodesim: deleting pod {}/{}: {e}", self.namespace, self.name),
@@ -969,7 +969,8 @@ impl PodRun {
             render_status(&mut st, &self.kubelet.host_ip)
         };
         let api: Api<Pod> = Api::namespaced(self.kubelet.client.clone(), &self.namespace);
-        match api.patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&body)).await {
+        let (pp, patch) = (PatchParams::default(), Patch::Merge(&body));
+        match retrying(|| api.patch_status(&self.name, &pp, &patch)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             Err(e) => Err(e).with_context(|| {
@@ -1163,7 +1164,8 @@ impl Recorder {
             let patch =
                 json!({ "count": *count, "lastTimestamp": k8s_time(now), "message": message });
             let api: Api<Event> = Api::namespaced(self.client.clone(), ens);
-            match api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            let (pp, patch) = (PatchParams::default(), Patch::Merge(&patch));
+            match retrying(|| api.patch(name, &pp, &patch)).await {
                 Ok(_) => return Ok(()),
                 Err(kube::Error::Api(s)) if s.code == 404 => {} // expired or deleted: create anew
                 Err(e) => return Err(e.into()),
@@ -1192,7 +1194,8 @@ impl Recorder {
                 count: Some(1),
                 ..Default::default()
             };
-            match api.create(&PostParams::default(), &ev).await {
+            let pp = PostParams::default();
+            match retrying(|| api.create(&pp, &ev)).await {
                 Ok(_) => {
                     seen.insert(key, (name, ns.to_string(), 1));
                     return Ok(());
@@ -1206,6 +1209,26 @@ impl Recorder {
 }
 
 // ----------------------------------------------------------------- utils ----
+
+/// A request the API server did not answer (down, restarting) is tried again, as
+/// the kubelet does, for up to a minute; an answer (even an error) is returned.
+async fn retrying<T, F, Fut>(mut request: F) -> kube::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = kube::Result<T>>,
+{
+    let t0 = Instant::now();
+    loop {
+        match request().await {
+            Err(kube::Error::Api(s)) if s.code < 500 => return Err(kube::Error::Api(s)),
+            Err(e) if t0.elapsed() < Duration::from_secs(60) => {
+                tracing::debug!("nodesim: API server unavailable ({e}); retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => return other,
+        }
+    }
+}
 
 fn k8s_time(t: Timestamp) -> Value {
     serde_json::to_value(Time(t)).unwrap_or(Value::Null)
