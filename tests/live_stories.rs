@@ -78,7 +78,9 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
     );
     wait_for_sync(&kspan);
     let pull = Duration::from_millis(2500);
-    let (start_delay, ready_delay) = (Duration::from_millis(400), Duration::from_millis(800));
+    // Long enough that the API server's write latency on a busy machine (tens of
+    // milliseconds) stays well inside the 10% asked of every duration.
+    let (start_delay, ready_delay) = (Duration::from_millis(1500), Duration::from_millis(2000));
     let config = NodeSimConfig {
         pull_delay: pull,
         start_delay,

@@ -1,5 +1,6 @@
 //! Malformed input never panics: the real fixtures, mutated byte by byte and node by
-//! node, go through the replay readers (`read_text` via `load_text`), the
+//! node, go through the replay readers (`Timeline::from_text`: whole documents, and
+//! recorded watch lines, one fixture being turned into those), the
 //! observation mapping and the correlator, and the spans through both encoders.
 //!
 //! The number of cases per property is `KSPAN_FUZZ_CASES` (default 256, what CI
@@ -14,7 +15,7 @@ use kspan::observe::{Observation, Observed};
 use kspan::sink::convert::ResourceOptions;
 use kspan::sink::json;
 use kspan::sink::waterfall::Waterfall;
-use kspan::source::replay::load_text;
+use kspan::source::replay::Timeline;
 use kspan::time::SECOND;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -47,7 +48,7 @@ fn corpus() -> &'static [Fixture] {
         let mut paths = Vec::new();
         files(&root.join("tests/fixtures/real"), &mut paths);
         paths.push(root.join("examples/deployment-2-pods.yaml"));
-        paths
+        let mut fixtures: Vec<Fixture> = paths
             .into_iter()
             .map(|path| {
                 let text = std::fs::read_to_string(&path).unwrap();
@@ -71,7 +72,21 @@ fn corpus() -> &'static [Fixture] {
                 let lines = text.split_inclusive('\n').map(str::to_string).collect();
                 Fixture { name, lines, documents }
             })
-            .collect()
+            .collect();
+        // The example once more as `kspan record` writes it: the line reader's input.
+        let example = fixtures.last().expect("the example");
+        let lines: Vec<String> = example
+            .documents
+            .iter()
+            .enumerate()
+            .map(|(i, doc)| {
+                let time = format!("2021-05-05T16:22:{:02}.{i:03}Z", i % 60);
+                serde_json::json!({"type": "ADDED", "object": doc, "time": time}).to_string() + "\n"
+            })
+            .collect();
+        let documents = example.documents.clone();
+        fixtures.push(Fixture { name: "recorded.jsonl".into(), lines, documents });
+        fixtures
     })
 }
 
@@ -86,12 +101,12 @@ fn config() -> ProptestConfig {
 /// The whole pipeline on one input: read, place, correlate (with a tiny pending
 /// set, so the overflow path runs too), encode. Returns the number of spans.
 fn pipeline(name: &str, text: &str) -> usize {
-    let replay = load_text(name, text);
+    let observations = Timeline::from_text(name, text);
     let config = Config { pending_limit: 4, settle: 2 * SECOND, ..Config::default() };
     let mut correlator = Correlator::new(config);
     let mut spans = Vec::new();
     let mut last = 0;
-    for o in replay.observations {
+    for o in observations {
         last = last.max(o.at);
         spans.extend(correlator.ingest(o));
     }

@@ -228,6 +228,51 @@ fn broken_documents_are_named_and_the_rest_is_replayed() {
     assert_eq!(counts.len(), 19, "all good events still replayed");
 }
 
+/// A recording is read a line at a time: a broken line is named by its number and
+/// the lines after it are still replayed.
+#[test]
+fn broken_lines_of_a_recording_are_named_and_the_rest_is_replayed() {
+    let dir = temp_dir("broken-lines");
+    let mut lines: Vec<String> = capture_documents(&fixture(MAIN))
+        .into_iter()
+        .map(|(time, doc)| json!({"type": "ADDED", "object": doc, "time": time}).to_string())
+        .collect();
+    let time = "2021-05-05T16:22:16Z";
+    let bad = [
+        r#"{"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p""#
+            .to_string(),
+        json!({"type": "ADDED", "time": time, "object":
+            {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "bent"}, "spec": 5}})
+        .to_string(),
+        json!({"type": "BOOKMARK", "time": time, "object":
+            {"kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": "9"}}})
+        .to_string(),
+        json!({"type": "ERROR", "time": time, "object": {"kind": "Status", "code": 410}})
+            .to_string(),
+    ];
+    for (i, line) in bad.iter().enumerate() {
+        lines.insert(3 + 2 * i, line.clone());
+    }
+    let file = dir.join("recorded.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_kspan"))
+        .args(["replay", "--output", "otlp-json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "exit status says input was broken: {stderr}");
+    let name = file.display().to_string();
+    for (line, what) in [(4, "invalid JSON"), (6, "Pod \"bent\""), (10, "\"ERROR\"")] {
+        let error = format!("error: {name}: document {line} (line {line}): ");
+        let found = stderr.lines().find(|l| l.starts_with(&error));
+        assert!(found.is_some_and(|l| l.contains(what)), "line {line}, {what}: {stderr}");
+    }
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error: ")).count(), 3, "{stderr}");
+    let counts = event_uid_counts(&spans(&String::from_utf8(output.stdout).unwrap()));
+    assert_eq!(counts.len(), 19, "all good events still replayed");
+}
+
 #[test]
 fn shuffled_arrival_within_the_settle_window_gives_the_same_trees() {
     let docs = capture_documents(&fixture(MAIN));

@@ -107,6 +107,75 @@ fn decode_watch_event(
     }
 }
 
+/// A watch event whose object is still unparsed JSON text (a recorded line): the
+/// common kinds go straight into their typed struct, without a generic tree
+/// first; anything else takes the general path.
+pub fn decode_raw_watch_event(
+    kind: &str,
+    object: &str,
+    kind_hint: Option<&str>,
+    out: &mut Vec<Decoded>,
+) -> Result<(), DocumentError> {
+    #[derive(serde::Deserialize)]
+    struct Meta<'a> {
+        #[serde(borrow)]
+        name: Option<std::borrow::Cow<'a, str>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, rename = "apiVersion")]
+        api_version: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        metadata: Option<Meta<'a>>,
+    }
+    // Deletions and bookmarks (a bare resourceVersion) take the general path.
+    let head =
+        serde_json::from_str::<Head>(object).ok().filter(|_| matches!(kind, "ADDED" | "MODIFIED"));
+    let Some(head) = head else {
+        let value = serde_json::from_str::<Value>(object).map_err(|source| {
+            DocumentError::Shape { kind: "object".into(), name: "<unnamed>".into(), source }
+        })?;
+        return decode_watch_event(kind, value, kind_hint, out);
+    };
+    let name = || {
+        head.metadata.as_ref().and_then(|m| m.name.as_deref()).unwrap_or("<unnamed>").to_string()
+    };
+    let shape = |source| DocumentError::Shape {
+        kind: head.kind.as_deref().unwrap_or_default().into(),
+        name: name(),
+        source,
+    };
+    let decoded = match (head.kind.as_deref(), head.api_version.as_deref()) {
+        (Some("Event"), Some("v1")) => {
+            let event: CoreEvent = serde_json::from_str(object).map_err(shape)?;
+            let seen = event_observation(&event)
+                .map_err(|source| DocumentError::Event { name: name(), source })?;
+            Decoded { time: seen.time(), what: Observed::Event(Box::new(seen)) }
+        }
+        (Some("Pod"), Some("v1")) => raw_object::<Pod>(object).map_err(shape)?,
+        (Some("ReplicaSet"), Some("apps/v1")) => raw_object::<ReplicaSet>(object).map_err(shape)?,
+        (Some("Deployment"), Some("apps/v1")) => raw_object::<Deployment>(object).map_err(shape)?,
+        (Some("StatefulSet"), Some("apps/v1")) => {
+            raw_object::<StatefulSet>(object).map_err(shape)?
+        }
+        (Some("DaemonSet"), Some("apps/v1")) => raw_object::<DaemonSet>(object).map_err(shape)?,
+        (Some("Job"), Some("batch/v1")) => raw_object::<Job>(object).map_err(shape)?,
+        _ => {
+            let value = serde_json::from_str::<Value>(object).map_err(shape)?;
+            return decode_watch_event(kind, value, kind_hint, out);
+        }
+    };
+    out.push(decoded);
+    Ok(())
+}
+
+fn raw_object<T: DeserializeOwned + Project>(object: &str) -> Result<Decoded, serde_json::Error> {
+    let seen = serde_json::from_str::<T>(object)?.project();
+    Ok(Decoded { time: seen.latest_time(), what: Observed::Object(Box::new(seen)) })
+}
+
 fn name_of(value: &Value) -> String {
     value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<unnamed>").to_string()
 }

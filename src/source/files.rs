@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::document::{decode, kind_from_file_name, Decoded, DocumentError};
+use super::document::{
+    decode, decode_raw_watch_event, kind_from_file_name, Decoded, DocumentError,
+};
 use crate::time::{self, Nanos};
 
 /// Where a document came from: named in every error.
@@ -145,16 +147,19 @@ pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcom
 /// The arrival time of `line` if it is a watch event as `kspan record` writes
 /// it: such files are read a line at a time.
 pub fn recorded_line(line: &str) -> Option<Nanos> {
-    #[derive(serde::Deserialize)]
-    struct Recorded<'a> {
-        #[serde(rename = "type")]
-        _kind: &'a str,
-        #[serde(borrow, rename = "object")]
-        _object: &'a serde_json::value::RawValue,
-        #[serde(borrow)]
-        time: std::borrow::Cow<'a, str>,
-    }
-    serde_json::from_str::<Recorded>(line.trim()).ok().and_then(|r| time::parse(&r.time))
+    serde_json::from_str::<Recorded>(line.trim()).ok()?.time.as_deref().and_then(time::parse)
+}
+
+/// A watch event as `kspan record` writes it; the object stays text until its
+/// kind is known.
+#[derive(serde::Deserialize)]
+struct Recorded<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    object: &'a serde_json::value::RawValue,
+    #[serde(borrow, default)]
+    time: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// Reads one line of a recorded watch-event file (line `line`, 1-based, is its
@@ -165,6 +170,22 @@ pub fn read_line(file: &Path, line: usize, text: &str, outcome: &mut ReadOutcome
     }
     let hint = file.file_name().and_then(|n| n.to_str()).and_then(kind_from_file_name);
     let origin = Origin { file: file.to_path_buf(), document: line, line };
+    let mut decoded = Vec::new();
+    if let Ok(recorded) = serde_json::from_str::<Recorded>(text) {
+        let arrival = recorded.time.as_deref().and_then(time::parse);
+        let result =
+            decode_raw_watch_event(&recorded.kind, recorded.object.get(), hint, &mut decoded);
+        outcome.items.extend(decoded.into_iter().map(|d| Item {
+            decoded: d,
+            arrival,
+            origin: origin.clone(),
+        }));
+        if let Err(e) = result {
+            outcome.errors.push(ReadError::Document { origin, message: e.to_string() });
+        }
+        return;
+    }
+    // Not the recorded shape: the general reader says what is wrong with it.
     let mut value = match serde_json::from_str::<Value>(text) {
         Ok(value) => value,
         Err(e) => {
@@ -174,7 +195,6 @@ pub fn read_line(file: &Path, line: usize, text: &str, outcome: &mut ReadOutcome
         }
     };
     let arrival = take_arrival(&mut value);
-    let mut decoded = Vec::new();
     let result = decode(value, hint, &mut decoded);
     outcome.items.extend(decoded.into_iter().map(|d| Item {
         decoded: d,
