@@ -1175,3 +1175,53 @@ fn a_link_to_a_node_episode_still_open_names_the_trace_it_will_have() {
         (node.trace_id, node.span_id)
     );
 }
+
+#[test]
+fn a_job_that_completes_after_its_root_was_emitted_shows_it_on_its_later_activity() {
+    let job = object(Kind::Job, "flaky", "j-1");
+    let mut b = owned_by(object(Kind::Pod, "flaky-b", "p-b"), &job);
+    b.created = Some(T0 + 13 * SECOND);
+    let mut done = job.clone();
+    done.resource_version = Some(5);
+    done.conditions = vec![condition("Complete", "True", T0 + 16 * SECOND, None)];
+    // Default settle (5 s): the retry 13 s later is a second episode of the same run.
+    let spans = run(vec![
+        seen(T0, job),
+        happened(event("e1", (Kind::Job, "flaky"), "SuccessfulCreate", "Created pod: flaky-a", T0)),
+        happened(event(
+            "e1s",
+            (Kind::Pod, "flaky-a"),
+            "Scheduled",
+            "Successfully assigned default/flaky-a to node-1",
+            T0,
+        )),
+        happened(event(
+            "e1t",
+            (Kind::Pod, "flaky-a"),
+            "Started",
+            "Started container work",
+            T0 + SECOND,
+        )),
+        happened(event(
+            "e2",
+            (Kind::Job, "flaky"),
+            "SuccessfulCreate",
+            "Created pod: flaky-b",
+            T0 + 13 * SECOND,
+        )),
+        seen(T0 + 13 * SECOND, b.clone()),
+        seen(T0 + 16 * SECOND, ended_pod(b, "Succeeded", 0, T0 + 16 * SECOND)),
+        seen(T0 + 16 * SECOND, done),
+    ]);
+    let roots: Vec<&SpanDraft> = spans.iter().filter(|s| s.name == "Job.Run").collect();
+    assert_eq!(roots.len(), 1, "one root: {spans:#?}");
+    assert!(
+        roots[0].events.iter().all(|e| e.name != "Complete=True"),
+        "not known when it was emitted"
+    );
+    let later: Vec<&SpanDraft> = spans.iter().filter(|s| s.name == "Job.Activity").collect();
+    assert_eq!(later.len(), 1, "{spans:#?}");
+    assert_eq!(later[0].parent, Some(roots[0].span_id));
+    assert_eq!(later[0].events.iter().filter(|e| e.name == "Complete=True").count(), 1);
+    assert_eq!(later[0].end, T0 + 16 * SECOND);
+}

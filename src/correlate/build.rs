@@ -503,6 +503,23 @@ pub fn rollout_spans(
     // root of a continuing rollout was emitted already and is immutable: what
     // would go on it goes on a span of later activity below it.
     let mut later = None;
+    // A Job that ended after its root was emitted (a retry after a long back-off):
+    // its Complete / Failed condition goes on this later activity.
+    if let (true, Kind::Job, Some(t), Some(first)) =
+        (continuing, &top.kind, tracked, rollout.events.first())
+    {
+        let ended = t.seen.conditions.iter().any(|c| {
+            is_job_end(c) && c.status == "True" && c.at.is_some_and(|at| at + SLACK >= first.time())
+        });
+        if ended {
+            let count = first.event.count.to_string();
+            let id = span::span_id(&rollout.trace, &["later", &first.event.uid, &count]);
+            let node =
+                tree.add(id, Some(root), later_name(&top.kind), subject(top, Some(&t.seen.uid)));
+            job_end(&mut tree, node, t, first.time() - SLACK);
+            later = Some(node);
+        }
+    }
     for placed in rest {
         let key = &placed.event.involved.key;
         let mut node = match key.kind {
