@@ -335,3 +335,79 @@ spec:
     assert_eq!(pod.parent_id.as_deref(), Some(run.span_id.as_str()));
     assert_eq!(pod.attr("kspan.pod.phase"), Some("Succeeded"));
 }
+
+/// The node of a pod reports NotReady while the pod is starting (its readiness
+/// probe failing): the pod's span links to the node's Node.Activity root, in its
+/// own trace, over OTLP.
+#[test]
+fn a_pod_span_links_to_its_node_reporting_not_ready() {
+    let Some(cluster) =
+        LiveCluster::start_or_skip("a_pod_span_links_to_its_node_reporting_not_ready")
+    else {
+        return;
+    };
+    let rt = runtime();
+    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let kubeconfig = cluster.kubeconfig_path();
+    let mut kspan = Kspan::start(
+        &dir,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--otlp-addr",
+            receiver.grpc_endpoint(),
+            "--settle",
+            "3s",
+        ],
+    );
+    wait_for_sync(&kspan);
+    let sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(1))).unwrap();
+    // The node's registration settles into its own trace first.
+    std::thread::sleep(Duration::from_secs(5));
+    let manifests = dir.join("flapping.yaml");
+    std::fs::write(&manifests, deployment("flapping", "registry.example/unready-app:1.0", "100m"))
+        .unwrap();
+    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_secs(3));
+    rt.block_on(sim.report_not_ready("sim-node-1")).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    println!("{}", kspan.stop().lines().last().unwrap_or_default());
+    let spans = rotel::parse(&receiver.output());
+
+    let node_root = spans
+        .iter()
+        .find(|s| {
+            s.is_root()
+                && s.name == "Node.Activity"
+                && s.events.iter().any(|e| e.name == "NodeNotReady")
+        })
+        .unwrap_or_else(|| panic!("a Node.Activity root with NodeNotReady: {spans:#?}"));
+    let linked: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.attr("k8s.pod.name").is_some_and(|p| p.starts_with("flapping-")))
+        .filter(|s| !s.links.is_empty())
+        .collect();
+    assert!(!linked.is_empty(), "a linked pod span: {spans:#?}");
+    for s in &linked {
+        assert!(matches!(s.name.as_str(), "Pod.Startup" | "Pod.Activity"), "{}", s.name);
+        assert_ne!(s.trace_id, node_root.trace_id);
+        let link = &s.links[0];
+        assert_eq!(
+            (link.trace_id.as_str(), link.span_id.as_str()),
+            (node_root.trace_id.as_str(), node_root.span_id.as_str())
+        );
+        assert_eq!(link.attr("k8s.node.name"), Some("sim-node-1"));
+        assert_eq!(link.attr("k8s.event.reason"), Some("NodeNotReady"));
+    }
+    // The node's Event is in the node's trace only.
+    let holders = span_events(&spans);
+    let uid = node_root
+        .events
+        .iter()
+        .find(|e| e.name == "NodeNotReady")
+        .and_then(|e| e.attr("k8s.event.uid"))
+        .unwrap();
+    assert_eq!(holders[uid].len(), 1);
+}

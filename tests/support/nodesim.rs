@@ -164,6 +164,7 @@ pub struct NodeSim {
     cfg: Arc<NodeSimConfig>,
     watch_task: Option<JoinHandle<()>>,
     pods: Arc<Mutex<HashMap<String, PodEntry>>>,
+    kubelets: HashMap<String, Arc<Kubelet>>,
 }
 
 struct PodEntry {
@@ -194,12 +195,27 @@ impl NodeSim {
             kubelets.insert(name.clone(), k);
         }
         let pods: Arc<Mutex<HashMap<String, PodEntry>>> = Arc::new(Mutex::new(HashMap::new()));
-        let watch_task = tokio::spawn(watch_pods(client.clone(), kubelets, pods.clone()));
-        Ok(NodeSim { client, cfg, watch_task: Some(watch_task), pods })
+        let watch_task = tokio::spawn(watch_pods(client.clone(), kubelets.clone(), pods.clone()));
+        Ok(NodeSim { client, cfg, watch_task: Some(watch_task), pods, kubelets })
     }
 
     pub fn nodes(&self) -> &[String] {
         &self.cfg.nodes
+    }
+
+    /// The kubelet of `node` reports it NotReady (a container runtime problem):
+    /// the `NodeNotReady` node event only; the Node's status and its pods are left as they are.
+    pub async fn report_not_ready(&self, node: &str) -> Result<()> {
+        let kubelet =
+            self.kubelets.get(node).with_context(|| format!("no simulated node {node}"))?;
+        kubelet
+            .node_event(
+                "Normal",
+                "NodeNotReady",
+                format!("Node {node} status is now: NodeNotReady"),
+            )
+            .await;
+        Ok(())
     }
 
     /// Stops watching and aborts every in-flight pod simulation.
