@@ -265,6 +265,7 @@ mod tests {
             status: Status::Unset,
             attributes: Vec::new(),
             events: Vec::new(),
+            links: Vec::new(),
             service: "test".into(),
         }
     }

@@ -60,6 +60,14 @@ pub struct SpanEventDraft {
     pub attributes: Attributes,
 }
 
+/// A link to a span of another trace (the Node.Activity a pod's node had during its life).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanLinkDraft {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub attributes: Attributes,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpanDraft {
     pub trace_id: TraceId,
@@ -72,6 +80,7 @@ pub struct SpanDraft {
     pub status: Status,
     pub attributes: Attributes,
     pub events: Vec<SpanEventDraft>,
+    pub links: Vec<SpanLinkDraft>,
     /// The reporting component: becomes the resource's `service.name`.
     pub service: String,
 }

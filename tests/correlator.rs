@@ -3,7 +3,8 @@
 
 use kspan::correlate::{Config, Correlator};
 use kspan::observe::{
-    EventSeen, Involved, Kind, ObjectKey, ObjectSeen, Observation, Observed, OwnerRef, SpecChange,
+    Condition, ContainerStatus, Ended, EventSeen, Involved, Kind, ObjectKey, ObjectSeen,
+    Observation, Observed, OwnerRef, PodStatus, SpecChange,
 };
 use kspan::span::{SpanDraft, Status, Value};
 use kspan::time::{Nanos, SECOND};
@@ -25,6 +26,7 @@ fn object(kind: Kind, name: &str, uid: &str) -> ObjectSeen {
         pod: None,
         workload: None,
         labels: Vec::new(),
+        scale_target: None,
     }
 }
 
@@ -792,4 +794,434 @@ fn a_selector_keeps_only_rollouts_whose_top_level_object_matches() {
     assert_eq!(traced("app=api"), (vec![], 3));
     assert_eq!(traced("!app"), (vec!["e3".into(), "e4".into()], 1));
     assert_eq!(traced("app notin (web)"), (vec!["e3".into(), "e4".into()], 1));
+}
+
+fn condition(kind: &str, status: &str, at: Nanos, reason: Option<&str>) -> Condition {
+    Condition {
+        kind: kind.into(),
+        status: status.into(),
+        at: Some(at),
+        reason: reason.map(Into::into),
+    }
+}
+
+/// A pod whose only container ended (restartPolicy Never).
+fn ended_pod(mut p: ObjectSeen, phase: &str, exit_code: i32, at: Nanos) -> ObjectSeen {
+    p.resource_version = Some(9);
+    p.pod = Some(PodStatus {
+        node: Some("node-1".into()),
+        phase: Some(phase.into()),
+        containers: vec![ContainerStatus {
+            name: "work".into(),
+            ended: Some(Ended {
+                exit_code,
+                reason: Some(if exit_code == 0 { "Completed" } else { "Error" }.into()),
+                message: None,
+                at: Some(at),
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    p
+}
+
+#[test]
+fn a_job_s_failed_pod_is_an_error_and_its_complete_condition_ends_the_job() {
+    let job = object(Kind::Job, "flaky", "j-1");
+    let a = owned_by(object(Kind::Pod, "flaky-a", "p-a"), &job);
+    let mut b = owned_by(object(Kind::Pod, "flaky-b", "p-b"), &job);
+    b.created = Some(T0 + 13 * SECOND);
+    let mut done = job.clone();
+    done.resource_version = Some(5);
+    done.conditions = vec![condition("Complete", "True", T0 + 16 * SECOND, None)];
+    // The Job controller retries after 10 s: one episode holds both pods.
+    let mut c = Correlator::new(Config { settle: 15 * SECOND, ..Config::default() });
+    let mut spans = feed(
+        &mut c,
+        vec![
+            seen(T0, job),
+            happened(event(
+                "e1",
+                (Kind::Job, "flaky"),
+                "SuccessfulCreate",
+                "Created pod: flaky-a",
+                T0,
+            )),
+            seen(T0, a.clone()),
+            happened(event(
+                "e2",
+                (Kind::Pod, "flaky-a"),
+                "Started",
+                "Started container work",
+                T0 + SECOND,
+            )),
+            seen(T0 + 3 * SECOND, ended_pod(a, "Failed", 3, T0 + 3 * SECOND)),
+            happened(event(
+                "e3",
+                (Kind::Job, "flaky"),
+                "SuccessfulCreate",
+                "Created pod: flaky-b",
+                T0 + 13 * SECOND,
+            )),
+            seen(T0 + 13 * SECOND, b.clone()),
+            happened(event(
+                "e4",
+                (Kind::Pod, "flaky-b"),
+                "Started",
+                "Started container work",
+                T0 + 14 * SECOND,
+            )),
+            seen(T0 + 16 * SECOND, ended_pod(b, "Succeeded", 0, T0 + 16 * SECOND)),
+            seen(T0 + 16 * SECOND, done),
+        ],
+    );
+    spans.extend(c.finish());
+    let failed = holding(&spans, "e2");
+    assert_eq!(failed.name, "Pod.Startup");
+    assert_eq!(text(failed, "kspan.pod.phase"), "Failed");
+    assert_eq!(
+        failed.status,
+        Status::Error("pod Failed: container work exited with code 3 (Error)".into())
+    );
+    assert_eq!(failed.end, T0 + 3 * SECOND, "the pod's span lasts until its container ended");
+    let succeeded = holding(&spans, "e4");
+    assert_eq!(
+        (text(succeeded, "kspan.pod.phase").as_str(), &succeeded.status),
+        ("Succeeded", &Status::Unset)
+    );
+    let root = root(&spans, failed);
+    assert_eq!(root.name, "Job.Run");
+    let complete = root.events.iter().find(|e| e.name == "Complete=True").expect("Complete=True");
+    assert_eq!(complete.time, T0 + 16 * SECOND);
+    assert_eq!(root.end, T0 + 16 * SECOND, "the Job ends when it completed");
+    assert_eq!(root.status, Status::Unset);
+}
+
+#[test]
+fn a_cron_job_s_job_shows_how_it_ended_and_a_failed_job_is_an_error() {
+    let cron = object(Kind::CronJob, "nightly", "c-1");
+    let mut job = owned_by(object(Kind::Job, "nightly-1", "j-1"), &cron);
+    job.conditions =
+        vec![condition("Failed", "True", T0 + 9 * SECOND, Some("BackoffLimitExceeded"))];
+    let spans = run(vec![
+        seen(T0, cron),
+        seen(T0, job),
+        happened(event(
+            "e1",
+            (Kind::CronJob, "nightly"),
+            "SuccessfulCreate",
+            "Created job nightly-1",
+            T0,
+        )),
+        happened(event(
+            "e2",
+            (Kind::Job, "nightly-1"),
+            "SuccessfulCreate",
+            "Created pod: nightly-1-aaa",
+            T0 + SECOND,
+        )),
+    ]);
+    let job = spans.iter().find(|s| s.name == "Job.Run").unwrap();
+    assert_eq!(root(&spans, job).name, "CronJob.Run");
+    let failed = job.events.iter().find(|e| e.name == "Failed=True").expect("Failed=True");
+    assert_eq!(text_of(&failed.attributes, "k8s.condition.reason"), "BackoffLimitExceeded");
+    assert_eq!(job.end, T0 + 9 * SECOND);
+    assert!(matches!(&job.status, Status::Error(m) if m.starts_with("BackoffLimitExceeded")));
+}
+
+fn text_of(attributes: &[(&'static str, Value)], key: &str) -> String {
+    attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()).unwrap_or_default()
+}
+
+#[test]
+fn replica_set_and_stateful_set_conditions_are_on_their_spans() {
+    let d = generation(object(Kind::Deployment, "web", "d-1"), 2, T0);
+    let mut rs = owned_by(object(Kind::ReplicaSet, "web-abc", "rs-1"), &d);
+    rs.conditions =
+        vec![condition("ReplicaFailure", "True", T0 + 2 * SECOND, Some("FailedCreate"))];
+    let mut sts = generation(object(Kind::StatefulSet, "db", "s-1"), 1, T0);
+    sts.conditions = vec![condition("Ready", "True", T0 + 2 * SECOND, None)];
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, sts),
+        happened(event(
+            "e1",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-abc to 1",
+            T0 + SECOND,
+        )),
+        happened(event(
+            "e2",
+            (Kind::StatefulSet, "db"),
+            "SuccessfulCreate",
+            "create Pod db-0 in StatefulSet db successful",
+            T0 + SECOND,
+        )),
+    ]);
+    let step = holding(&spans, "e1");
+    assert_eq!(step.name, "ReplicaSet.ScaleUp");
+    assert!(step.events.iter().any(|e| e.name == "ReplicaFailure=True"), "{step:#?}");
+    let sts = root(&spans, holding(&spans, "e2"));
+    assert_eq!(sts.name, "StatefulSet.Rollout");
+    assert!(sts.events.iter().any(|e| e.name == "Ready=True"), "{sts:#?}");
+}
+
+fn hpa(name: &str, target: (Kind, &str)) -> ObjectSeen {
+    let mut h = object(Kind::HorizontalPodAutoscaler, name, "hpa-1");
+    h.scale_target = Some(ObjectKey::new(target.0, "default", target.1));
+    h
+}
+
+#[test]
+fn an_autoscaler_s_rescale_is_the_cause_of_the_deployment_s_scale() {
+    let (d, rs, pod) = rollout_objects();
+    // The autoscaler scales through the subresource: a new generation, no managedFields entry.
+    let mut scaled = d.clone();
+    scaled.generation = Some(3);
+    scaled.resource_version = Some(3);
+    let at = T0 + 30 * SECOND;
+    let mut rescale = event(
+        "h1",
+        (Kind::HorizontalPodAutoscaler, "web"),
+        "SuccessfulRescale",
+        "New size: 4; reason: cpu resource utilization (percentage of request) above target",
+        at,
+    );
+    rescale.component = "horizontal-pod-autoscaler".into();
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        // The Event before the autoscaler's object: it waits for it.
+        seen(at, scaled),
+        happened(rescale),
+        seen(at, hpa("web", (Kind::Deployment, "web"))),
+        happened(event(
+            "e1",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-abc to 4",
+            at,
+        )),
+        seen(at, pod),
+        happened(event(
+            "e2",
+            (Kind::ReplicaSet, "web-abc"),
+            "SuccessfulCreate",
+            "Created pod: web-abc-x1",
+            at,
+        )),
+        happened(event(
+            "h2",
+            (Kind::HorizontalPodAutoscaler, "web"),
+            "FailedGetResourceMetric",
+            "failed to get cpu utilization: unable to get metrics for resource cpu",
+            at + 40 * SECOND,
+        )),
+    ]);
+    let cause = holding(&spans, "h1");
+    assert_eq!(cause.name, "HorizontalPodAutoscaler.Rescale");
+    assert_eq!(text(cause, "k8s.hpa.name"), "web");
+    assert_eq!(text(cause, "k8s.hpa.scaletargetref.kind"), "Deployment");
+    assert_eq!(text(cause, "k8s.hpa.scaletargetref.name"), "web");
+    assert_eq!(cause.attribute("kspan.replicas.target"), Some(&Value::Int(4)));
+    assert_eq!(
+        text(cause, "kspan.rescale.reason"),
+        "cpu resource utilization (percentage of request) above target"
+    );
+    let step = holding(&spans, "e1");
+    assert_eq!(step.parent, Some(cause.span_id), "the scale step is the rescale's effect");
+    let top = root(&spans, step);
+    assert_eq!(top.name, "Deployment.Rollout");
+    assert_eq!(cause.parent, Some(top.span_id));
+    assert_eq!(top.attribute("kspan.rollout.generation"), Some(&Value::Int(3)));
+    assert_eq!(text(top, "kspan.change.cause"), "HorizontalPodAutoscaler/web");
+    assert_eq!(holding(&spans, "e2").trace_id, top.trace_id);
+    // Its other Events stay on the autoscaler's own trace.
+    let other = holding(&spans, "h2");
+    assert_eq!(root(&spans, other).name, "HorizontalPodAutoscaler.Activity");
+    assert_ne!(other.trace_id, top.trace_id);
+    assert_eq!(
+        spans.iter().filter(|s| s.events.iter().any(|e| e.name == "SuccessfulRescale")).count(),
+        1
+    );
+}
+
+fn node_event(uid: &str, node: &str, reason: &str, message: &str, at: Nanos) -> EventSeen {
+    let mut e = event(uid, (Kind::Node, node), reason, message, at);
+    e.involved.key.namespace = String::new();
+    e.component = "node-controller".into();
+    e
+}
+
+#[test]
+fn a_pod_span_links_to_its_node_s_trouble_during_its_life() {
+    let (d, rs, pod) = rollout_objects();
+    let mut on_node = pod.clone();
+    on_node.pod = Some(PodStatus { node: Some("node-1".into()), ..Default::default() });
+    let at = T0 + 10 * SECOND;
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, on_node),
+        happened(event(
+            "e1",
+            (Kind::ReplicaSet, "web-abc"),
+            "SuccessfulCreate",
+            "Created pod: web-abc-x1",
+            T0,
+        )),
+        happened(event(
+            "e2",
+            (Kind::Pod, "web-abc-x1"),
+            "Scheduled",
+            "Successfully assigned default/web-abc-x1 to node-1",
+            T0,
+        )),
+        happened(node_event(
+            "n1",
+            "node-1",
+            "NodeNotReady",
+            "Node node-1 status is now: NodeNotReady",
+            at,
+        )),
+        happened(event("e3", (Kind::Pod, "web-abc-x1"), "NodeNotReady", "Node is not ready", at)),
+        happened(event(
+            "e4",
+            (Kind::Pod, "web-abc-x1"),
+            "TaintManagerEviction",
+            "Marking for deletion Pod default/web-abc-x1",
+            at + SECOND,
+        )),
+        // Trouble on another node, and long after: no link.
+        happened(node_event(
+            "n2",
+            "node-2",
+            "NodeNotReady",
+            "Node node-2 status is now: NodeNotReady",
+            at,
+        )),
+    ]);
+    let node = holding(&spans, "n1");
+    assert_eq!(node.name, "Node.Activity");
+    assert!(node.parent.is_none());
+    let linked: Vec<&SpanDraft> = spans.iter().filter(|s| !s.links.is_empty()).collect();
+    assert!(!linked.is_empty(), "{spans:#?}");
+    for s in &linked {
+        assert!(s.name.starts_with("Pod."), "{}", s.name);
+        assert_eq!(s.links.len(), 1, "{s:#?}");
+        let link = &s.links[0];
+        assert_eq!((link.trace_id, link.span_id), (node.trace_id, node.span_id));
+        assert_eq!(text_of(&link.attributes, "k8s.node.name"), "node-1");
+        assert_eq!(text_of(&link.attributes, "k8s.event.reason"), "NodeNotReady");
+    }
+    // The eviction's span: the pod's end, linked to the node that went away.
+    let ending = holding(&spans, "e4");
+    assert_eq!(ending.name, "Pod.Termination");
+    assert_eq!(ending.links.len(), 1);
+    // Each Event once.
+    for uid in ["e1", "e2", "e3", "e4", "n1", "n2"] {
+        let n = spans
+            .iter()
+            .flat_map(|s| &s.events)
+            .filter(|e| text_of(&e.attributes, "k8s.event.uid") == uid)
+            .count();
+        assert_eq!(n, 1, "{uid}");
+    }
+}
+
+#[test]
+fn a_link_to_a_node_episode_still_open_names_the_trace_it_will_have() {
+    let (d, rs, pod) = rollout_objects();
+    let mut on_node = pod.clone();
+    on_node.pod = Some(PodStatus { node: Some("node-1".into()), ..Default::default() });
+    let mut c = Correlator::new(Config::default());
+    let mut spans = feed(
+        &mut c,
+        vec![
+            seen(T0, d),
+            seen(T0, rs),
+            seen(T0, on_node),
+            happened(event("e1", (Kind::Pod, "web-abc-x1"), "Started", "Started container", T0)),
+            happened(node_event(
+                "n1",
+                "node-1",
+                "NodeNotReady",
+                "Node node-1 status is now: NodeNotReady",
+                T0 + SECOND,
+            )),
+            // The pod's episode settles while the node's is kept open by more of its events.
+            tick(T0 + 6 * SECOND + 1),
+        ],
+    );
+    let pod_span = holding(&spans, "e1").clone();
+    assert_eq!(pod_span.links.len(), 1, "{spans:#?}");
+    spans.extend(feed(
+        &mut c,
+        vec![happened(node_event(
+            "n2",
+            "node-1",
+            "NodeNotSchedulable",
+            "Node node-1 status is now: NodeNotSchedulable",
+            T0 + 6 * SECOND + 2,
+        ))],
+    ));
+    spans.extend(c.finish());
+    let node = holding(&spans, "n1");
+    assert_eq!(
+        (pod_span.links[0].trace_id, pod_span.links[0].span_id),
+        (node.trace_id, node.span_id)
+    );
+}
+
+#[test]
+fn a_job_that_completes_after_its_root_was_emitted_shows_it_on_its_later_activity() {
+    let job = object(Kind::Job, "flaky", "j-1");
+    let mut b = owned_by(object(Kind::Pod, "flaky-b", "p-b"), &job);
+    b.created = Some(T0 + 13 * SECOND);
+    let mut done = job.clone();
+    done.resource_version = Some(5);
+    done.conditions = vec![condition("Complete", "True", T0 + 16 * SECOND, None)];
+    // Default settle (5 s): the retry 13 s later is a second episode of the same run.
+    let spans = run(vec![
+        seen(T0, job),
+        happened(event("e1", (Kind::Job, "flaky"), "SuccessfulCreate", "Created pod: flaky-a", T0)),
+        happened(event(
+            "e1s",
+            (Kind::Pod, "flaky-a"),
+            "Scheduled",
+            "Successfully assigned default/flaky-a to node-1",
+            T0,
+        )),
+        happened(event(
+            "e1t",
+            (Kind::Pod, "flaky-a"),
+            "Started",
+            "Started container work",
+            T0 + SECOND,
+        )),
+        happened(event(
+            "e2",
+            (Kind::Job, "flaky"),
+            "SuccessfulCreate",
+            "Created pod: flaky-b",
+            T0 + 13 * SECOND,
+        )),
+        seen(T0 + 13 * SECOND, b.clone()),
+        seen(T0 + 16 * SECOND, ended_pod(b, "Succeeded", 0, T0 + 16 * SECOND)),
+        seen(T0 + 16 * SECOND, done),
+    ]);
+    let roots: Vec<&SpanDraft> = spans.iter().filter(|s| s.name == "Job.Run").collect();
+    assert_eq!(roots.len(), 1, "one root: {spans:#?}");
+    assert!(
+        roots[0].events.iter().all(|e| e.name != "Complete=True"),
+        "not known when it was emitted"
+    );
+    let later: Vec<&SpanDraft> = spans.iter().filter(|s| s.name == "Job.Activity").collect();
+    assert_eq!(later.len(), 1, "{spans:#?}");
+    assert_eq!(later[0].parent, Some(roots[0].span_id));
+    assert_eq!(later[0].events.iter().filter(|e| e.name == "Complete=True").count(), 1);
+    assert_eq!(later[0].end, T0 + 16 * SECOND);
 }

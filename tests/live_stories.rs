@@ -5,11 +5,14 @@
 mod driver;
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use driver::*;
+use support::nodesim::{default_behaviour, ContainerInfo};
 use support::rotel::{self, Span};
-use support::{LiveCluster, LiveReceiver, NodeSim, NodeSimConfig};
+use support::{ContainerBehaviour, LiveCluster, LiveReceiver, NodeSim, NodeSimConfig};
 
 fn deployment(name: &str, image: &str, cpu: &str) -> String {
     format!(
@@ -188,4 +191,225 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
     within_10_percent(seconds(scheduling[0]), bound.as_secs_f64(), "waiting for capacity");
     assert!(scheduling[0].events.iter().any(|e| e.name == "Scheduled"
         && e.attr("k8s.event.message").is_some_and(|m| m.contains("sim-node-big"))));
+}
+
+/// A Job whose first pod fails (exit code 3) and whose retry succeeds, and a
+/// CronJob run (a Job made from the CronJob, as `kubectl create job --from`
+/// does): the failed pod's span is an Error saying how it ended, the Job's
+/// Complete condition is on its span's timeline, CronJob.Run -> Job.Run -> Pod.
+#[test]
+fn job_with_a_failed_pod_and_a_cron_job_run() {
+    let Some(cluster) = LiveCluster::start_or_skip("job_with_a_failed_pod_and_a_cron_job_run")
+    else {
+        return;
+    };
+    let rt = runtime();
+    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let kubeconfig = cluster.kubeconfig_path();
+    // The Job controller retries a failed pod after 10 s: one episode must hold both.
+    let mut kspan = Kspan::start(
+        &dir,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--otlp-addr",
+            receiver.grpc_endpoint(),
+            "--settle",
+            "15s",
+        ],
+    );
+    wait_for_sync(&kspan);
+    let run_for = Duration::from_millis(1500);
+    let first_failed = Arc::new(AtomicBool::new(false));
+    let behaviour = move |c: &ContainerInfo<'_>| {
+        let labels = c.pod.metadata.labels.as_ref();
+        match labels.and_then(|l| l.get("job-name")).map(String::as_str) {
+            Some("flaky") if !first_failed.swap(true, Ordering::SeqCst) => {
+                ContainerBehaviour::Exit { run_for, exit_code: 3 }
+            }
+            Some(_) => ContainerBehaviour::Exit { run_for, exit_code: 0 },
+            None => default_behaviour(c),
+        }
+    };
+    let config = NodeSimConfig { behaviour: Arc::new(behaviour), ..NodeSimConfig::with_nodes(1) };
+    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
+
+    let manifests = dir.join("jobs.yaml");
+    std::fs::write(
+        &manifests,
+        r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: flaky, namespace: default}
+spec:
+  backoffLimit: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: work, image: "busybox:1.36"}]
+---
+apiVersion: batch/v1beta1
+kind: CronJob
+metadata: {name: nightly, namespace: default}
+spec:
+  schedule: "*/1 * * * *"
+  suspend: true
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: report, image: "busybox:1.36"}]
+"#,
+    )
+    .unwrap();
+    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    kubectl(&cluster, &["create", "job", "nightly-manual", "--from=cronjob/nightly"]);
+    for job in ["flaky", "nightly-manual"] {
+        kubectl(
+            &cluster,
+            &["wait", "--for=condition=complete", &format!("job/{job}"), "--timeout=120s"],
+        );
+    }
+    std::thread::sleep(Duration::from_secs(20));
+    println!("{}", kspan.stop().lines().last().unwrap_or_default());
+    let spans = rotel::parse(&receiver.output());
+
+    // Every Event exactly once.
+    let events = api_events(&cluster, "default");
+    let placed = span_events(&spans);
+    let missing: Vec<_> = events.iter().filter(|(uid, _)| !placed.contains_key(*uid)).collect();
+    assert!(missing.is_empty(), "events not delivered: {missing:#?}");
+    for (uid, holders) in &placed {
+        assert_once_per_occurrence(uid, holders);
+    }
+
+    // The flaky Job: one root, two pods, the first an Error saying how it ended.
+    let job = spans
+        .iter()
+        .find(|s| s.name == "Job.Run" && s.is_root() && s.attr("k8s.job.name") == Some("flaky"))
+        .unwrap_or_else(|| panic!("a Job.Run root for flaky: {spans:#?}"));
+    let pods: Vec<&Span> = spans
+        .iter()
+        .filter(|s| {
+            s.name == "Pod.Startup"
+                && s.trace_id == job.trace_id
+                && s.attr("k8s.pod.name").is_some_and(|p| p.starts_with("flaky-"))
+        })
+        .collect();
+    assert_eq!(pods.len(), 2, "{pods:#?}");
+    let failed = pods.iter().find(|s| s.attr("kspan.pod.phase") == Some("Failed")).unwrap();
+    assert_eq!(failed.status_code.as_deref(), Some("STATUS_CODE_ERROR"));
+    let message = failed.status_message.as_deref().unwrap_or_default();
+    assert!(message.contains("container work exited with code 3 (Error)"), "{message}");
+    let succeeded = pods.iter().find(|s| s.attr("kspan.pod.phase") == Some("Succeeded")).unwrap();
+    assert_ne!(succeeded.status_code.as_deref(), Some("STATUS_CODE_ERROR"));
+    // A pod's span lasts until its container exited.
+    for pod in &pods {
+        assert!(seconds(pod) >= run_for.as_secs_f64() * 0.9, "{}: {:.3} s", pod.name, seconds(pod));
+    }
+    assert!(failed.end_unix_nano <= succeeded.start_unix_nano, "the retry follows the failure");
+    let complete = job.events.iter().find(|e| e.name == "Complete=True").expect("Complete=True");
+    assert_eq!(complete.attr("k8s.condition.type"), Some("Complete"));
+    assert!(job.end_unix_nano >= succeeded.end_unix_nano, "the Job ends when it completed");
+    assert_ne!(job.status_code.as_deref(), Some("STATUS_CODE_ERROR"), "it completed");
+
+    // The CronJob run: CronJob.Run -> Job.Run (Complete) -> Pod.Startup.
+    let run = spans
+        .iter()
+        .find(|s| s.name == "Job.Run" && s.attr("k8s.job.name") == Some("nightly-manual"))
+        .unwrap_or_else(|| panic!("a Job.Run for the CronJob's run: {spans:#?}"));
+    let cron = root(&spans, run);
+    assert_eq!(
+        (cron.name.as_str(), cron.attr("k8s.cronjob.name")),
+        ("CronJob.Run", Some("nightly"))
+    );
+    assert!(run.events.iter().any(|e| e.name == "Complete=True"), "{run:#?}");
+    let pod = spans
+        .iter()
+        .find(|s| {
+            s.name == "Pod.Startup"
+                && s.attr("k8s.pod.name").is_some_and(|p| p.starts_with("nightly-manual-"))
+        })
+        .expect("the run's pod");
+    assert_eq!(pod.parent_id.as_deref(), Some(run.span_id.as_str()));
+    assert_eq!(pod.attr("kspan.pod.phase"), Some("Succeeded"));
+}
+
+/// The node of a pod reports NotReady while the pod is starting (its readiness
+/// probe failing): the pod's span links to the node's Node.Activity root, in its
+/// own trace, over OTLP.
+#[test]
+fn a_pod_span_links_to_its_node_reporting_not_ready() {
+    let Some(cluster) =
+        LiveCluster::start_or_skip("a_pod_span_links_to_its_node_reporting_not_ready")
+    else {
+        return;
+    };
+    let rt = runtime();
+    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let kubeconfig = cluster.kubeconfig_path();
+    let mut kspan = Kspan::start(
+        &dir,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--otlp-addr",
+            receiver.grpc_endpoint(),
+            "--settle",
+            "3s",
+        ],
+    );
+    wait_for_sync(&kspan);
+    let sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(1))).unwrap();
+    // The node's registration settles into its own trace first.
+    std::thread::sleep(Duration::from_secs(5));
+    let manifests = dir.join("flapping.yaml");
+    std::fs::write(&manifests, deployment("flapping", "registry.example/unready-app:1.0", "100m"))
+        .unwrap();
+    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_secs(3));
+    rt.block_on(sim.report_not_ready("sim-node-1")).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    println!("{}", kspan.stop().lines().last().unwrap_or_default());
+    let spans = rotel::parse(&receiver.output());
+
+    let node_root = spans
+        .iter()
+        .find(|s| {
+            s.is_root()
+                && s.name == "Node.Activity"
+                && s.events.iter().any(|e| e.name == "NodeNotReady")
+        })
+        .unwrap_or_else(|| panic!("a Node.Activity root with NodeNotReady: {spans:#?}"));
+    let linked: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.attr("k8s.pod.name").is_some_and(|p| p.starts_with("flapping-")))
+        .filter(|s| !s.links.is_empty())
+        .collect();
+    assert!(!linked.is_empty(), "a linked pod span: {spans:#?}");
+    for s in &linked {
+        assert!(matches!(s.name.as_str(), "Pod.Startup" | "Pod.Activity"), "{}", s.name);
+        assert_ne!(s.trace_id, node_root.trace_id);
+        let link = &s.links[0];
+        assert_eq!(
+            (link.trace_id.as_str(), link.span_id.as_str()),
+            (node_root.trace_id.as_str(), node_root.span_id.as_str())
+        );
+        assert_eq!(link.attr("k8s.node.name"), Some("sim-node-1"));
+        assert_eq!(link.attr("k8s.event.reason"), Some("NodeNotReady"));
+    }
+    // The node's Event is in the node's trace only.
+    let holders = span_events(&spans);
+    let uid = node_root
+        .events
+        .iter()
+        .find(|e| e.name == "NodeNotReady")
+        .and_then(|e| e.attr("k8s.event.uid"))
+        .unwrap();
+    assert_eq!(holders[uid].len(), 1);
 }

@@ -17,6 +17,7 @@ fn span(n: u8) -> SpanDraft {
         status: Status::Unset,
         attributes: Vec::new(),
         events: Vec::new(),
+        links: Vec::new(),
         service: "test".into(),
     }
 }

@@ -11,18 +11,69 @@ use super::graph::Graph;
 use super::objects::{Objects, Tracked};
 use super::rollout::Rollout;
 use super::rules::{self, Action};
-use crate::observe::{Condition, EventSeen, Kind, ObjectKey};
-use crate::span::{self, Attributes, SpanDraft, SpanEventDraft, SpanId, Status, TraceId};
+use crate::observe::{Condition, EventSeen, Kind, ObjectKey, PodStatus};
+use crate::span::{
+    self, Attributes, SpanDraft, SpanEventDraft, SpanId, SpanLinkDraft, Status, TraceId,
+};
 use crate::time::{self, Nanos};
 
 /// How far before its first event a rollout may start (at the spec change).
 const MAX_LEAD: Nanos = 3600 * time::SECOND;
 /// Timestamps on Events have one-second precision.
 pub const SLACK: Nanos = time::SECOND;
+/// How long after a rescale a scale step is taken as its effect.
+const RESCALE_EFFECT: Nanos = 60 * time::SECOND;
 
 pub struct Context<'a> {
     pub objects: &'a Objects,
     pub graph: &'a Graph,
+    pub nodes: &'a dyn NodeMarks,
+}
+
+/// Trouble on a node (NodeNotReady, pressure, a Warning), where a pod span's
+/// link points: the root of the node's activity trace.
+#[derive(Debug, Clone)]
+pub struct NodeMark {
+    pub trace: TraceId,
+    pub span: SpanId,
+    pub at: Nanos,
+    pub reason: String,
+}
+
+/// The node marks known so far (of built and of still open node episodes).
+pub trait NodeMarks {
+    fn marks(&self, node: &str) -> Vec<NodeMark>;
+}
+
+fn is_node_trouble(event: &EventSeen) -> bool {
+    event.involved.key.kind == Kind::Node
+        && (event.is_warning()
+            || matches!(
+                event.reason.as_str(),
+                "NodeNotReady"
+                    | "NodeNotSchedulable"
+                    | "EvictionThresholdMet"
+                    | "NodeHasDiskPressure"
+                    | "NodeHasInsufficientMemory"
+                    | "NodeHasInsufficientPID"
+                    | "Rebooted"
+                    | "SystemOOM"
+            ))
+}
+
+/// The marks a node's rollouts leave: one per troubling Event, at its root.
+pub fn node_marks(rollouts: &[Rollout<'_>]) -> Vec<NodeMark> {
+    rollouts
+        .iter()
+        .flat_map(|r| {
+            r.events.iter().filter(|p| is_node_trouble(&p.event)).map(move |p| NodeMark {
+                trace: r.trace,
+                span: span::span_id(&r.trace, &["rollout"]),
+                at: p.time(),
+                reason: p.event.reason.clone(),
+            })
+        })
+        .collect()
 }
 
 struct Node {
@@ -33,6 +84,7 @@ struct Node {
     end: Option<Nanos>,
     attributes: Attributes,
     events: Vec<SpanEventDraft>,
+    links: Vec<SpanLinkDraft>,
     warning: Option<String>,
     components: BTreeMap<String, usize>,
     /// Known before the tree is built (emitted with an earlier episode): parent id only.
@@ -60,6 +112,7 @@ impl Tree {
             end: None,
             attributes,
             events: Vec::new(),
+            links: Vec::new(),
             warning: None,
             components: BTreeMap::new(),
             external: false,
@@ -210,6 +263,7 @@ fn root_name(kind: &Kind) -> &'static str {
         Kind::CronJob => "CronJob.Run",
         Kind::Pod => "Pod.Lifecycle",
         Kind::Node => "Node.Activity",
+        Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler.Activity",
         _ => "Object.Activity",
     }
 }
@@ -225,6 +279,7 @@ fn later_name(kind: &Kind) -> &'static str {
         Kind::CronJob => "CronJob.Activity",
         Kind::Pod => "Pod.Activity",
         Kind::Node => "Node.Activity",
+        Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler.Activity",
         _ => "Object.Activity",
     }
 }
@@ -303,11 +358,51 @@ pub fn rollout_spans(
         let last = rollout.events.last().map(|p| p.time()).unwrap_or_default();
         let from = rollout_start(rollout, tracked).unwrap_or(first) - SLACK;
         for c in &t.seen.conditions {
+            if top.kind == Kind::Job && is_job_end(c) {
+                continue; // below, whenever it came
+            }
             if c.at.is_some_and(|at| (from..=last + settle).contains(&at)) {
                 tree.condition(root, c);
             }
         }
+        if top.kind == Kind::Job {
+            job_end(&mut tree, root, t, from);
+        }
     }
+
+    // A HorizontalPodAutoscaler's rescale: the cause of the scale steps after it.
+    let mut rescales: Vec<(usize, Nanos)> = Vec::new();
+    for &placed in &rollout.events {
+        let Some(rescale) = rules::rescale(&placed.event) else { continue };
+        let hpa = &placed.event.involved.key;
+        let uid = uid_of(ctx.objects, hpa).or(placed.event.involved.uid.as_deref());
+        let mut attributes = subject(hpa, uid);
+        if let Some(target) = ctx.objects.get(hpa).and_then(|t| t.seen.scale_target.as_ref()) {
+            attributes.push(("k8s.hpa.scaletargetref.kind", target.kind.as_str().into()));
+            attributes.push(("k8s.hpa.scaletargetref.name", target.name.as_str().into()));
+        }
+        if let Some(size) = rescale.size {
+            attributes.push(("kspan.replicas.target", size.into()));
+        }
+        if let Some(reason) = rescale.reason {
+            attributes.push(("kspan.rescale.reason", reason.into()));
+        }
+        let id = span::span_id(&rollout.trace, &["rescale", &placed.event.uid]);
+        let node = tree.add(id, Some(root), "HorizontalPodAutoscaler.Rescale", attributes);
+        tree.record(node, placed);
+        if rescales.is_empty() && !continuing {
+            let cause = format!("{}/{}", hpa.kind, hpa.name);
+            tree.nodes[root].attributes.push(("kspan.change.cause", cause.into()));
+        }
+        rescales.push((node, placed.time()));
+    }
+    let cause_of = |at: Nanos| {
+        rescales
+            .iter()
+            .rev()
+            .find(|(_, t)| *t <= at + SLACK && at - *t <= RESCALE_EFFECT)
+            .map_or(root, |(node, _)| *node)
+    };
 
     // Scale steps of a Deployment, Jobs of a CronJob.
     let mut steps: Vec<(usize, ObjectKey, Action, Nanos)> = Vec::new();
@@ -316,7 +411,7 @@ pub fn rollout_spans(
     let mut rest: Vec<&Placed> = Vec::new();
     for &placed in &rollout.events {
         let event = &placed.event;
-        if sync.is_some_and(|s| std::ptr::eq(s, placed)) {
+        if sync.is_some_and(|s| std::ptr::eq(s, placed)) || rules::rescale(event).is_some() {
             continue;
         }
         let mention = rules::mention(event);
@@ -331,7 +426,7 @@ pub fn rollout_spans(
                 attributes.push(("kspan.replicas.target", target.into()));
                 let node = tree.add(
                     span::span_id(&rollout.trace, &["step", &event.uid]),
-                    Some(root),
+                    Some(cause_of(placed.time())),
                     name,
                     attributes,
                 );
@@ -370,6 +465,36 @@ pub fn rollout_spans(
                 attributes,
             );
             jobs.insert(job.to_string(), node);
+            // The Job's own account of its run: how and when it ended.
+            if let (Some(t), false) = (ctx.objects.get(&key), continuing) {
+                let first = rollout.events.first().map(|p| p.time()).unwrap_or_default();
+                let from = t.seen.created.unwrap_or(first).min(first) - SLACK;
+                let last = rollout.events.last().map(|p| p.time()).unwrap_or_default();
+                for c in t.seen.conditions.iter().filter(|c| !is_job_end(c)) {
+                    if c.at.is_some_and(|at| (from..=last + settle).contains(&at)) {
+                        tree.condition(node, c);
+                    }
+                }
+                job_end(&mut tree, node, t, from);
+            }
+        }
+    }
+    // A ReplicaSet's conditions (ReplicaFailure: quota exceeded...) on the scale
+    // step under way when they changed.
+    let last = rollout.events.last().map(|p| p.time()).unwrap_or_default();
+    let mut scaled: Vec<&ObjectKey> = steps.iter().map(|s| &s.1).collect();
+    scaled.sort();
+    scaled.dedup();
+    for rs in scaled {
+        let Some(t) = ctx.objects.get(rs) else { continue };
+        let first = steps.iter().filter(|s| s.1 == *rs).map(|s| s.3).min().unwrap_or_default();
+        for c in &t.seen.conditions {
+            let Some(at) = c.at.filter(|at| (first - SLACK..=last + settle).contains(at)) else {
+                continue;
+            };
+            if let Some(node) = latest_step(&steps, rs, None, at) {
+                tree.condition(node, c);
+            }
         }
     }
     let job_node = jobs.values().next().copied();
@@ -378,6 +503,23 @@ pub fn rollout_spans(
     // root of a continuing rollout was emitted already and is immutable: what
     // would go on it goes on a span of later activity below it.
     let mut later = None;
+    // A Job that ended after its root was emitted (a retry after a long back-off):
+    // its Complete / Failed condition goes on this later activity.
+    if let (true, Kind::Job, Some(t), Some(first)) =
+        (continuing, &top.kind, tracked, rollout.events.first())
+    {
+        let ended = t.seen.conditions.iter().any(|c| {
+            is_job_end(c) && c.status == "True" && c.at.is_some_and(|at| at + SLACK >= first.time())
+        });
+        if ended {
+            let count = first.event.count.to_string();
+            let id = span::span_id(&rollout.trace, &["later", &first.event.uid, &count]);
+            let node =
+                tree.add(id, Some(root), later_name(&top.kind), subject(top, Some(&t.seen.uid)));
+            job_end(&mut tree, node, t, first.time() - SLACK);
+            later = Some(node);
+        }
+    }
     for placed in rest {
         let key = &placed.event.involved.key;
         let mut node = match key.kind {
@@ -430,7 +572,55 @@ pub fn rollout_spans(
         add_pod(&mut tree, ctx, top, plan, parents, settle);
     }
 
+    cover(&mut tree);
+    link_nodes(&mut tree, ctx.nodes);
     finish(tree, top, rollout, roots)
+}
+
+/// Parents cover their children (children come after their parents in the tree).
+fn cover(tree: &mut Tree) {
+    for i in (0..tree.nodes.len()).rev() {
+        let (start, end) = (tree.nodes[i].start, tree.nodes[i].end);
+        if let (Some(parent), Some(start), Some(end)) = (tree.nodes[i].parent, start, end) {
+            tree.touch(parent, start);
+            tree.touch(parent, end);
+        }
+    }
+}
+
+/// A pod's span links to the activity of its node when the node was in trouble
+/// during the span (NodeNotReady, pressure): one link per node trace.
+fn link_nodes(tree: &mut Tree, nodes: &dyn NodeMarks) {
+    let trace = tree.trace;
+    for n in &mut tree.nodes {
+        if !matches!(n.name, "Pod.Startup" | "Pod.Activity" | "Pod.Termination") {
+            continue;
+        }
+        let (Some(start), Some(end)) = (n.start, n.end) else { continue };
+        let Some((_, node)) = n.attributes.iter().find(|(k, _)| *k == "k8s.node.name") else {
+            continue;
+        };
+        let node = node.to_string();
+        let mut by_trace: BTreeMap<(TraceId, SpanId), Vec<String>> = BTreeMap::new();
+        for mark in nodes.marks(&node) {
+            if mark.trace != trace && (start - SLACK..=end + SLACK).contains(&mark.at) {
+                let reasons = by_trace.entry((mark.trace, mark.span)).or_default();
+                if !reasons.contains(&mark.reason) {
+                    reasons.push(mark.reason);
+                }
+            }
+        }
+        for ((trace_id, span_id), reasons) in by_trace {
+            n.links.push(SpanLinkDraft {
+                trace_id,
+                span_id,
+                attributes: vec![
+                    ("k8s.node.name", node.as_str().into()),
+                    ("k8s.event.reason", reasons.join(",").into()),
+                ],
+            });
+        }
+    }
 }
 
 fn rollout_attributes(rollout: &Rollout<'_>, tracked: Option<&Tracked>) -> Attributes {
@@ -491,6 +681,28 @@ fn rollout_outcome(tree: &mut Tree, root: usize, rollout: &Rollout<'_>, tracked:
         "in-progress"
     };
     tree.nodes[root].attributes.push(("kspan.rollout.outcome", outcome.into()));
+}
+
+/// A Job's Complete or Failed condition: how its run ended.
+fn is_job_end(c: &Condition) -> bool {
+    matches!(c.kind.as_str(), "Complete" | "Failed")
+}
+
+/// The Job's Complete / Failed condition, whenever it came after the run began
+/// (a Job runs as long as its pods do): the Job's span ends then, in Error when
+/// it failed (BackoffLimitExceeded, DeadlineExceeded).
+fn job_end(tree: &mut Tree, node: usize, job: &Tracked, from: Nanos) {
+    for c in job.seen.conditions.iter().filter(|c| is_job_end(c) && c.status == "True") {
+        let Some(at) = c.at.filter(|at| *at >= from && *at - from <= MAX_LEAD) else {
+            continue;
+        };
+        tree.condition(node, c);
+        tree.touch(node, at);
+        if c.kind == "Failed" && tree.nodes[node].warning.is_none() {
+            let reason = c.reason.as_deref().unwrap_or("Failed");
+            tree.nodes[node].warning = Some(format!("{reason}: the Job failed"));
+        }
+    }
 }
 
 /// A rollout begins at its spec change when that is known and shortly before the first event.
@@ -737,6 +949,11 @@ fn add_pod(
         {
             tree.touch(node, at);
         }
+        if plan.born_here {
+            if let Some(p) = tracked.and_then(|t| t.seen.pod.as_ref()) {
+                ran_to_completion(tree, node, p, first);
+            }
+        }
     }
     if let Some(first_event) = plan.ending.first() {
         let first = plan.ending.iter().map(|p| p.time()).min().unwrap_or_default();
@@ -755,12 +972,51 @@ fn add_pod(
     }
 }
 
-/// Activity of a pod not born in this rollout hangs off the rollout (or its Job), not a scale step.
-fn tree_root(tree: &Tree, node: usize) -> usize {
-    match tree.nodes[node].name {
-        "ReplicaSet.ScaleUp" | "ReplicaSet.ScaleDown" => tree.nodes[node].parent.unwrap_or(node),
-        _ => node,
+/// A pod that ran to completion (a Job's): its span lasts until its containers
+/// ended; a Failed one is an Error saying how they ended (no Event tells that).
+fn ran_to_completion(tree: &mut Tree, node: usize, pod: &PodStatus, first: Nanos) {
+    let Some(phase) = pod.phase.as_deref().filter(|p| matches!(*p, "Succeeded" | "Failed")) else {
+        return;
+    };
+    tree.nodes[node].attributes.push(("kspan.pod.phase", phase.into()));
+    let ended = || pod.containers.iter().filter_map(|c| c.ended.as_ref().map(|e| (c, e)));
+    if let Some(at) =
+        ended().filter_map(|(_, e)| e.at).max().filter(|at| *at >= first && *at - first <= MAX_LEAD)
+    {
+        tree.touch(node, at);
     }
+    if phase == "Failed" {
+        let mut how: Vec<String> = ended()
+            .filter(|(_, e)| e.exit_code != 0)
+            .map(|(c, e)| {
+                let mut text = format!(
+                    "container {} exited with code {} ({})",
+                    c.name,
+                    e.exit_code,
+                    e.reason.as_deref().unwrap_or("Error")
+                );
+                if let Some(m) = e.message.as_deref().filter(|m| !m.is_empty()) {
+                    text.push_str(&format!(": {}", m.trim()));
+                }
+                text
+            })
+            .collect();
+        how.extend(pod.reason.clone());
+        let text = if how.is_empty() { "no reason given".into() } else { how.join("; ") };
+        tree.nodes[node].warning = Some(bounded(&format!("pod Failed: {text}")));
+    }
+}
+
+/// Activity of a pod not born in this rollout hangs off the rollout (or its Job), not a scale step.
+fn tree_root(tree: &Tree, mut node: usize) -> usize {
+    while let (
+        "ReplicaSet.ScaleUp" | "ReplicaSet.ScaleDown" | "HorizontalPodAutoscaler.Rescale",
+        Some(p),
+    ) = (tree.nodes[node].name, tree.nodes[node].parent)
+    {
+        node = p;
+    }
+    node
 }
 
 /// "Successfully assigned ns/pod to node-1".
@@ -779,13 +1035,7 @@ fn finish(
     roots: &mut dyn Roots,
 ) -> Vec<SpanDraft> {
     let fallback = rollout.events.first().map(|p| p.time()).unwrap_or_default();
-    for i in (0..tree.nodes.len()).rev() {
-        let (start, end) = (tree.nodes[i].start, tree.nodes[i].end);
-        if let (Some(parent), Some(start), Some(end)) = (tree.nodes[i].parent, start, end) {
-            tree.touch(parent, start);
-            tree.touch(parent, end);
-        }
-    }
+    cover(&mut tree);
     // Spans without events of their own (the rollout) take the component that
     // reported on the top-level object, else the first one that reported at all.
     let about_top = rollout
@@ -819,6 +1069,7 @@ fn finish(
             status: node.warning.map_or(Status::Unset, Status::Error),
             attributes: node.attributes,
             events: node.events,
+            links: node.links,
             service: if service.is_empty() { "kubernetes".into() } else { service },
         });
     }

@@ -23,15 +23,15 @@ mod selector;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 
-use crate::observe::{EventSeen, ObjectKey, ObjectSeen, Observation, Observed};
+use crate::observe::{EventSeen, Kind, ObjectKey, ObjectSeen, Observation, Observed};
 use crate::span::{SpanDraft, TraceId};
 use crate::time::{Nanos, SECOND};
-use build::{Context, Roots};
+use build::{Context, NodeMark, NodeMarks, Roots};
 use episode::Episode;
 use graph::Graph;
 use objects::Objects;
 
-pub use rules::{mention, Action, Mention};
+pub use rules::{mention, rescale, Action, Mention, Rescale};
 pub use selector::Selector;
 
 #[derive(Debug, Clone)]
@@ -113,7 +113,39 @@ pub struct Correlator {
     deadlines: BinaryHeap<Reverse<(Nanos, ObjectKey)>>,
     pending: Pending,
     roots: EmittedRoots,
+    /// Trouble on each node (by name) from its built episodes, for pod spans' links.
+    node_marks: HashMap<String, Vec<NodeMark>>,
+    last_prune: Nanos,
     stats: Stats,
+}
+
+/// The node marks a pod span can link to: of built node episodes, and of one
+/// still open (its trace id as it will be built).
+struct NodeLinks<'a> {
+    built: &'a HashMap<String, Vec<NodeMark>>,
+    episodes: &'a BTreeMap<ObjectKey, Episode>,
+    objects: &'a Objects,
+    graph: &'a Graph,
+}
+
+impl NodeMarks for NodeLinks<'_> {
+    fn marks(&self, node: &str) -> Vec<NodeMark> {
+        let mut marks = self.built.get(node).cloned().unwrap_or_default();
+        let key = ObjectKey::new(Kind::Node, "", node);
+        if let Some(episode) = self.episodes.get(&key) {
+            let rollouts =
+                rollout::split(&key, self.objects.get(&key), self.graph, sorted(episode));
+            marks.extend(build::node_marks(&rollouts));
+        }
+        marks
+    }
+}
+
+/// An episode's events by (time, uid): the order its spans are built in.
+fn sorted(episode: &Episode) -> Vec<&episode::Placed> {
+    let mut events: Vec<&episode::Placed> = episode.events.values().collect();
+    events.sort_by(|a, b| (a.time(), &a.event.uid).cmp(&(b.time(), &b.event.uid)));
+    events
 }
 
 /// Events whose owner chain is not known yet, indexed by arrival (to expire them
@@ -180,6 +212,8 @@ impl Correlator {
             deadlines: BinaryHeap::new(),
             pending: Pending::default(),
             roots: EmittedRoots::default(),
+            node_marks: HashMap::new(),
+            last_prune: Nanos::MIN,
             stats: Stats::default(),
         }
     }
@@ -257,7 +291,7 @@ impl Correlator {
             retry = Some(self.graph.top(&m.object));
             self.graph.said(&m.object, &event.involved.key);
         }
-        let top = self.graph.top(&event.involved.key);
+        let top = self.top_of(&event);
         if self.certain(&top) {
             self.place(event, mentioned.as_ref(), true, at);
         } else {
@@ -282,8 +316,18 @@ impl Correlator {
         top.kind.is_usually_top_level() || self.objects.get(top).is_some()
     }
 
+    /// Where an event belongs: its subject's top-level object; a
+    /// HorizontalPodAutoscaler's rescale belongs to the rollout of what it scaled
+    /// (its spec.scaleTargetRef: the message does not name it).
+    fn top_of(&self, event: &EventSeen) -> ObjectKey {
+        let target = rules::rescale(event)
+            .and_then(|_| self.objects.get(&event.involved.key))
+            .and_then(|t| t.seen.scale_target.as_ref());
+        self.graph.top(target.unwrap_or(&event.involved.key))
+    }
+
     fn place(&mut self, event: EventSeen, mentioned: Option<&Mention>, certain: bool, at: Nanos) {
-        let top = self.graph.top(&event.involved.key);
+        let top = self.top_of(&event);
         if !certain {
             self.stats.placed_best_effort += 1;
         }
@@ -305,7 +349,7 @@ impl Correlator {
     /// wait on for their new top.
     fn retry_pending(&mut self, top: &ObjectKey) {
         for waiting in self.pending.waiting_for(top) {
-            let top = self.graph.top(&waiting.event.involved.key);
+            let top = self.top_of(&waiting.event);
             if self.certain(&top) {
                 self.place_waiting(waiting, true);
             } else {
@@ -325,8 +369,12 @@ impl Correlator {
         let mut drafts = Vec::new();
         if all {
             self.deadlines.clear();
-            for (_, episode) in std::mem::take(&mut self.episodes) {
-                drafts.extend(self.build(&episode));
+            // Nodes first: their marks are known when their pods' spans link to them.
+            let (nodes, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.episodes)
+                .into_values()
+                .partition(|e| e.top.kind == Kind::Node);
+            for episode in nodes.iter().chain(&rest) {
+                drafts.extend(self.build(episode));
             }
         }
         while let Some(Reverse((due, _))) = self.deadlines.peek() {
@@ -347,8 +395,16 @@ impl Correlator {
             drafts.extend(self.build(&episode));
         }
 
-        for key in self.objects.evict_deleted(now.saturating_sub(self.config.retain_deleted)) {
+        let forget = now.saturating_sub(self.config.retain_deleted);
+        for key in self.objects.evict_deleted(forget) {
             self.graph.remove(&key);
+        }
+        if now.saturating_sub(self.last_prune) >= 60 * SECOND {
+            self.last_prune = now;
+            self.node_marks.retain(|_, marks| {
+                marks.retain(|m| m.at >= forget);
+                !marks.is_empty()
+            });
         }
         self.stats.spans += drafts.len() as u64;
         drafts
@@ -370,11 +426,21 @@ impl Correlator {
             self.stats.unselected += 1;
             return Vec::new();
         }
-        let mut events: Vec<&episode::Placed> = episode.events.values().collect();
-        events.sort_by(|a, b| (a.time(), &a.event.uid).cmp(&(b.time(), &b.event.uid)));
         let tracked = self.objects.get(&episode.top);
-        let rollouts = rollout::split(&episode.top, tracked, &self.graph, events);
-        let ctx = Context { objects: &self.objects, graph: &self.graph };
+        let rollouts = rollout::split(&episode.top, tracked, &self.graph, sorted(episode));
+        if episode.top.kind == Kind::Node {
+            let marks = build::node_marks(&rollouts);
+            if !marks.is_empty() {
+                self.node_marks.entry(episode.top.name.clone()).or_default().extend(marks);
+            }
+        }
+        let nodes = NodeLinks {
+            built: &self.node_marks,
+            episodes: &self.episodes,
+            objects: &self.objects,
+            graph: &self.graph,
+        };
+        let ctx = Context { objects: &self.objects, graph: &self.graph, nodes: &nodes };
         let mut drafts = Vec::new();
         for r in &rollouts {
             if !self.roots.emitted(&r.trace) {

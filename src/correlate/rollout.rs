@@ -44,7 +44,7 @@ pub fn split<'a>(
     let keys: Vec<(String, Option<i64>)> = match top.kind {
         Kind::Pod => events.iter().map(|_| ("pod".to_string(), None)).collect(),
         Kind::Job => events.iter().map(|_| ("run".to_string(), None)).collect(),
-        Kind::Node | Kind::Other(_) => {
+        Kind::Node | Kind::HorizontalPodAutoscaler | Kind::Other(_) => {
             let first = events.first().map(|p| time::format(p.time())).unwrap_or_default();
             events.iter().map(|_| (format!("activity:{first}"), None)).collect()
         }

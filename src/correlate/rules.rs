@@ -45,6 +45,30 @@ pub fn mention(event: &EventSeen) -> Option<Mention> {
     })
 }
 
+/// What a HorizontalPodAutoscaler's `SuccessfulRescale` says: "New size: 4;
+/// reason: cpu resource utilization (percentage of request) above target".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rescale {
+    pub size: Option<i64>,
+    pub reason: Option<String>,
+}
+
+pub fn rescale(event: &EventSeen) -> Option<Rescale> {
+    if event.involved.key.kind != Kind::HorizontalPodAutoscaler
+        || event.reason != "SuccessfulRescale"
+    {
+        return None;
+    }
+    let m = &event.message;
+    let size = m
+        .strip_prefix("New size: ")
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|n| n.trim().parse().ok());
+    let reason =
+        m.split_once("reason: ").map(|(_, r)| r.trim().to_string()).filter(|r| !r.is_empty());
+    Some(Rescale { size, reason })
+}
+
 /// "Scaled up replica set px-5d567cc74c to 2" (and newer "... from 1 to 2").
 fn scaled_replica_set(reason: &str, message: &str) -> Option<(Kind, String, Action)> {
     if reason != "ScalingReplicaSet" {

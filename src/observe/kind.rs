@@ -13,6 +13,7 @@ pub enum Kind {
     Pod,
     Node,
     PersistentVolumeClaim,
+    HorizontalPodAutoscaler,
     Other(String),
 }
 
@@ -28,6 +29,7 @@ impl Kind {
             "Pod" => Kind::Pod,
             "Node" => Kind::Node,
             "PersistentVolumeClaim" => Kind::PersistentVolumeClaim,
+            "HorizontalPodAutoscaler" => Kind::HorizontalPodAutoscaler,
             other => Kind::Other(other.to_string()),
         }
     }
@@ -43,6 +45,7 @@ impl Kind {
             Kind::Pod => "Pod",
             Kind::Node => "Node",
             Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
+            Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
             Kind::Other(kind) => kind,
         }
     }
@@ -51,6 +54,7 @@ impl Kind {
     pub fn attribute_prefix(&self) -> String {
         match self {
             Kind::PersistentVolumeClaim => "k8s.persistentvolumeclaim".into(),
+            Kind::HorizontalPodAutoscaler => "k8s.hpa".into(),
             other => format!("k8s.{}", other.as_str().to_ascii_lowercase()),
         }
     }

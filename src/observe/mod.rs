@@ -8,8 +8,8 @@ pub mod object;
 pub use event::{event_observation, EventSeen, Involved};
 pub use kind::Kind;
 pub use object::{
-    object_observation, Condition, ContainerStatus, ObjectSeen, OwnerRef, PodStatus, SpecChange,
-    WorkloadStatus,
+    object_observation, Condition, ContainerStatus, Ended, ObjectSeen, OwnerRef, PodStatus,
+    SpecChange, WorkloadStatus,
 };
 
 use crate::time::Nanos;

@@ -1,6 +1,7 @@
 //! Compact projection of an API object: what the correlator needs, never the whole object.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, Time};
@@ -39,6 +40,8 @@ pub struct PodStatus {
     /// Earliest container start, from containerStatuses[].state.running.startedAt.
     pub started: Option<Nanos>,
     pub containers: Vec<ContainerStatus>,
+    /// status.reason and status.message of a pod the kubelet gave up on (`Evicted: ...`).
+    pub reason: Option<String>,
 }
 
 /// What a crash loop leaves in containerStatuses: how often, and why it last ended.
@@ -49,6 +52,18 @@ pub struct ContainerStatus {
     /// lastState.terminated.reason, e.g. `OOMKilled`, `Error`.
     pub last_reason: Option<String>,
     pub last_exit_code: Option<i32>,
+    /// state.terminated now: a container that ran to completion (a Job's pod) or failed for good.
+    pub ended: Option<Ended>,
+}
+
+/// How a container's current run ended (state.terminated).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ended {
+    pub exit_code: i32,
+    /// `Completed`, `Error`, `OOMKilled`...
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub at: Option<Nanos>,
 }
 
 /// Rollout progress of a workload, in the terms of its controller.
@@ -93,6 +108,8 @@ pub struct ObjectSeen {
     /// Labels, kept only on objects without owners (those that can be a rollout's
     /// top, which `--selector` is matched against), sorted by key.
     pub labels: Vec<(String, String)>,
+    /// What a HorizontalPodAutoscaler scales (spec.scaleTargetRef), in its namespace.
+    pub scale_target: Option<ObjectKey>,
 }
 
 impl ObjectSeen {
@@ -150,6 +167,7 @@ pub fn object_observation(kind: Kind, meta: &ObjectMeta) -> ObjectSeen {
         pod: None,
         workload: None,
         labels,
+        scale_target: None,
     }
 }
 
@@ -286,6 +304,20 @@ impl Project for CronJob {
     }
 }
 
+/// Only what the autoscaler scales: its rescale Events name no target.
+impl Project for HorizontalPodAutoscaler {
+    fn project(&self) -> ObjectSeen {
+        let mut seen = object_observation(Kind::HorizontalPodAutoscaler, &self.metadata);
+        let target = &self.spec.scale_target_ref;
+        seen.scale_target = Some(ObjectKey::new(
+            Kind::parse(&target.kind),
+            seen.key.namespace.clone(),
+            &target.name,
+        ));
+        seen
+    }
+}
+
 impl Project for Pod {
     fn project(&self) -> ObjectSeen {
         let mut seen = object_observation(Kind::Pod, &self.metadata);
@@ -316,6 +348,12 @@ impl Project for Pod {
                     restarts: c.restart_count,
                     last_reason: last.and_then(|t| t.reason.clone()),
                     last_exit_code: last.map(|t| t.exit_code),
+                    ended: c.state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| Ended {
+                        exit_code: t.exit_code,
+                        reason: t.reason.clone(),
+                        message: t.message.clone(),
+                        at: t.finished_at.as_ref().and_then(time::from_time),
+                    }),
                 }
             })
             .collect();
@@ -324,6 +362,10 @@ impl Project for Pod {
             phase: status.and_then(|s| s.phase.clone()),
             started,
             containers,
+            reason: status.and_then(|s| match (&s.reason, &s.message) {
+                (Some(r), Some(m)) => Some(format!("{r}: {m}")),
+                (r, m) => r.clone().or(m.clone()),
+            }),
         });
         seen
     }

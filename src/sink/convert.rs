@@ -94,7 +94,25 @@ pub fn span_data(draft: &SpanDraft) -> SpanData {
         attributes: draft.attributes.iter().map(|(k, v)| key_value(k, v)).collect(),
         dropped_attributes_count: 0,
         events,
-        links: SpanLinks::default(),
+        links: {
+            let mut links = SpanLinks::default();
+            links.links = draft
+                .links
+                .iter()
+                .map(|l| {
+                    let context = SpanContext::new(
+                        opentelemetry::trace::TraceId::from_bytes(l.trace_id),
+                        opentelemetry::trace::SpanId::from_bytes(l.span_id),
+                        TraceFlags::SAMPLED,
+                        true,
+                        TraceState::default(),
+                    );
+                    let attributes = l.attributes.iter().map(|(k, v)| key_value(k, v)).collect();
+                    opentelemetry::trace::Link::new(context, attributes, 0)
+                })
+                .collect();
+            links
+        },
         status: match &draft.status {
             span::Status::Unset => Status::Unset,
             span::Status::Error(message) => Status::error(message.clone()),

@@ -47,3 +47,35 @@ impl<W: Write> JsonLines<W> {
         Ok(self.out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::{SpanLinkDraft, Status};
+
+    #[test]
+    fn links_reach_the_otlp_json_output() {
+        let draft = SpanDraft {
+            trace_id: [1; 16],
+            span_id: [2; 8],
+            parent: None,
+            name: "Pod.Startup",
+            start: 0,
+            end: 1,
+            status: Status::Unset,
+            attributes: Vec::new(),
+            events: Vec::new(),
+            links: vec![SpanLinkDraft {
+                trace_id: [3; 16],
+                span_id: [4; 8],
+                attributes: vec![("k8s.node.name", "node-1".into())],
+            }],
+            service: "test".into(),
+        };
+        let json = serde_json::to_value(request(&[draft], &ResourceOptions::default())).unwrap();
+        let link = &json["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["links"][0];
+        assert_eq!(link["traceId"], "03".repeat(16));
+        assert_eq!(link["spanId"], "04".repeat(8));
+        assert_eq!(link["attributes"][0]["key"], "k8s.node.name");
+    }
+}

@@ -2,6 +2,7 @@
 //! Knows the Kubernetes shapes: single objects, `List`s, watch events, both Event APIs.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, Pod};
 use k8s_openapi::api::events::v1::Event as NewEvent;
@@ -240,6 +241,7 @@ fn decode_object(
         "Job" => object::<Job>(value, &kind)?,
         "CronJob" => object::<CronJob>(value, &kind)?,
         "Node" => object::<Node>(value, &kind)?,
+        "HorizontalPodAutoscaler" => object::<HorizontalPodAutoscaler>(value, &kind)?,
         _ => {
             let name = name_of(&value);
             let meta = value.get("metadata").cloned().unwrap_or(Value::Null);
@@ -266,6 +268,7 @@ pub fn kind_from_file_name(file_name: &str) -> Option<&'static str> {
         "jobs" => "Job",
         "cronjobs" => "CronJob",
         "nodes" => "Node",
+        "horizontalpodautoscalers" => "HorizontalPodAutoscaler",
         "persistentvolumeclaims" => "PersistentVolumeClaim",
         "services" => "Service",
         "replicationcontrollers" => "ReplicationController",

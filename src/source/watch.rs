@@ -67,6 +67,7 @@ pub async fn resources(client: &Client, events: EventsApi) -> Vec<ApiResource> {
         resource("apps", "v1", "StatefulSet", "statefulsets"),
         resource("apps", "v1", "DaemonSet", "daemonsets"),
         resource("batch", "v1", "Job", "jobs"),
+        resource("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
     ];
     let batch_v1 = client.list_api_group_resources("batch/v1").await;
     let cron_v1 =

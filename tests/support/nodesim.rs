@@ -54,6 +54,10 @@ pub enum ContainerBehaviour {
     /// Starts, exits with `exit_code` after `run_for`, is restarted with back-off
     /// (`BackOff` "Back-off restarting failed container", CrashLoopBackOff).
     CrashLoop { run_for: Duration, exit_code: i32 },
+    /// Starts, runs for `run_for` and exits with `exit_code`, never restarted (a
+    /// Job's pod, restartPolicy Never): the pod ends Succeeded, or Failed when a
+    /// container exited non-zero. Like the kubelet, no Event tells the exit.
+    Exit { run_for: Duration, exit_code: i32 },
     /// Starts, but its readiness probe fails: `Unhealthy` events every probe
     /// period, the pod is Running and never Ready.
     NeverReady,
@@ -160,6 +164,7 @@ pub struct NodeSim {
     cfg: Arc<NodeSimConfig>,
     watch_task: Option<JoinHandle<()>>,
     pods: Arc<Mutex<HashMap<String, PodEntry>>>,
+    kubelets: HashMap<String, Arc<Kubelet>>,
 }
 
 struct PodEntry {
@@ -190,12 +195,27 @@ impl NodeSim {
             kubelets.insert(name.clone(), k);
         }
         let pods: Arc<Mutex<HashMap<String, PodEntry>>> = Arc::new(Mutex::new(HashMap::new()));
-        let watch_task = tokio::spawn(watch_pods(client.clone(), kubelets, pods.clone()));
-        Ok(NodeSim { client, cfg, watch_task: Some(watch_task), pods })
+        let watch_task = tokio::spawn(watch_pods(client.clone(), kubelets.clone(), pods.clone()));
+        Ok(NodeSim { client, cfg, watch_task: Some(watch_task), pods, kubelets })
     }
 
     pub fn nodes(&self) -> &[String] {
         &self.cfg.nodes
+    }
+
+    /// The kubelet of `node` reports it NotReady (a container runtime problem):
+    /// the `NodeNotReady` node event only; the Node's status and its pods are left as they are.
+    pub async fn report_not_ready(&self, node: &str) -> Result<()> {
+        let kubelet =
+            self.kubelets.get(node).with_context(|| format!("no simulated node {node}"))?;
+        kubelet
+            .node_event(
+                "Normal",
+                "NodeNotReady",
+                format!("Node {node} status is now: NodeNotReady"),
+            )
+            .await;
+        Ok(())
     }
 
     /// Stops watching and aborts every in-flight pod simulation.
@@ -777,6 +797,11 @@ impl PodRun {
                     let me = self.clone();
                     background.spawn(async move { me.crash_loop(i).await });
                 }
+                ContainerBehaviour::Exit { run_for, exit_code } => {
+                    self.set_container(i, |c| c.ready = true).await;
+                    let me = self.clone();
+                    background.spawn(async move { me.exit(i, run_for, exit_code).await });
+                }
             }
         }
         self.patch_status().await?;
@@ -870,6 +895,26 @@ impl PodRun {
             self.create_and_start(i).await;
             let _ = self.patch_status().await;
         }
+    }
+
+    async fn exit(self: Arc<Self>, i: usize, run_for: Duration, exit_code: i32) {
+        self.sleep(run_for).await;
+        let now = Timestamp::now();
+        self.set_container(i, |c| {
+            let started_at = match c.state {
+                CState::Running { started_at } => started_at,
+                _ => now,
+            };
+            c.state = CState::Terminated {
+                exit_code,
+                reason: if exit_code == 0 { "Completed" } else { "Error" }.into(),
+                started_at,
+                finished_at: now,
+            };
+            c.ready = false;
+        })
+        .await;
+        let _ = self.patch_status().await;
     }
 
     async fn never_ready(self: Arc<Self>, i: usize) {
@@ -990,7 +1035,21 @@ fn render_status(st: &mut PodStatus, host_ip: &str) -> Value {
     let any_running =
         apps.iter().any(|c| matches!(c.state, CState::Running { .. } | CState::Terminated { .. }))
             || apps.iter().any(|c| c.restart_count > 0);
-    let phase = if initialized && any_running { "Running" } else { "Pending" };
+    // Containers that exit for good (restartPolicy Never) end the pod.
+    let finished = !apps.is_empty()
+        && apps.iter().all(|c| {
+            matches!(c.behaviour, ContainerBehaviour::Exit { .. })
+                && matches!(c.state, CState::Terminated { .. })
+        });
+    let failed = apps
+        .iter()
+        .any(|c| matches!(c.state, CState::Terminated { exit_code, .. } if exit_code != 0));
+    let phase = match (finished, failed) {
+        (true, true) => "Failed",
+        (true, false) => "Succeeded",
+        _ if initialized && any_running => "Running",
+        _ => "Pending",
+    };
     let not_ready: Vec<&str> = apps.iter().filter(|c| !c.ready).map(|c| c.name.as_str()).collect();
     let not_init: Vec<&str> = inits
         .iter()
