@@ -90,7 +90,7 @@ impl<I: Iterator<Item = Observation>> Iterator for Counting<I> {
         if matches!(o.what, Observed::Event(_)) {
             self.events += 1;
         }
-        if self.every > 0 && self.observations as u64 % self.every == 0 {
+        if self.every > 0 && (self.observations as u64).is_multiple_of(self.every) {
             let (peak, now) = memory();
             println!(
                 "mode=full-progress observations={} events={} rss_kib={now} peak_rss_kib={peak}",
