@@ -278,10 +278,13 @@ pub struct LiveCluster {
 impl LiveCluster {
     /// Starts a control plane in a fresh temporary directory.
     pub fn start() -> Result<Self> {
+        // Tests of one binary start side by side: the clock alone once gave two the same dir.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let base = std::env::temp_dir();
         let unique = format!(
-            "kspan-live-{}-{}",
+            "kspan-live-{}-{}-{}",
             std::process::id(),
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default()
