@@ -1,4 +1,5 @@
-# Build: the same cargo command CI runs for the release binary.
+# Build: the release build of the README (CI builds and tests the debug profile; this
+# image is not built in CI).
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
