@@ -4,7 +4,7 @@
 use kspan::correlate::{Config, Correlator};
 use kspan::observe::{
     Condition, ContainerStatus, Ended, EventSeen, Involved, Kind, ObjectKey, ObjectSeen,
-    Observation, Observed, OwnerRef, PodStatus, SpecChange,
+    Observation, Observed, OwnerRef, PodStatus, SpecChange, WorkloadStatus,
 };
 use kspan::span::{SpanDraft, Status, Value};
 use kspan::time::{Nanos, SECOND};
@@ -1224,4 +1224,94 @@ fn a_job_that_completes_after_its_root_was_emitted_shows_it_on_its_later_activit
     assert_eq!(later[0].parent, Some(roots[0].span_id));
     assert_eq!(later[0].events.iter().filter(|e| e.name == "Complete=True").count(), 1);
     assert_eq!(later[0].end, T0 + 16 * SECOND);
+}
+
+fn warning(mut e: EventSeen, count: i32, first: Nanos) -> EventSeen {
+    e.kind = "Warning".into();
+    e.count = count;
+    e.first = Some(first);
+    e
+}
+
+/// A volume that cannot be mounted: the pod's span is in Error with the kubelet's
+/// last message, and the repeated Event is one record with its count.
+#[test]
+fn a_failed_mount_puts_the_pod_span_in_error_with_its_count() {
+    let (d, rs, pod) = rollout_objects();
+    let message = r#"MountVolume.SetUp failed for volume "data" : secret "db" not found"#;
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod),
+        happened(event(
+            "e1",
+            (Kind::ReplicaSet, "web-abc"),
+            "SuccessfulCreate",
+            "Created pod: web-abc-x1",
+            T0,
+        )),
+        happened(event(
+            "e2",
+            (Kind::Pod, "web-abc-x1"),
+            "Scheduled",
+            "Successfully assigned default/web-abc-x1 to n1",
+            T0 + SECOND,
+        )),
+        happened(warning(
+            event("e3", (Kind::Pod, "web-abc-x1"), "FailedMount", message, T0 + 40 * SECOND),
+            4,
+            T0 + 2 * SECOND,
+        )),
+    ]);
+    let mount = holding(&spans, "e3");
+    assert_eq!(text(mount, "k8s.pod.name"), "web-abc-x1");
+    assert_eq!(mount.status, Status::Error(message.into()));
+    let records: Vec<_> = spans
+        .iter()
+        .flat_map(|s| &s.events)
+        .filter(|e| {
+            e.attributes.iter().any(|(k, v)| *k == "k8s.event.uid" && v.to_string() == "e3")
+        })
+        .collect();
+    assert_eq!(records.len(), 1, "one record for the repeated Event");
+    let count = records[0].attributes.iter().find(|(k, _)| *k == "k8s.event.count");
+    assert_eq!(count.map(|(_, v)| v.to_string()), Some("4".into()));
+    assert_eq!(root(&spans, mount).name, "Deployment.Rollout");
+}
+
+/// A rollout past its progressDeadlineSeconds: the Deployment's Progressing
+/// condition says so, and the root span is a failed rollout in Error.
+#[test]
+fn a_rollout_past_its_progress_deadline_is_a_failed_root() {
+    let (mut d, rs, pod) = rollout_objects();
+    d.workload = Some(WorkloadStatus {
+        observed_generation: Some(2),
+        desired: Some(2),
+        replicas: 2,
+        updated: 1,
+        ready: 1,
+        available: 1,
+    });
+    d.conditions =
+        vec![condition("Progressing", "False", T0 + 9 * SECOND, Some("ProgressDeadlineExceeded"))];
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod),
+        happened(event(
+            "e1",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-abc to 2",
+            T0,
+        )),
+    ]);
+    let top = root(&spans, holding(&spans, "e1"));
+    assert_eq!(top.name, "Deployment.Rollout");
+    assert_eq!(text(top, "kspan.rollout.outcome"), "failed");
+    assert!(
+        matches!(&top.status, Status::Error(m) if m.starts_with("ProgressDeadlineExceeded")),
+        "{:?}",
+        top.status
+    );
 }
