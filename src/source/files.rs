@@ -171,31 +171,21 @@ pub fn read_line(file: &Path, line: usize, text: &str, outcome: &mut ReadOutcome
     let hint = file.file_name().and_then(|n| n.to_str()).and_then(kind_from_file_name);
     let origin = Origin { file: file.to_path_buf(), document: line, line };
     let mut decoded = Vec::new();
-    if let Ok(recorded) = serde_json::from_str::<Recorded>(text) {
-        let arrival = recorded.time.as_deref().and_then(time::parse);
-        let result =
-            decode_raw_watch_event(&recorded.kind, recorded.object.get(), hint, &mut decoded);
-        outcome.items.extend(decoded.into_iter().map(|d| Item {
-            decoded: d,
-            arrival,
-            origin: origin.clone(),
-        }));
-        if let Err(e) = result {
-            outcome.errors.push(ReadError::Document { origin, message: e.to_string() });
-        }
-        return;
-    }
-    // Not the recorded shape: the general reader says what is wrong with it.
-    let mut value = match serde_json::from_str::<Value>(text) {
-        Ok(value) => value,
-        Err(e) => {
-            let message = format!("invalid JSON: {e}");
-            outcome.errors.push(ReadError::Document { origin, message });
-            return;
-        }
+    let (arrival, result) = match serde_json::from_str::<Recorded>(text) {
+        Ok(recorded) => (
+            recorded.time.as_deref().and_then(time::parse),
+            decode_raw_watch_event(&recorded.kind, recorded.object.get(), hint, &mut decoded),
+        ),
+        // Not the recorded shape: the general reader says what is wrong with it.
+        Err(_) => match serde_json::from_str::<Value>(text) {
+            Ok(mut value) => (take_arrival(&mut value), decode(value, hint, &mut decoded)),
+            Err(e) => {
+                let message = format!("invalid JSON: {e}");
+                outcome.errors.push(ReadError::Document { origin, message });
+                return;
+            }
+        },
     };
-    let arrival = take_arrival(&mut value);
-    let result = decode(value, hint, &mut decoded);
     outcome.items.extend(decoded.into_iter().map(|d| Item {
         decoded: d,
         arrival,

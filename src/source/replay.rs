@@ -123,59 +123,51 @@ impl Timeline {
     }
 
     fn new(outcome: ReadOutcome, streams: Vec<(PathBuf, (BufReader<File>, Nanos))>) -> Timeline {
-        let times = outcome.items.iter().filter_map(|i| i.arrival.or(i.decoded.time));
-        let mut timeline = Timeline {
-            sources: Vec::new(),
-            heads: BinaryHeap::new(),
-            errors: outcome.errors,
-            skipped: outcome.skipped,
-            origin: times.min().unwrap_or(Nanos::MAX),
-            started: false,
-        };
-        let mut items: Vec<(Nanos, bool, super::files::Item)> = outcome
+        // A recording's first line is its earliest: it may set the origin too.
+        let origin = outcome
+            .items
+            .iter()
+            .filter_map(|i| i.arrival.or(i.decoded.time))
+            .chain(streams.iter().map(|(_, (_, first))| *first))
+            .min()
+            .unwrap_or(0);
+        let mut sorted: Vec<Keyed> = outcome
             .items
             .into_iter()
-            .map(|item| {
+            .enumerate()
+            .map(|(seq, item)| {
                 let snapshot =
                     !matches!(item.decoded.what, Observed::Event(_)) && item.arrival.is_none();
-                (item.arrival.or(item.decoded.time).unwrap_or(Nanos::MAX), snapshot, item)
+                let at = match item.arrival.or(item.decoded.time) {
+                    Some(at) if !snapshot => at,
+                    _ => origin,
+                };
+                Keyed {
+                    key: Key { at, late: !snapshot, source: 0, seq: seq as u64 },
+                    observation: Observation { at, what: item.decoded.what },
+                }
             })
             .collect();
-        // A recording's first line is its earliest: it may set the origin too.
-        let mut lines = Vec::new();
-        for (file, (reader, first)) in streams {
-            timeline.origin = timeline.origin.min(first);
-            lines.push(Lines {
+        sorted.sort_by_key(|k| k.key);
+        let mut sources = vec![Source::Sorted(sorted.into_iter())];
+        sources.extend(streams.into_iter().map(|(file, (reader, _))| {
+            Source::Lines(Box::new(Lines {
                 file,
                 reader,
                 line: 0,
                 buffer: BinaryHeap::new(),
                 seq: 0,
                 done: false,
-            });
+            }))
+        }));
+        Timeline {
+            sources,
+            heads: BinaryHeap::new(),
+            errors: outcome.errors,
+            skipped: outcome.skipped,
+            origin,
+            started: false,
         }
-        if timeline.origin == Nanos::MAX {
-            timeline.origin = 0;
-        }
-        let origin = timeline.origin;
-        let sorted: Vec<Keyed> = {
-            let mut keyed: Vec<Keyed> = items
-                .drain(..)
-                .enumerate()
-                .map(|(seq, (at, snapshot, item))| {
-                    let at = if snapshot || at == Nanos::MAX { origin } else { at };
-                    Keyed {
-                        key: Key { at, late: !snapshot, source: 0, seq: seq as u64 },
-                        observation: Observation { at, what: item.decoded.what },
-                    }
-                })
-                .collect();
-            keyed.sort_by_key(|k| k.key);
-            keyed
-        };
-        timeline.sources.push(Source::Sorted(sorted.into_iter()));
-        timeline.sources.extend(lines.into_iter().map(|l| Source::Lines(Box::new(l))));
-        timeline
     }
 
     /// Errors met since the last call, in the order they were found.
