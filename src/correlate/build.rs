@@ -268,6 +268,22 @@ fn root_name(kind: &Kind) -> &'static str {
     }
 }
 
+/// The span of activity on a continuing rollout's top-level object, below its
+/// root, named by the event that opened it: with its count too, since a repeat
+/// of that event may open a later episode again.
+fn later_span(
+    tree: &mut Tree,
+    root: usize,
+    top: &ObjectKey,
+    tracked: Option<&Tracked>,
+    opened_by: &Placed,
+) -> usize {
+    let count = opened_by.event.count.to_string();
+    let id = span::span_id(&tree.trace, &["later", &opened_by.event.uid, &count]);
+    let attributes = subject(top, tracked.map(|t| t.seen.uid.as_str()));
+    tree.add(id, Some(root), later_name(&top.kind), attributes)
+}
+
 /// Activity on a top-level object after its rollout's root span was emitted.
 fn later_name(kind: &Kind) -> &'static str {
     match kind {
@@ -512,10 +528,7 @@ pub fn rollout_spans(
             is_job_end(c) && c.status == "True" && c.at.is_some_and(|at| at + SLACK >= first.time())
         });
         if ended {
-            let count = first.event.count.to_string();
-            let id = span::span_id(&rollout.trace, &["later", &first.event.uid, &count]);
-            let node =
-                tree.add(id, Some(root), later_name(&top.kind), subject(top, Some(&t.seen.uid)));
+            let node = later_span(&mut tree, root, top, tracked, first);
             job_end(&mut tree, node, t, first.time() - SLACK);
             later = Some(node);
         }
@@ -528,13 +541,7 @@ pub fn rollout_spans(
             _ => root,
         };
         if node == root && continuing {
-            node = *later.get_or_insert_with(|| {
-                // The event's count too: a repeat of it may open a later episode again.
-                let count = placed.event.count.to_string();
-                let id = span::span_id(&rollout.trace, &["later", &placed.event.uid, &count]);
-                let attributes = subject(top, tracked.map(|t| t.seen.uid.as_str()));
-                tree.add(id, Some(root), later_name(&top.kind), attributes)
-            });
+            node = *later.get_or_insert_with(|| later_span(&mut tree, root, top, tracked, placed));
         }
         tree.record(node, placed);
     }
