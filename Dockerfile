@@ -1,9 +1,9 @@
-# Build: the release build of the README (CI builds and tests the debug profile; this
-# image is not built in CI).
+# Build: the same command as the first build step of the test suite (scripts/test),
+# so CI builds and tests exactly what goes into the image.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin kspan
+RUN cargo build --release --locked
 
 # Run: a small distroless image, non-root.
 FROM gcr.io/distroless/cc-debian12:nonroot
