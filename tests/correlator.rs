@@ -1315,3 +1315,80 @@ fn a_rollout_past_its_progress_deadline_is_a_failed_root() {
         top.status
     );
 }
+
+/// A pod running, its readiness probe not passed yet (Ready=False).
+fn running_pod(mut p: ObjectSeen, rv: u64, started: Nanos, ready: Option<Nanos>) -> ObjectSeen {
+    p.resource_version = Some(rv);
+    p.pod = Some(PodStatus {
+        node: Some("node-1".into()),
+        phase: Some("Running".into()),
+        started: Some(started),
+        ..Default::default()
+    });
+    p.conditions = vec![match ready {
+        Some(at) => condition("Ready", "True", at, None),
+        None => condition("Ready", "False", started, Some("ContainersNotReady")),
+    }];
+    p
+}
+
+/// Scheduled at `at`, its container started a second later.
+fn startup_events(pod: &str, at: Nanos) -> Vec<Observation> {
+    let message = format!("Successfully assigned default/{pod} to node-1");
+    let scheduled = event("s1", (Kind::Pod, pod), "Scheduled", &message, at);
+    let mut started =
+        event("s2", (Kind::Pod, pod), "Started", "Started container main", at + SECOND);
+    started.involved.field_path = Some("spec.containers{main}".into());
+    vec![happened(scheduled), happened(started)]
+}
+
+#[test]
+fn a_pod_waiting_longer_than_settle_for_its_readiness_probe_keeps_its_rollout_open() {
+    let (d, rs, pod) = rollout_objects();
+    let started = T0 + SECOND;
+    let ready = started + 20 * SECOND; // four settle windows of quiet
+    let mut c = Correlator::new(Config::default());
+    let mut observations = vec![seen(T0, d), seen(T0, rs), seen(T0, pod.clone())];
+    observations.extend(startup_events("web-abc-x1", T0));
+    observations.push(seen(started, running_pod(pod.clone(), 2, started, None)));
+    observations.push(tick(ready - SECOND));
+    let early = feed(&mut c, observations);
+    assert!(early.is_empty(), "nothing is finished while the probe is under way: {early:#?}");
+    let mut spans = feed(
+        &mut c,
+        vec![seen(ready, running_pod(pod, 3, started, Some(ready))), tick(ready + 6 * SECOND)],
+    );
+    assert!(!spans.is_empty(), "settled once Ready");
+    spans.extend(c.finish());
+    let readiness = spans.iter().find(|s| s.name == "Pod.Readiness").expect("a readiness span");
+    assert_eq!((readiness.start, readiness.end), (started, ready));
+    let traces: std::collections::BTreeSet<_> = spans.iter().map(|s| s.trace_id).collect();
+    assert_eq!(traces.len(), 1, "one trace: {spans:#?}");
+}
+
+#[test]
+fn a_pod_whose_probe_fails_does_not_hold_its_rollout_open() {
+    let (d, rs, pod) = rollout_objects();
+    let started = T0 + SECOND;
+    let mut c = Correlator::new(Config::default());
+    let mut observations = vec![seen(T0, d), seen(T0, rs), seen(T0, pod.clone())];
+    observations.extend(startup_events("web-abc-x1", T0));
+    observations.push(seen(started, running_pod(pod.clone(), 2, started, None)));
+    let mut unhealthy = event(
+        "u1",
+        (Kind::Pod, "web-abc-x1"),
+        "Unhealthy",
+        "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        started + SECOND,
+    );
+    unhealthy.kind = "Warning".into();
+    observations.push(happened(unhealthy));
+    // Still not Ready after the warning: it does not reopen the wait.
+    observations.push(seen(started + 2 * SECOND, running_pod(pod, 3, started, None)));
+    observations.push(tick(started + 8 * SECOND));
+    let spans = feed(&mut c, observations);
+    assert!(
+        spans.iter().any(|s| s.name == "Pod.Readiness" && matches!(s.status, Status::Error(_))),
+        "settled after the quiet window, its readiness an Error: {spans:#?}"
+    );
+}

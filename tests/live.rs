@@ -252,7 +252,16 @@ fn statefulset_daemonset_and_job_over_http_protobuf() {
     );
     wait_for_sync(&kspan);
     // The nodes join after kspan-rs started: their events are activity, not history.
-    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2))).unwrap();
+    // Pull, start and readiness long enough to measure within 10%.
+    let (pull, start, ready) =
+        (Duration::from_millis(1500), Duration::from_millis(1500), Duration::from_millis(2000));
+    let config = NodeSimConfig {
+        pull_delay: pull,
+        start_delay: start,
+        ready_delay: ready,
+        ..NodeSimConfig::with_nodes(2)
+    };
+    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
 
     let manifests = dir.join("workloads.yaml");
     std::fs::write(
@@ -356,6 +365,67 @@ spec:
         .filter_map(|s| s.attr("kspan.rollout.generation"))
         .collect();
     assert_eq!(sts_roots, BTreeSet::from(["1", "2"]));
+    // Each StatefulSet pod's steps took what the simulator took, and the pods
+    // start one after another: the next only once the previous is Ready.
+    let db_pods: Vec<&rotel::Span> = spans
+        .iter()
+        .filter(|s| s.name == "Pod.Startup")
+        .filter(|s| s.attr("k8s.pod.name").is_some_and(|p| p.starts_with("db-")))
+        .collect();
+    assert_eq!(db_pods.len(), 4, "two pods, twice: {db_pods:#?}");
+    let child = |pod: &rotel::Span, name: &str| -> Option<rotel::Span> {
+        spans
+            .iter()
+            .find(|s| s.name == name && s.parent_id.as_deref() == Some(&pod.span_id))
+            .cloned()
+    };
+    let within_10_percent = |s: &rotel::Span, expected: Duration| {
+        let took = (s.end_unix_nano - s.start_unix_nano) as f64 / 1e9;
+        let expected = expected.as_secs_f64();
+        assert!(
+            (took - expected).abs() <= expected * 0.1,
+            "{} of {}: {took:.3} s, expected {expected:.3} s ± 10%",
+            s.name,
+            s.attr("k8s.pod.name").unwrap_or_default()
+        );
+    };
+    for pod in &db_pods {
+        let pulled = child(pod, "Pod.ImagePull").expect("an image pull span");
+        // A pull of an image the node has is "already present" and takes no time.
+        if pulled.events.iter().any(|e| e.name == "Pulling") {
+            within_10_percent(&pulled, pull);
+        }
+        within_10_percent(&child(pod, "Pod.ContainerStart").expect("a start span"), start);
+        let readiness = child(pod, "Pod.Readiness");
+        within_10_percent(
+            &readiness.unwrap_or_else(|| panic!("a readiness span: {pod:#?}")),
+            ready,
+        );
+    }
+    for generation in ["1", "2"] {
+        let root = spans
+            .iter()
+            .find(|s| {
+                s.is_root()
+                    && s.name == "StatefulSet.Rollout"
+                    && s.attr("kspan.rollout.generation") == Some(generation)
+            })
+            .unwrap();
+        let mut pods: Vec<&&rotel::Span> =
+            db_pods.iter().filter(|p| p.trace_id == root.trace_id).collect();
+        pods.sort_by_key(|p| p.start_unix_nano);
+        let order: Vec<&str> = pods.iter().filter_map(|p| p.attr("k8s.pod.name")).collect();
+        // Created in ordinal order, updated in reverse.
+        let expected = if generation == "1" { ["db-0", "db-1"] } else { ["db-1", "db-0"] };
+        assert_eq!(order, expected, "generation {generation}");
+        let first_ready = child(pods[0], "Pod.Readiness").unwrap();
+        assert!(
+            pods[1].start_unix_nano + 50_000_000 >= first_ready.end_unix_nano,
+            "generation {generation}: {} began before {} was Ready",
+            order[1],
+            order[0]
+        );
+    }
     assert_eq!(replay_trees(&capture, "2s"), trees(&spans), "capture replay equals the live run");
 }
 

@@ -44,11 +44,26 @@ struct PodProgress {
     starting: Option<bool>,
     /// Created (or failing to schedule) and not yet scheduled (or deleted).
     unscheduled: Option<bool>,
+    /// Running and not yet Ready (or killed, or warned about), from its status.
+    readying: Option<bool>,
+    /// The pod (uid) `readying` is about: a StatefulSet's pod comes back under its name.
+    instance: Option<String>,
 }
 
 impl PodProgress {
+    /// Without a uid the Event is about the pod instance last seen.
+    fn readiness_ended(&mut self, uid: Option<&str>) {
+        self.readying = Some(false);
+        if let Some(uid) = uid {
+            self.instance = Some(uid.to_string());
+        }
+    }
+
     fn under_way(&self) -> bool {
-        self.pulls > 0 || self.starting == Some(true) || self.unscheduled == Some(true)
+        self.pulls > 0
+            || self.starting == Some(true)
+            || self.unscheduled == Some(true)
+            || self.readying == Some(true)
     }
 }
 
@@ -116,6 +131,7 @@ impl Episode {
             "Killing" => self.update(subject, |p| {
                 p.starting = Some(false);
                 p.unscheduled = Some(false);
+                p.readiness_ended(e.involved.uid.as_deref());
             }),
             "FailedScheduling" => self.update(subject, |p| {
                 p.unscheduled.get_or_insert(true);
@@ -123,7 +139,10 @@ impl Episode {
             _ => {}
         }
         if e.is_warning() {
-            self.update(subject, |p| p.starting = Some(false));
+            self.update(subject, |p| {
+                p.starting = Some(false);
+                p.readiness_ended(e.involved.uid.as_deref());
+            });
         }
         match mentioned.filter(|m| m.object.kind == Kind::Pod) {
             Some(m) if m.action == Action::Create => self.update(&m.object.name, |p| {
@@ -134,6 +153,19 @@ impl Episode {
             }
             _ => {}
         }
+    }
+
+    /// What the pod's status says (see `awaiting_ready`): a pod waiting for its
+    /// readiness probe keeps the episode open, so its Ready is not cut off. An end
+    /// is final: a pod warned about (Unhealthy) or Ready does not hold it again.
+    pub fn pod_readiness(&mut self, pod: &str, uid: &str, awaiting: bool) {
+        self.update(pod, |p| {
+            let ended = p.readying == Some(false) && p.instance.as_deref() == Some(uid);
+            if !ended {
+                p.readying = Some(awaiting);
+                p.instance = Some(uid.to_string());
+            }
+        });
     }
 
     fn update(&mut self, pod: &str, change: impl FnOnce(&mut PodProgress)) {

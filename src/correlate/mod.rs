@@ -141,6 +141,20 @@ impl NodeMarks for NodeLinks<'_> {
     }
 }
 
+/// What a pod's status says of its readiness: `Some(true)` while its containers
+/// run and it is not Ready yet (a readiness probe under way), `Some(false)` once
+/// it is Ready or has ended; `None` before it started, or for other objects.
+fn awaiting_ready(object: &ObjectSeen) -> Option<bool> {
+    let pod = object.pod.as_ref()?;
+    let ready = object.conditions.iter().any(|c| c.kind == "Ready" && c.status == "True");
+    match pod.phase.as_deref() {
+        _ if ready => Some(false),
+        Some("Succeeded" | "Failed") => Some(false),
+        Some("Running") if pod.started.is_some() => Some(true),
+        _ => None,
+    }
+}
+
 /// An episode's events by (time, uid): the order its spans are built in.
 fn sorted(episode: &Episode) -> Vec<&episode::Placed> {
     let mut events: Vec<&episode::Placed> = episode.events.values().collect();
@@ -267,6 +281,7 @@ impl Correlator {
             };
             ObjectKey::new(o.kind.clone(), namespace, o.name.clone())
         });
+        let readiness = awaiting_ready(&object);
         let before = self.graph.top(&key);
         if self.objects.upsert(object, at) {
             self.graph.set_owner(&key, owner.as_ref());
@@ -274,6 +289,11 @@ impl Correlator {
         let top = self.graph.top(&key);
         if let Some(episode) = self.episodes.get_mut(&top) {
             episode.last_activity = episode.last_activity.max(at);
+            if let Some(awaiting) = readiness {
+                let uid = self.objects.get(&key).map(|t| t.seen.uid.as_str()).unwrap_or_default();
+                episode.pod_readiness(&key.name, uid, awaiting);
+                Self::reschedule(episode, &self.config, &mut self.deadlines);
+            }
         }
         // Events waiting for this object, or for the top it had: its owner may
         // have made their chains known.
@@ -333,10 +353,20 @@ impl Correlator {
         }
         let episode = self.episodes.entry(top.clone()).or_insert_with(|| Episode::new(top, at));
         episode.add(event, mentioned, certain, at);
-        let due = episode.due(self.config.settle, self.config.max_open);
+        Self::reschedule(episode, &self.config, &mut self.deadlines);
+    }
+
+    /// Queues the episode's deadline when it came earlier (a later one is found
+    /// when the queued entry comes due).
+    fn reschedule(
+        episode: &mut Episode,
+        config: &Config,
+        deadlines: &mut BinaryHeap<Reverse<(Nanos, ObjectKey)>>,
+    ) {
+        let due = episode.due(config.settle, config.max_open);
         if due < episode.scheduled {
             episode.scheduled = due;
-            self.deadlines.push(Reverse((due, episode.top.clone())));
+            deadlines.push(Reverse((due, episode.top.clone())));
         }
     }
 

@@ -25,20 +25,24 @@ pub struct Objects {
     deleted: BTreeSet<(Nanos, ObjectKey)>,
 }
 
-/// Condition times have whole seconds; the arrival of the copy that first showed
-/// a transition, within that second, is the finer instant (a pod Ready 150 ms after
-/// its container started). Later copies keep the refined time.
-fn refine_conditions(previous: Option<&ObjectSeen>, seen: &mut ObjectSeen, at: Nanos) {
+/// Condition and creation times have whole seconds; the arrival of the copy that
+/// first showed a transition (or the object), within that second, is the finer
+/// instant (a pod Ready 150 ms after its container started, a StatefulSet's next
+/// pod created 200 ms after the previous one was Ready). Later copies keep it.
+fn refine_times(previous: Option<&ObjectSeen>, seen: &mut ObjectSeen, at: Nanos) {
+    let refine = |kept: Option<Nanos>, t: Nanos| match kept {
+        Some(r) if r - r % SECOND == t => Some(r),
+        _ if t % SECOND == 0 && (t..t + SECOND).contains(&at) => Some(at),
+        _ => Some(t),
+    };
+    if let Some(t) = seen.created {
+        let kept = previous.filter(|p| p.uid == seen.uid).and_then(|p| p.created);
+        seen.created = refine(kept, t);
+    }
     for c in &mut seen.conditions {
         let before = previous.and_then(|p| p.conditions.iter().find(|o| o.kind == c.kind));
-        match (before, c.at) {
-            (Some(o), Some(t))
-                if o.status == c.status && o.at.is_some_and(|r| r - r % SECOND == t) =>
-            {
-                c.at = o.at
-            }
-            (_, Some(t)) if t % SECOND == 0 && (t..t + SECOND).contains(&at) => c.at = Some(at),
-            _ => {}
+        if let Some(t) = c.at {
+            c.at = refine(before.filter(|o| o.status == c.status).and_then(|o| o.at), t);
         }
     }
 }
@@ -86,7 +90,7 @@ impl Objects {
                 let keep = newer(&seen, &t.seen);
                 if keep {
                     let mut seen = seen;
-                    refine_conditions(Some(&t.seen), &mut seen, at);
+                    refine_times(Some(&t.seen), &mut seen, at);
                     record_completion(t, &seen, at);
                     t.seen = seen;
                 }
@@ -95,7 +99,7 @@ impl Objects {
             Some(t) if !newer(&seen, &t.seen) => false,
             _ => {
                 let mut seen = seen;
-                refine_conditions(None, &mut seen, at);
+                refine_times(None, &mut seen, at);
                 let generations =
                     seen.generation.map(|g| (g, recorded.unwrap_or(at))).into_iter().collect();
                 let spec_changes = seen.generation.zip(recorded).into_iter().collect();
