@@ -434,6 +434,7 @@ EOF
     --use-service-account-credentials=false \
     --controllers '*,-nodeipam,-nodelifecycle,-attachdetach,-persistentvolume-binder,-persistentvolume-expander,-cloud-node-lifecycle,-service,-route' \
     --concurrent-deployment-syncs 5 --concurrent-replicaset-syncs 5 \
+    --horizontal-pod-autoscaler-sync-period 2s \
     --v=1)
   sched_pid=$(spawn kube-scheduler "$DIR/logs/kube-scheduler.log" "$BIN/kube-scheduler" \
     --kubeconfig "$DIR/kubeconfig" \

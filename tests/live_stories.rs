@@ -101,6 +101,9 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
         deployment("unready", "registry.example/unready-app:1.0", "100m"),
         // More CPU than any node has, until a big node joins.
         deployment("big", "nginx:1.19", "6"),
+        // Never available, with a progress deadline of 2 s.
+        deployment("stuck", "registry.example/missing-app:1.0", "100m")
+            .replace("spec:\n  replicas: 1", "spec:\n  progressDeadlineSeconds: 2\n  replicas: 1"),
     ]
     .concat();
     std::fs::write(&manifests, text).unwrap();
@@ -172,6 +175,20 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
         "restart count from containerStatuses"
     );
 
+    // Past its progress deadline: the rollout failed, its root an Error saying so,
+    // the Progressing=False condition on its timeline.
+    let stuck = spans
+        .iter()
+        .find(|s| s.is_root() && s.attr("k8s.deployment.name") == Some("stuck"))
+        .unwrap_or_else(|| panic!("a root for stuck: {spans:#?}"));
+    assert_eq!(stuck.attr("kspan.rollout.outcome"), Some("failed"), "{stuck:#?}");
+    assert_eq!(stuck.status_code.as_deref(), Some("STATUS_CODE_ERROR"));
+    assert!(stuck
+        .status_message
+        .as_deref()
+        .is_some_and(|m| m.contains("ProgressDeadlineExceeded")));
+    assert!(stuck.events.iter().any(|e| e.name == "Progressing=False"), "{stuck:#?}");
+
     // Failing readiness probe: Unhealthy on an Error readiness span, never ready.
     let unready = of(&spans, "unready", "Pod.Readiness");
     assert!(!unready.is_empty());
@@ -233,7 +250,15 @@ fn job_with_a_failed_pod_and_a_cron_job_run() {
             None => default_behaviour(c),
         }
     };
-    let config = NodeSimConfig { behaviour: Arc::new(behaviour), ..NodeSimConfig::with_nodes(1) };
+    // Every pod pulls its image: pull and start long enough to measure within 10%.
+    let (pull, start_delay) = (Duration::from_millis(2500), Duration::from_millis(1500));
+    let config = NodeSimConfig {
+        behaviour: Arc::new(behaviour),
+        pull_delay: pull,
+        start_delay,
+        image_cache: false,
+        ..NodeSimConfig::with_nodes(1)
+    };
     let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
 
     let manifests = dir.join("jobs.yaml");
@@ -313,6 +338,21 @@ spec:
         assert!(seconds(pod) >= least, "{}: {:.3} s, at least {least} s", pod.name, seconds(pod));
     }
     assert!(failed.end_unix_nano <= succeeded.start_unix_nano, "the retry follows the failure");
+    // Each pod's pull and start took what the simulator took, the Job's pods and the CronJob's.
+    for pod in pods.iter().copied().chain(spans.iter().filter(|s| {
+        s.name == "Pod.Startup"
+            && s.attr("k8s.pod.name").is_some_and(|p| p.starts_with("nightly-manual-"))
+    })) {
+        let child = |name: &str| {
+            let found = spans
+                .iter()
+                .find(|s| s.name == name && s.parent_id.as_deref() == Some(pod.span_id.as_str()));
+            found.unwrap_or_else(|| panic!("{name} under {pod:#?}"))
+        };
+        let what = pod.attr("k8s.pod.name").unwrap_or_default();
+        within_10_percent(seconds(child("Pod.ImagePull")), pull.as_secs_f64(), what);
+        within_10_percent(seconds(child("Pod.ContainerStart")), start_delay.as_secs_f64(), what);
+    }
     let complete = job.events.iter().find(|e| e.name == "Complete=True").expect("Complete=True");
     assert_eq!(complete.attr("k8s.condition.type"), Some("Complete"));
     assert!(job.end_unix_nano >= succeeded.end_unix_nano, "the Job ends when it completed");
@@ -414,4 +454,195 @@ fn a_pod_span_links_to_its_node_reporting_not_ready() {
         .and_then(|e| e.attr("k8s.event.uid"))
         .unwrap();
     assert_eq!(holders[uid].len(), 1);
+}
+
+/// An autoscaler whose minimum is above the Deployment's replicas: the HPA
+/// controller scales it up without metrics ("Current number of replicas below
+/// Spec.MinReplicas"), and its SuccessfulRescale is the cause of the scale-up.
+#[test]
+fn an_autoscaler_rescale_is_the_cause_of_the_scale_up() {
+    let Some(cluster) =
+        LiveCluster::start_or_skip("an_autoscaler_rescale_is_the_cause_of_the_scale_up")
+    else {
+        return;
+    };
+    let rt = runtime();
+    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let kubeconfig = cluster.kubeconfig_path();
+    let mut kspan = Kspan::start(
+        &dir,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--otlp-addr",
+            receiver.grpc_endpoint(),
+            "--settle",
+            "3s",
+        ],
+    );
+    wait_for_sync(&kspan);
+    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(1))).unwrap();
+    let manifests = dir.join("web.yaml");
+    std::fs::write(&manifests, deployment("web", "nginx:1.19", "100m")).unwrap();
+    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=60s"]);
+    // The first rollout settles into its own trace before the autoscaler acts.
+    std::thread::sleep(Duration::from_secs(5));
+    let hpa = dir.join("hpa.yaml");
+    std::fs::write(
+        &hpa,
+        r#"
+apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: web, namespace: default}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 3
+  maxReplicas: 5
+  targetCPUUtilizationPercentage: 80
+"#,
+    )
+    .unwrap();
+    kubectl(&cluster, &["apply", "-f", hpa.to_str().unwrap()]);
+    let asked = Instant::now();
+    loop {
+        let ready = kubectl(
+            &cluster,
+            &["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"],
+        );
+        if ready.trim() == "3" {
+            break;
+        }
+        assert!(asked.elapsed() < Duration::from_secs(90), "the autoscaler never scaled web to 3");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(6));
+    println!("{}", kspan.stop().lines().last().unwrap_or_default());
+    let spans = rotel::parse(&receiver.output());
+
+    let cause = spans
+        .iter()
+        .find(|s| s.name == "HorizontalPodAutoscaler.Rescale")
+        .unwrap_or_else(|| panic!("a HorizontalPodAutoscaler.Rescale span: {spans:#?}"));
+    assert_eq!(cause.attr("k8s.hpa.name"), Some("web"));
+    assert_eq!(cause.attr("k8s.hpa.scaletargetref.kind"), Some("Deployment"));
+    assert_eq!(cause.attr("k8s.hpa.scaletargetref.name"), Some("web"));
+    assert_eq!(cause.attr("kspan.replicas.target"), Some("3"));
+    assert_eq!(
+        cause.attr("kspan.rescale.reason"),
+        Some("Current number of replicas below Spec.MinReplicas")
+    );
+    assert!(cause.events.iter().any(|e| e.name == "SuccessfulRescale"), "{cause:#?}");
+    let top = root(&spans, cause);
+    assert_eq!(top.name, "Deployment.Rollout");
+    assert_eq!(top.attr("k8s.deployment.name"), Some("web"));
+    assert_eq!(top.attr("kspan.change.cause"), Some("HorizontalPodAutoscaler/web"));
+    // The scale step is the rescale's effect, and the two new pods are in its trace.
+    let step = spans
+        .iter()
+        .find(|s| s.name == "ReplicaSet.ScaleUp" && s.trace_id == cause.trace_id)
+        .unwrap_or_else(|| panic!("a scale-up in the rescale's trace: {spans:#?}"));
+    assert_eq!(step.parent_id.as_deref(), Some(cause.span_id.as_str()));
+    let new_pods = of(&spans, "web", "Pod.Startup")
+        .into_iter()
+        .filter(|s| s.trace_id == cause.trace_id)
+        .count();
+    assert_eq!(new_pods, 2, "the pods the rescale added");
+    // Every Event exactly once.
+    let placed = span_events(&spans);
+    for (uid, what) in api_events(&cluster, "default") {
+        assert!(placed.contains_key(&uid), "event not delivered: {what:?}");
+    }
+    for (uid, holders) in &placed {
+        assert_once_per_occurrence(uid, holders);
+    }
+}
+
+/// The kubelet evicts a running pod for memory pressure: the pod's span is an
+/// Error saying why, it links to the node's EvictionThresholdMet, and the
+/// ReplicaSet's replacement pod starts.
+#[test]
+fn an_evicted_pod_is_an_error_linked_to_its_node_and_replaced() {
+    let Some(cluster) =
+        LiveCluster::start_or_skip("an_evicted_pod_is_an_error_linked_to_its_node_and_replaced")
+    else {
+        return;
+    };
+    let rt = runtime();
+    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let kubeconfig = cluster.kubeconfig_path();
+    let mut kspan = Kspan::start(
+        &dir,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--otlp-addr",
+            receiver.grpc_endpoint(),
+            "--settle",
+            "3s",
+        ],
+    );
+    wait_for_sync(&kspan);
+    let sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(1))).unwrap();
+    let manifests = dir.join("evictee.yaml");
+    std::fs::write(&manifests, deployment("evictee", "nginx:1.19", "100m")).unwrap();
+    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    kubectl(&cluster, &["rollout", "status", "deployment/evictee", "--timeout=60s"]);
+    std::thread::sleep(Duration::from_secs(5));
+    let pods = ["get", "pods", "-l", "app=evictee", "-o"];
+    let name = kubectl(&cluster, &[&pods[..], &["jsonpath={.items[0].metadata.name}"]].concat());
+    rt.block_on(sim.evict("default", name.trim())).unwrap();
+    let evicted = Instant::now();
+    loop {
+        let phases = kubectl(
+            &cluster,
+            &[&pods[..], &["jsonpath={range .items[*]}{.status.phase} {end}"]].concat(),
+        );
+        let ready = kubectl(
+            &cluster,
+            &["get", "deployment", "evictee", "-o", "jsonpath={.status.readyReplicas}"],
+        );
+        if phases.contains("Failed") && phases.contains("Running") && ready.trim() == "1" {
+            break;
+        }
+        assert!(evicted.elapsed() < Duration::from_secs(60), "no replacement: {phases}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_secs(6));
+    println!("{}", kspan.stop().lines().last().unwrap_or_default());
+    let spans = rotel::parse(&receiver.output());
+
+    let holder = spans
+        .iter()
+        .find(|s| s.events.iter().any(|e| e.name == "Evicted"))
+        .unwrap_or_else(|| panic!("a span with the Evicted event: {spans:#?}"));
+    assert_eq!(
+        (holder.name.as_str(), holder.attr("k8s.pod.name")),
+        ("Pod.Termination", Some(name.trim()))
+    );
+    assert_eq!(holder.status_code.as_deref(), Some("STATUS_CODE_ERROR"));
+    let message = holder.status_message.as_deref().unwrap_or_default();
+    assert!(message.contains("The node was low on resource: memory"), "{message}");
+    let link = holder.links.first().unwrap_or_else(|| panic!("a link to the node: {holder:#?}"));
+    assert_eq!(link.attr("k8s.node.name"), Some("sim-node-1"));
+    assert!(link.attr("k8s.event.reason").is_some_and(|r| r.contains("EvictionThresholdMet")));
+    // The replacement: a new pod of the same ReplicaSet, started, in the eviction's trace.
+    let replacement = of(&spans, "evictee", "Pod.Startup")
+        .into_iter()
+        .find(|s| s.attr("k8s.pod.name") != Some(name.trim()) && s.trace_id == holder.trace_id)
+        .unwrap_or_else(|| panic!("the replacement pod in the eviction's trace: {spans:#?}"));
+    // A pod span begins at its creationTimestamp, which has whole seconds.
+    assert!(replacement.start_unix_nano + 1_000_000_000 >= holder.start_unix_nano);
+    assert!(replacement.end_unix_nano > holder.end_unix_nano);
+    let placed = span_events(&spans);
+    for (uid, what) in api_events(&cluster, "default") {
+        assert!(placed.contains_key(&uid), "event not delivered: {what:?}");
+    }
+    for (uid, holders) in &placed {
+        assert_once_per_occurrence(uid, holders);
+    }
 }

@@ -218,6 +218,52 @@ impl NodeSim {
         Ok(())
     }
 
+    /// The kubelet of the pod's node evicts it for memory pressure, as the real one
+    /// does: `EvictionThresholdMet` on the node, `Evicted` on the pod, its containers
+    /// killed and the pod Failed with reason Evicted (left for its controller to replace).
+    pub async fn evict(&self, namespace: &str, name: &str) -> Result<()> {
+        let run = {
+            let mut pods = self.pods.lock().unwrap();
+            let entry = pods
+                .values_mut()
+                .find(|e| e.run.namespace == namespace && e.run.name == name)
+                .with_context(|| format!("no simulated pod {namespace}/{name}"))?;
+            if let Some(t) = entry.task.take() {
+                t.abort();
+            }
+            entry.run.clone()
+        };
+        run.kubelet
+            .node_event("Warning", "EvictionThresholdMet", "Attempting to reclaim memory".into())
+            .await;
+        let message = {
+            let mut st = run.status.lock().await;
+            let now = Timestamp::now();
+            let mut message = "The node was low on resource: memory. ".to_string();
+            for c in st.containers.iter_mut().filter(|c| !c.init) {
+                message += &format!(
+                    "Container {} was using 1048576Ki, which exceeds its request of 0. ",
+                    c.name
+                );
+                let started_at = match c.state {
+                    CState::Running { started_at } => started_at,
+                    _ => now,
+                };
+                c.state = CState::Terminated {
+                    exit_code: 137,
+                    reason: "Error".into(),
+                    started_at,
+                    finished_at: now,
+                };
+                c.ready = false;
+            }
+            st.evicted = Some(message.clone());
+            message
+        };
+        run.event(None, "Warning", "Evicted", message).await;
+        run.patch_status().await
+    }
+
     /// Stops watching and aborts every in-flight pod simulation.
     pub fn shutdown(&mut self) {
         if let Some(t) = self.watch_task.take() {
@@ -492,6 +538,8 @@ struct PodStatus {
     conditions: HashMap<&'static str, (bool, Timestamp)>,
     /// PodScheduled as set by the scheduler, kept verbatim.
     scheduled: Option<Value>,
+    /// Why the kubelet evicted the pod: the pod is Failed with reason Evicted.
+    evicted: Option<String>,
 }
 
 struct PodRun {
@@ -564,6 +612,7 @@ impl PodRun {
                 containers,
                 conditions: HashMap::new(),
                 scheduled,
+                evicted: None,
             }),
         }
     }
@@ -1045,6 +1094,7 @@ fn render_status(st: &mut PodStatus, host_ip: &str) -> Value {
         .iter()
         .any(|c| matches!(c.state, CState::Terminated { exit_code, .. } if exit_code != 0));
     let phase = match (finished, failed) {
+        _ if st.evicted.is_some() => "Failed",
         (true, true) => "Failed",
         (true, false) => "Succeeded",
         _ if initialized && any_running => "Running",
@@ -1112,6 +1162,10 @@ fn render_status(st: &mut PodStatus, host_ip: &str) -> Value {
         "conditions": conditions,
         "containerStatuses": apps.iter().map(|c| container_status(c)).collect::<Vec<_>>(),
     });
+    if let Some(message) = &st.evicted {
+        status["reason"] = json!("Evicted");
+        status["message"] = json!(message);
+    }
     if !inits.is_empty() {
         status["initContainerStatuses"] =
             json!(inits.iter().map(|c| container_status(c)).collect::<Vec<_>>());
