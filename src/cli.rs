@@ -280,11 +280,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => value * 3600.0,
             _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s, m, h)")),
         };
-        total += Duration::from_secs_f64(seconds);
+        total += Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))?;
         number.clear();
     }
     if !number.is_empty() {
         return Err(format!("{text:?}: missing unit (use ms, s, m, h)"));
+    }
+    // Longer is a typo; and instants plus durations must stay far from overflow.
+    if total > Duration::from_secs(366 * 24 * 3600) {
+        return Err(format!("{text:?}: longer than a year"));
     }
     Ok(total)
 }
@@ -299,5 +303,7 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("9000h").is_err());
+        assert!(parse_duration("1e300h").is_err());
     }
 }

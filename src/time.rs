@@ -9,11 +9,15 @@ pub type Nanos = i64;
 
 pub const SECOND: Nanos = 1_000_000_000;
 
+/// 2200-01-01T00:00:00Z: no later instant is taken as real, which leaves sixty
+/// years of headroom below `Nanos::MAX` for the arithmetic on instants.
+const LATEST: i128 = 7_258_118_400 * SECOND as i128;
+
 fn from_timestamp(ts: &Timestamp) -> Option<Nanos> {
     // Kubernetes writes the zero time ("0001-01-01T00:00:00Z") for "unset"; treat
-    // anything before 1971 the same way.
+    // anything before 1971, or after 2199, the same way.
     let n = ts.as_nanosecond();
-    (n > 365 * 24 * 3600 * SECOND as i128).then(|| n.min(i64::MAX as i128) as i64)
+    (n > 365 * 24 * 3600 * SECOND as i128 && n < LATEST).then_some(n as Nanos)
 }
 
 pub fn from_time(t: &Time) -> Option<Nanos> {

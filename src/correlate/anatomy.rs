@@ -62,7 +62,8 @@ pub fn pull_duration(message: &str) -> Option<Nanos> {
         number.clear();
         any = true;
     }
-    (any && number.is_empty()).then_some(total as Nanos)
+    // A day bounds any real pull, and keeps `Pulled` minus the pull far from overflow.
+    (any && number.is_empty() && (0.0..=86_400e9).contains(&total)).then_some(total as Nanos)
 }
 
 /// `"registry/app:1.2"` in a kubelet message -> ("registry/app", "1.2").
