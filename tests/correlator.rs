@@ -1264,6 +1264,9 @@ fn a_failed_mount_puts_the_pod_span_in_error_with_its_count() {
         )),
     ]);
     let mount = holding(&spans, "e3");
+    assert_eq!(mount.name, "Pod.VolumeMount");
+    // From the kubelet taking the pod to the last failure seen.
+    assert_eq!((mount.start, mount.end), (T0 + SECOND, T0 + 40 * SECOND));
     assert_eq!(text(mount, "k8s.pod.name"), "web-abc-x1");
     assert_eq!(mount.status, Status::Error(message.into()));
     let records: Vec<_> = spans

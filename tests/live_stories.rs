@@ -646,3 +646,89 @@ fn an_evicted_pod_is_an_error_linked_to_its_node_and_replaced() {
         assert_once_per_occurrence(uid, holders);
     }
 }
+
+/// A pod whose ConfigMap volume does not exist yet: the kubelet's FailedMount
+/// repeats until the ConfigMap is created; the pod's VolumeMount span is an Error
+/// with the count and the message, as long as the wait, then the pod starts.
+#[test]
+fn a_missing_config_map_holds_the_pod_in_volume_mount() {
+    let Some(cluster) =
+        LiveCluster::start_or_skip("a_missing_config_map_holds_the_pod_in_volume_mount")
+    else {
+        return;
+    };
+    let rt = runtime();
+    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let kubeconfig = cluster.kubeconfig_path();
+    let mut kspan = Kspan::start(
+        &dir,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--otlp-addr",
+            receiver.grpc_endpoint(),
+            "--settle",
+            "3s",
+        ],
+    );
+    wait_for_sync(&kspan);
+    // The kubelet retries the mount every 300 ms here: the wait ends within that of the ConfigMap.
+    let retry = Duration::from_millis(300);
+    let config = NodeSimConfig {
+        back_off_initial: retry,
+        back_off_max: retry,
+        ..NodeSimConfig::with_nodes(1)
+    };
+    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
+    let manifests = dir.join("mounting.yaml");
+    let with_volume = deployment("mounting", "nginx:1.19", "100m").replace(
+        "      containers:\n",
+        "      volumes: [{name: settings, configMap: {name: settings}}]\n      containers:\n",
+    );
+    std::fs::write(&manifests, with_volume).unwrap();
+    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    let applied = Instant::now();
+    let bound = loop {
+        let node = kubectl(
+            &cluster,
+            &["get", "pods", "-l", "app=mounting", "-o", "jsonpath={.items[0].spec.nodeName}"],
+        );
+        if !node.trim().is_empty() {
+            break Instant::now();
+        }
+        assert!(applied.elapsed() < Duration::from_secs(30), "the pod was never scheduled");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_secs(5));
+    kubectl(&cluster, &["create", "configmap", "settings", "--from-literal=mode=fast"]);
+    let waited = bound.elapsed();
+    kubectl(&cluster, &["rollout", "status", "deployment/mounting", "--timeout=60s"]);
+    std::thread::sleep(Duration::from_secs(6));
+    println!("{}", kspan.stop().lines().last().unwrap_or_default());
+    let spans = rotel::parse(&receiver.output());
+
+    let mounts = of(&spans, "mounting", "Pod.VolumeMount");
+    assert_eq!(mounts.len(), 1, "{spans:#?}");
+    let mount = mounts[0];
+    assert_eq!(mount.status_code.as_deref(), Some("STATUS_CODE_ERROR"));
+    let failed = mount.events.iter().find(|e| e.name == "FailedMount").expect("FailedMount");
+    assert!(
+        failed
+            .attr("k8s.event.message")
+            .is_some_and(|m| m.contains(r#"configmap "settings" not found"#)),
+        "{failed:?}"
+    );
+    let count: u32 = failed.attr("k8s.event.count").unwrap_or("0").parse().unwrap();
+    assert!(count >= 5, "the kubelet's retries, aggregated: {count}");
+    within_10_percent(seconds(mount), waited.as_secs_f64(), "waiting for the ConfigMap");
+    // Then the pod went on: its image pull began after the mount.
+    let pull = of(&spans, "mounting", "Pod.ImagePull");
+    assert!(pull.iter().all(|p| p.start_unix_nano >= mount.end_unix_nano), "{pull:#?}");
+    let root = spans
+        .iter()
+        .find(|s| s.is_root() && s.attr("k8s.deployment.name") == Some("mounting"))
+        .unwrap();
+    assert_eq!(root.attr("kspan.rollout.outcome"), Some("complete"));
+}

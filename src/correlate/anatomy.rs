@@ -117,6 +117,38 @@ pub fn startup(
         }
     }
 
+    // Volumes: from the kubelet taking the pod (Scheduled) to its first container
+    // step, while mounts fail (a Secret or ConfigMap missing, a disk not attached).
+    let mounts: Vec<usize> = (0..events.len())
+        .filter(|&i| {
+            matches!(
+                events[i].event.reason.as_str(),
+                "FailedMount" | "FailedAttachVolume" | "SuccessfulAttachVolume"
+            )
+        })
+        .collect();
+    if !mounts.is_empty() {
+        let node = tree.add(
+            span::span_id(&trace, &["Pod.VolumeMount", pod_id]),
+            Some(pod),
+            "Pod.VolumeMount",
+            subject.clone(),
+        );
+        for &i in &mounts {
+            tree.record(node, events[i]);
+            taken[i] = true;
+        }
+        let first_mount = mounts.iter().map(|&i| events[i].time()).min();
+        let scheduled = events.iter().filter(|p| p.event.reason == "Scheduled").map(|p| p.time());
+        if let Some(s) = scheduled.filter(|s| first_mount.is_some_and(|m| *s <= m)).max() {
+            tree.touch(node, s);
+        }
+        let first_step = events.iter().filter(|p| container(p).is_some()).map(|p| p.time()).min();
+        if let Some(step) = first_step.filter(|f| first_mount.is_some_and(|m| m <= *f)) {
+            tree.touch(node, step);
+        }
+    }
+
     // Per container: the image pull, then create and start.
     let mut containers: Vec<&str> = events.iter().filter_map(|p| container(p)).collect();
     containers.sort();

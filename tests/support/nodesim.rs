@@ -771,6 +771,7 @@ impl PodRun {
             st.conditions.insert("ContainersReady", (false, now));
         }
         self.patch_status().await?;
+        self.mount_volumes().await;
 
         // Init containers, one after the other, each to completion.
         let n = self.status.lock().await.containers.len();
@@ -943,6 +944,50 @@ impl PodRun {
             self.pull(i, false).await;
             self.create_and_start(i).await;
             let _ = self.patch_status().await;
+        }
+    }
+
+    /// Like the kubelet, waits for every ConfigMap and Secret volume's object to
+    /// exist: `FailedMount` (aggregated) with back-off until it does.
+    async fn mount_volumes(&self) {
+        let volumes = self.pod.spec.as_ref().and_then(|s| s.volumes.clone()).unwrap_or_default();
+        let client = self.kubelet.client.clone();
+        for v in volumes {
+            let (kind, object) = match (&v.config_map, &v.secret) {
+                (Some(c), _) => ("configmap", c.name.clone()),
+                (_, Some(s)) => ("secret", s.secret_name.clone().unwrap_or_default()),
+                _ => continue,
+            };
+            let mut back_off = self.cfg().back_off_initial;
+            loop {
+                let found = if kind == "configmap" {
+                    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
+                        client.clone(),
+                        &self.namespace,
+                    )
+                    .get_opt(&object)
+                    .await
+                    .map(|o| o.is_some())
+                } else {
+                    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(
+                        client.clone(),
+                        &self.namespace,
+                    )
+                    .get_opt(&object)
+                    .await
+                    .map(|o| o.is_some())
+                };
+                if found.unwrap_or(false) {
+                    break;
+                }
+                let message = format!(
+                    "MountVolume.SetUp failed for volume \"{}\" : {kind} \"{object}\" not found",
+                    v.name
+                );
+                self.event(None, "Warning", "FailedMount", message).await;
+                self.sleep(back_off).await;
+                back_off = (back_off * 2).min(self.cfg().back_off_max);
+            }
         }
     }
 
