@@ -211,9 +211,9 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
 }
 
 /// A Job whose first pod fails (exit code 3) and whose retry succeeds, and a
-/// CronJob run (a Job made from the CronJob, as `kubectl create job --from`
-/// does): the failed pod's span is an Error saying how it ended, the Job's
-/// Complete condition is on its span's timeline, CronJob.Run -> Job.Run -> Pod.
+/// CronJob's scheduled run: the failed pod's span is an Error saying how it
+/// ended, the Job's Complete condition is on its span's timeline, CronJob.Run ->
+/// Job.Run -> Pod.
 #[test]
 fn job_with_a_failed_pod_and_a_cron_job_run() {
     let Some(cluster) = LiveCluster::start_or_skip("job_with_a_failed_pod_and_a_cron_job_run")
@@ -280,7 +280,6 @@ kind: CronJob
 metadata: {name: nightly, namespace: default}
 spec:
   schedule: "*/1 * * * *"
-  suspend: true
   jobTemplate:
     spec:
       template:
@@ -291,13 +290,25 @@ spec:
     )
     .unwrap();
     kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
-    kubectl(&cluster, &["create", "job", "nightly-manual", "--from=cronjob/nightly"]);
-    for job in ["flaky", "nightly-manual"] {
+    // The CronJob controller starts its run at the next whole minute; then it is
+    // suspended so that one run is all there is.
+    let applied = Instant::now();
+    let scheduled = loop {
+        let jobs = kubectl(&cluster, &["get", "jobs", "-o", "jsonpath={.items[*].metadata.name}"]);
+        if let Some(run) = jobs.split_whitespace().find(|j| j.starts_with("nightly-")) {
+            break run.to_string();
+        }
+        assert!(applied.elapsed() < Duration::from_secs(100), "the CronJob never ran: {jobs}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    kubectl(&cluster, &["patch", "cronjob", "nightly", "-p", r#"{"spec":{"suspend":true}}"#]);
+    for job in ["flaky", scheduled.as_str()] {
         kubectl(
             &cluster,
             &["wait", "--for=condition=complete", &format!("job/{job}"), "--timeout=120s"],
         );
     }
+    let run_prefix = format!("{scheduled}-");
     std::thread::sleep(Duration::from_secs(20));
     println!("{}", kspan.stop().lines().last().unwrap_or_default());
     let spans = rotel::parse(&receiver.output());
@@ -341,7 +352,7 @@ spec:
     // Each pod's pull and start took what the simulator took, the Job's pods and the CronJob's.
     for pod in pods.iter().copied().chain(spans.iter().filter(|s| {
         s.name == "Pod.Startup"
-            && s.attr("k8s.pod.name").is_some_and(|p| p.starts_with("nightly-manual-"))
+            && s.attr("k8s.pod.name").is_some_and(|p| p.starts_with(&run_prefix))
     })) {
         let child = |name: &str| {
             let found = spans
@@ -361,7 +372,7 @@ spec:
     // The CronJob run: CronJob.Run -> Job.Run (Complete) -> Pod.Startup.
     let run = spans
         .iter()
-        .find(|s| s.name == "Job.Run" && s.attr("k8s.job.name") == Some("nightly-manual"))
+        .find(|s| s.name == "Job.Run" && s.attr("k8s.job.name") == Some(scheduled.as_str()))
         .unwrap_or_else(|| panic!("a Job.Run for the CronJob's run: {spans:#?}"));
     let cron = root(&spans, run);
     assert_eq!(
@@ -373,7 +384,7 @@ spec:
         .iter()
         .find(|s| {
             s.name == "Pod.Startup"
-                && s.attr("k8s.pod.name").is_some_and(|p| p.starts_with("nightly-manual-"))
+                && s.attr("k8s.pod.name").is_some_and(|p| p.starts_with(&run_prefix))
         })
         .expect("the run's pod");
     assert_eq!(pod.parent_id.as_deref(), Some(run.span_id.as_str()));
