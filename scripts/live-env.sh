@@ -432,7 +432,7 @@ EOF
     --service-account-private-key-file "$DIR/pki/sa.key" \
     --root-ca-file "$ca" \
     --use-service-account-credentials=false \
-    --controllers '*,-nodeipam,-nodelifecycle,-attachdetach,-persistentvolume-binder,-persistentvolume-expander,-cloud-node-lifecycle,-service,-route' \
+    --controllers '*,-nodeipam,-nodelifecycle,-attachdetach,-persistentvolume-expander,-cloud-node-lifecycle,-service,-route' \
     --concurrent-deployment-syncs 5 --concurrent-replicaset-syncs 5 \
     --horizontal-pod-autoscaler-sync-period 2s \
     --v=1)

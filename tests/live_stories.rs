@@ -743,3 +743,166 @@ fn a_missing_config_map_holds_the_pod_in_volume_mount() {
         .unwrap();
     assert_eq!(root.attr("kspan.rollout.outcome"), Some("complete"));
 }
+
+/// A StatefulSet with a volume claim template, updated in two steps by its
+/// partition: each pod's claim is created with it, in the StatefulSet's trace;
+/// the update with partition 1 replaces only db-1 (one trace), lowering the
+/// partition to 0 then replaces db-0 (the next trace).
+#[test]
+fn a_stateful_set_claims_volumes_and_updates_by_partition() {
+    let Some(cluster) =
+        LiveCluster::start_or_skip("a_stateful_set_claims_volumes_and_updates_by_partition")
+    else {
+        return;
+    };
+    let rt = runtime();
+    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+    let client = rt.block_on(cluster.client()).unwrap();
+    let dir = cluster.dir().to_path_buf();
+    let kubeconfig = cluster.kubeconfig_path();
+    let mut kspan = Kspan::start(
+        &dir,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--otlp-addr",
+            receiver.grpc_endpoint(),
+            "--settle",
+            "3s",
+        ],
+    );
+    wait_for_sync(&kspan);
+    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2))).unwrap();
+    let manifests = dir.join("db.yaml");
+    let volumes: String = (0..2)
+        .map(|i| {
+            format!(
+                r#"
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: disk-{i}}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  hostPath: {{path: /var/lib/disk-{i}}}
+---"#
+            )
+        })
+        .collect();
+    std::fs::write(
+        &manifests,
+        volumes
+            + r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: default}
+spec:
+  serviceName: db
+  replicas: 2
+  updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: 1}}
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+        - name: db
+          image: "postgres:15"
+          volumeMounts: [{name: data, mountPath: /var/lib/postgresql}]
+  volumeClaimTemplates:
+    - metadata: {name: data}
+      spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"#,
+    )
+    .unwrap();
+    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    let ready = |n: &str| {
+        let started = Instant::now();
+        loop {
+            let ready = kubectl(
+                &cluster,
+                &[
+                    "get",
+                    "statefulset",
+                    "db",
+                    "-o",
+                    "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}",
+                ],
+            );
+            if ready.trim() == n {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(90), "db never reached {n}: {ready}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    ready("2/2");
+    std::thread::sleep(Duration::from_secs(5));
+    // The canary step: only the pods at or above the partition are updated.
+    kubectl(&cluster, &["set", "image", "statefulset/db", "db=postgres:16"]);
+    ready("2/1");
+    std::thread::sleep(Duration::from_secs(5));
+    let image_of = |pod: &str| {
+        kubectl(&cluster, &["get", "pod", pod, "-o", "jsonpath={.spec.containers[0].image}"])
+    };
+    assert_eq!((image_of("db-0").trim(), image_of("db-1").trim()), ("postgres:15", "postgres:16"));
+    kubectl(
+        &cluster,
+        &[
+            "patch",
+            "statefulset",
+            "db",
+            "-p",
+            r#"{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}"#,
+        ],
+    );
+    ready("2/2");
+    std::thread::sleep(Duration::from_secs(6));
+    println!("{}", kspan.stop().lines().last().unwrap_or_default());
+    let spans = rotel::parse(&receiver.output());
+
+    let rollout = |generation: &str| {
+        spans
+            .iter()
+            .find(|s| {
+                s.is_root()
+                    && s.name == "StatefulSet.Rollout"
+                    && s.attr("kspan.rollout.generation") == Some(generation)
+            })
+            .unwrap_or_else(|| panic!("a rollout of generation {generation}: {spans:#?}"))
+    };
+    let started_in = |root: &Span| {
+        let mut pods: Vec<&str> = spans
+            .iter()
+            .filter(|s| s.name == "Pod.Startup" && s.trace_id == root.trace_id)
+            .filter_map(|s| s.attr("k8s.pod.name"))
+            .collect();
+        pods.sort();
+        pods
+    };
+    let first = rollout("1");
+    assert_eq!(started_in(first), ["db-0", "db-1"]);
+    // Each claim was created with its pod, in the StatefulSet's first trace.
+    for claim in ["data-db-0", "data-db-1"] {
+        let holder = spans
+            .iter()
+            .find(|s| {
+                s.events.iter().any(|e| {
+                    e.name == "SuccessfulCreate"
+                        && e.attr("k8s.event.message")
+                            .is_some_and(|m| m.contains(&format!("create Claim {claim} ")))
+                })
+            })
+            .unwrap_or_else(|| panic!("the creation of claim {claim}: {spans:#?}"));
+        assert_eq!(holder.trace_id, first.trace_id, "{claim}");
+    }
+    assert_eq!(started_in(rollout("2")), ["db-1"], "the canary step replaced db-1 only");
+    assert_eq!(started_in(rollout("3")), ["db-0"], "lowering the partition replaced db-0");
+    assert_eq!(rollout("3").attr("kspan.rollout.outcome"), Some("complete"));
+    let placed = span_events(&spans);
+    for (uid, what) in api_events(&cluster, "default") {
+        assert!(placed.contains_key(&uid), "event not delivered: {what:?}");
+    }
+    for (uid, holders) in &placed {
+        assert_once_per_occurrence(uid, holders);
+    }
+}

@@ -286,7 +286,9 @@ project_workload!(StatefulSet, Kind::StatefulSet, |spec, status| {
         replicas: status.replicas,
         updated: status.updated_replicas.unwrap_or(0),
         ready: status.ready_replicas.unwrap_or(0),
-        available: status.available_replicas.unwrap_or(0),
+        // Before Kubernetes 1.22 a StatefulSet has no availableReplicas (nor
+        // minReadySeconds): its ready pods are its available ones.
+        available: status.available_replicas.or(status.ready_replicas).unwrap_or(0),
     }
 });
 project_workload!(DaemonSet, Kind::DaemonSet, |_spec, status| WorkloadStatus {
