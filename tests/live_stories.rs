@@ -275,6 +275,17 @@ spec:
       restartPolicy: Never
       containers: [{name: work, image: "busybox:1.36"}]
 ---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: batch, namespace: default}
+spec:
+  completions: 3
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: work, image: "busybox:1.36"}]
+---
 apiVersion: batch/v1beta1
 kind: CronJob
 metadata: {name: nightly, namespace: default}
@@ -302,7 +313,7 @@ spec:
         std::thread::sleep(Duration::from_millis(500));
     };
     kubectl(&cluster, &["patch", "cronjob", "nightly", "-p", r#"{"spec":{"suspend":true}}"#]);
-    for job in ["flaky", scheduled.as_str()] {
+    for job in ["flaky", "batch", scheduled.as_str()] {
         kubectl(
             &cluster,
             &["wait", "--for=condition=complete", &format!("job/{job}"), "--timeout=120s"],
@@ -368,6 +379,23 @@ spec:
     assert_eq!(complete.attr("k8s.condition.type"), Some("Complete"));
     assert!(job.end_unix_nano >= succeeded.end_unix_nano, "the Job ends when it completed");
     assert_ne!(job.status_code.as_deref(), Some("STATUS_CODE_ERROR"), "it completed");
+
+    // Completions 3, parallelism 2: three pods under the Job, never more than two at once.
+    let batch = spans
+        .iter()
+        .find(|s| s.name == "Job.Run" && s.is_root() && s.attr("k8s.job.name") == Some("batch"))
+        .unwrap_or_else(|| panic!("a Job.Run root for batch: {spans:#?}"));
+    let runs: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.name == "Pod.Startup" && s.parent_id.as_deref() == Some(&batch.span_id))
+        .collect();
+    assert_eq!(runs.len(), 3, "{runs:#?}");
+    assert!(runs.iter().all(|p| p.attr("kspan.pod.phase") == Some("Succeeded")));
+    let running_at =
+        |t: u64| runs.iter().filter(|p| p.start_unix_nano <= t && t < p.end_unix_nano).count();
+    let most = runs.iter().map(|p| running_at(p.start_unix_nano)).max().unwrap_or(0);
+    assert_eq!(most, 2, "parallelism 2: {runs:#?}");
+    assert!(batch.events.iter().any(|e| e.name == "Complete=True"), "{batch:#?}");
 
     // The CronJob run: CronJob.Run -> Job.Run (Complete) -> Pod.Startup.
     let run = spans
