@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use driver::*;
 use support::nodesim::{default_behaviour, ContainerInfo};
-use support::rotel::{self, Span};
-use support::{ContainerBehaviour, LiveCluster, LiveReceiver, NodeSim, NodeSimConfig};
+use support::rotel::Span;
+use support::{ContainerBehaviour, NodeSimConfig};
 
 fn deployment(name: &str, image: &str, cpu: &str) -> String {
     format!(
@@ -58,28 +58,12 @@ fn within_10_percent(actual: f64, expected: f64, what: &str) {
 
 #[test]
 fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
-    let Some(cluster) = LiveCluster::start_or_skip(
+    let Some(mut live) = Live::start_or_skip(
         "slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity",
+        &["--settle", "3s"],
     ) else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let kubeconfig = cluster.kubeconfig_path();
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-addr",
-            receiver.grpc_endpoint(),
-            "--settle",
-            "3s",
-        ],
-    );
-    wait_for_sync(&kspan);
     let pull = Duration::from_millis(2500);
     // Long enough that the API server's write latency on a busy machine (tens of
     // milliseconds) stays well inside the 10% asked of every duration.
@@ -91,9 +75,8 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
         image_cache: false,
         ..NodeSimConfig::with_nodes(2)
     };
-    let _sim = rt.block_on(NodeSim::start(client.clone(), config.clone())).unwrap();
+    let _sim = live.node_sim(config.clone());
 
-    let manifests = dir.join("stories.yaml");
     let text = [
         deployment("slow", "nginx:1.19", "100m"),
         deployment("broken", "registry.example/missing-app:1.0", "100m"),
@@ -106,28 +89,30 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
             .replace("spec:\n  replicas: 1", "spec:\n  progressDeadlineSeconds: 2\n  replicas: 1"),
     ]
     .concat();
-    std::fs::write(&manifests, text).unwrap();
-    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    live.apply("stories.yaml", &text);
     let created = Instant::now();
     std::thread::sleep(Duration::from_secs(6));
     let big_node = NodeSimConfig { nodes: vec!["sim-node-big".into()], cpu: "16".into(), ..config };
-    let _big = rt.block_on(NodeSim::start(client, big_node)).unwrap();
+    let _big = live.node_sim(big_node);
     // The scheduler retries with back-off once capacity appears: when was the pod bound?
     let bound = loop {
-        let node = kubectl(
-            &cluster,
-            &["get", "pods", "-l", "app=big", "-o", "jsonpath={.items[0].spec.nodeName}"],
-        );
+        let node = live.kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app=big",
+            "-o",
+            "jsonpath={.items[0].spec.nodeName}",
+        ]);
         if !node.trim().is_empty() {
             break created.elapsed();
         }
         assert!(created.elapsed() < Duration::from_secs(90), "the big pod was never scheduled");
         std::thread::sleep(Duration::from_millis(100));
     };
-    kubectl(&cluster, &["rollout", "status", "deployment/big", "--timeout=60s"]);
+    live.kubectl(&["rollout", "status", "deployment/big", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(8));
-    println!("{}", kspan.stop().lines().last().unwrap_or_default());
-    let spans = rotel::parse(&receiver.output());
+    let spans = live.stop();
 
     // Slow pull: the pull span is as long as the kubelet's pull, and the slowest step.
     let pulls = of(&spans, "slow", "Pod.ImagePull");
@@ -216,28 +201,12 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
 /// Job.Run -> Pod.
 #[test]
 fn job_with_a_failed_pod_and_a_cron_job_run() {
-    let Some(cluster) = LiveCluster::start_or_skip("job_with_a_failed_pod_and_a_cron_job_run")
+    // The Job controller retries a failed pod after 10 s: one episode must hold both.
+    let Some(mut live) =
+        Live::start_or_skip("job_with_a_failed_pod_and_a_cron_job_run", &["--settle", "15s"])
     else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let kubeconfig = cluster.kubeconfig_path();
-    // The Job controller retries a failed pod after 10 s: one episode must hold both.
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-addr",
-            receiver.grpc_endpoint(),
-            "--settle",
-            "15s",
-        ],
-    );
-    wait_for_sync(&kspan);
     let run_for = Duration::from_millis(3000);
     let first_failed = Arc::new(AtomicBool::new(false));
     let behaviour = move |c: &ContainerInfo<'_>| {
@@ -259,11 +228,10 @@ fn job_with_a_failed_pod_and_a_cron_job_run() {
         image_cache: false,
         ..NodeSimConfig::with_nodes(1)
     };
-    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
+    let _sim = live.node_sim(config);
 
-    let manifests = dir.join("jobs.yaml");
-    std::fs::write(
-        &manifests,
+    live.apply(
+        "jobs.yaml",
         r#"
 apiVersion: batch/v1
 kind: Job
@@ -298,34 +266,33 @@ spec:
           restartPolicy: Never
           containers: [{name: report, image: "busybox:1.36"}]
 "#,
-    )
-    .unwrap();
-    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    );
     // The CronJob controller starts its run at the next whole minute; then it is
     // suspended so that one run is all there is.
     let applied = Instant::now();
     let scheduled = loop {
-        let jobs = kubectl(&cluster, &["get", "jobs", "-o", "jsonpath={.items[*].metadata.name}"]);
+        let jobs = live.kubectl(&["get", "jobs", "-o", "jsonpath={.items[*].metadata.name}"]);
         if let Some(run) = jobs.split_whitespace().find(|j| j.starts_with("nightly-")) {
             break run.to_string();
         }
         assert!(applied.elapsed() < Duration::from_secs(100), "the CronJob never ran: {jobs}");
         std::thread::sleep(Duration::from_millis(500));
     };
-    kubectl(&cluster, &["patch", "cronjob", "nightly", "-p", r#"{"spec":{"suspend":true}}"#]);
+    live.kubectl(&["patch", "cronjob", "nightly", "-p", r#"{"spec":{"suspend":true}}"#]);
     for job in ["flaky", "batch", scheduled.as_str()] {
-        kubectl(
-            &cluster,
-            &["wait", "--for=condition=complete", &format!("job/{job}"), "--timeout=120s"],
-        );
+        live.kubectl(&[
+            "wait",
+            "--for=condition=complete",
+            &format!("job/{job}"),
+            "--timeout=120s",
+        ]);
     }
     let run_prefix = format!("{scheduled}-");
     std::thread::sleep(Duration::from_secs(20));
-    println!("{}", kspan.stop().lines().last().unwrap_or_default());
-    let spans = rotel::parse(&receiver.output());
+    let spans = live.stop();
 
     // Every Event exactly once.
-    let events = api_events(&cluster, "default");
+    let events = api_events(&live.cluster, "default");
     let placed = span_events(&spans);
     let missing: Vec<_> = events.iter().filter(|(uid, _)| !placed.contains_key(*uid)).collect();
     assert!(missing.is_empty(), "events not delivered: {missing:#?}");
@@ -424,40 +391,23 @@ spec:
 /// own trace, over OTLP.
 #[test]
 fn a_pod_span_links_to_its_node_reporting_not_ready() {
-    let Some(cluster) =
-        LiveCluster::start_or_skip("a_pod_span_links_to_its_node_reporting_not_ready")
-    else {
+    let Some(mut live) = Live::start_or_skip(
+        "a_pod_span_links_to_its_node_reporting_not_ready",
+        &["--settle", "3s"],
+    ) else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let kubeconfig = cluster.kubeconfig_path();
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-addr",
-            receiver.grpc_endpoint(),
-            "--settle",
-            "3s",
-        ],
-    );
-    wait_for_sync(&kspan);
-    let sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(1))).unwrap();
+    let sim = live.node_sim(NodeSimConfig::with_nodes(1));
     // The node's registration settles into its own trace first.
     std::thread::sleep(Duration::from_secs(5));
-    let manifests = dir.join("flapping.yaml");
-    std::fs::write(&manifests, deployment("flapping", "registry.example/unready-app:1.0", "100m"))
-        .unwrap();
-    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    live.apply(
+        "flapping.yaml",
+        &deployment("flapping", "registry.example/unready-app:1.0", "100m"),
+    );
     std::thread::sleep(Duration::from_secs(3));
-    rt.block_on(sim.report_not_ready("sim-node-1")).unwrap();
+    live.rt.block_on(sim.report_not_ready("sim-node-1")).unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    println!("{}", kspan.stop().lines().last().unwrap_or_default());
-    let spans = rotel::parse(&receiver.output());
+    let spans = live.stop();
 
     let node_root = spans
         .iter()
@@ -500,38 +450,19 @@ fn a_pod_span_links_to_its_node_reporting_not_ready() {
 /// Spec.MinReplicas"), and its SuccessfulRescale is the cause of the scale-up.
 #[test]
 fn an_autoscaler_rescale_is_the_cause_of_the_scale_up() {
-    let Some(cluster) =
-        LiveCluster::start_or_skip("an_autoscaler_rescale_is_the_cause_of_the_scale_up")
-    else {
+    let Some(mut live) = Live::start_or_skip(
+        "an_autoscaler_rescale_is_the_cause_of_the_scale_up",
+        &["--settle", "3s"],
+    ) else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let kubeconfig = cluster.kubeconfig_path();
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-addr",
-            receiver.grpc_endpoint(),
-            "--settle",
-            "3s",
-        ],
-    );
-    wait_for_sync(&kspan);
-    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(1))).unwrap();
-    let manifests = dir.join("web.yaml");
-    std::fs::write(&manifests, deployment("web", "nginx:1.19", "100m")).unwrap();
-    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
-    kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let _sim = live.node_sim(NodeSimConfig::with_nodes(1));
+    live.apply("web.yaml", &deployment("web", "nginx:1.19", "100m"));
+    live.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"]);
     // The first rollout settles into its own trace before the autoscaler acts.
     std::thread::sleep(Duration::from_secs(5));
-    let hpa = dir.join("hpa.yaml");
-    std::fs::write(
-        &hpa,
+    live.apply(
+        "hpa.yaml",
         r#"
 apiVersion: autoscaling/v1
 kind: HorizontalPodAutoscaler
@@ -542,15 +473,11 @@ spec:
   maxReplicas: 5
   targetCPUUtilizationPercentage: 80
 "#,
-    )
-    .unwrap();
-    kubectl(&cluster, &["apply", "-f", hpa.to_str().unwrap()]);
+    );
     let asked = Instant::now();
     loop {
-        let ready = kubectl(
-            &cluster,
-            &["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"],
-        );
+        let ready =
+            live.kubectl(&["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"]);
         if ready.trim() == "3" {
             break;
         }
@@ -558,8 +485,7 @@ spec:
         std::thread::sleep(Duration::from_millis(500));
     }
     std::thread::sleep(Duration::from_secs(6));
-    println!("{}", kspan.stop().lines().last().unwrap_or_default());
-    let spans = rotel::parse(&receiver.output());
+    let spans = live.stop();
 
     let cause = spans
         .iter()
@@ -590,13 +516,7 @@ spec:
         .count();
     assert_eq!(new_pods, 2, "the pods the rescale added");
     // Every Event exactly once.
-    let placed = span_events(&spans);
-    for (uid, what) in api_events(&cluster, "default") {
-        assert!(placed.contains_key(&uid), "event not delivered: {what:?}");
-    }
-    for (uid, holders) in &placed {
-        assert_once_per_occurrence(uid, holders);
-    }
+    live.assert_every_event_once("default", &spans);
 }
 
 /// The kubelet evicts a running pod for memory pressure: the pod's span is an
@@ -604,47 +524,30 @@ spec:
 /// ReplicaSet's replacement pod starts.
 #[test]
 fn an_evicted_pod_is_an_error_linked_to_its_node_and_replaced() {
-    let Some(cluster) =
-        LiveCluster::start_or_skip("an_evicted_pod_is_an_error_linked_to_its_node_and_replaced")
-    else {
+    let Some(mut live) = Live::start_or_skip(
+        "an_evicted_pod_is_an_error_linked_to_its_node_and_replaced",
+        &["--settle", "3s"],
+    ) else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let kubeconfig = cluster.kubeconfig_path();
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-addr",
-            receiver.grpc_endpoint(),
-            "--settle",
-            "3s",
-        ],
-    );
-    wait_for_sync(&kspan);
-    let sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(1))).unwrap();
-    let manifests = dir.join("evictee.yaml");
-    std::fs::write(&manifests, deployment("evictee", "nginx:1.19", "100m")).unwrap();
-    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
-    kubectl(&cluster, &["rollout", "status", "deployment/evictee", "--timeout=60s"]);
+    let sim = live.node_sim(NodeSimConfig::with_nodes(1));
+    live.apply("evictee.yaml", &deployment("evictee", "nginx:1.19", "100m"));
+    live.kubectl(&["rollout", "status", "deployment/evictee", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(5));
     let pods = ["get", "pods", "-l", "app=evictee", "-o"];
-    let name = kubectl(&cluster, &[&pods[..], &["jsonpath={.items[0].metadata.name}"]].concat());
-    rt.block_on(sim.evict("default", name.trim())).unwrap();
+    let name = live.kubectl(&[&pods[..], &["jsonpath={.items[0].metadata.name}"]].concat());
+    live.rt.block_on(sim.evict("default", name.trim())).unwrap();
     let evicted = Instant::now();
     loop {
-        let phases = kubectl(
-            &cluster,
-            &[&pods[..], &["jsonpath={range .items[*]}{.status.phase} {end}"]].concat(),
-        );
-        let ready = kubectl(
-            &cluster,
-            &["get", "deployment", "evictee", "-o", "jsonpath={.status.readyReplicas}"],
-        );
+        let phases = live
+            .kubectl(&[&pods[..], &["jsonpath={range .items[*]}{.status.phase} {end}"]].concat());
+        let ready = live.kubectl(&[
+            "get",
+            "deployment",
+            "evictee",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ]);
         if phases.contains("Failed") && phases.contains("Running") && ready.trim() == "1" {
             break;
         }
@@ -652,8 +555,7 @@ fn an_evicted_pod_is_an_error_linked_to_its_node_and_replaced() {
         std::thread::sleep(Duration::from_millis(300));
     }
     std::thread::sleep(Duration::from_secs(6));
-    println!("{}", kspan.stop().lines().last().unwrap_or_default());
-    let spans = rotel::parse(&receiver.output());
+    let spans = live.stop();
 
     let holder = spans
         .iter()
@@ -677,13 +579,7 @@ fn an_evicted_pod_is_an_error_linked_to_its_node_and_replaced() {
     // A pod span begins at its creationTimestamp, which has whole seconds.
     assert!(replacement.start_unix_nano + 1_000_000_000 >= holder.start_unix_nano);
     assert!(replacement.end_unix_nano > holder.end_unix_nano);
-    let placed = span_events(&spans);
-    for (uid, what) in api_events(&cluster, "default") {
-        assert!(placed.contains_key(&uid), "event not delivered: {what:?}");
-    }
-    for (uid, holders) in &placed {
-        assert_once_per_occurrence(uid, holders);
-    }
+    live.assert_every_event_once("default", &spans);
 }
 
 /// A pod whose ConfigMap volume does not exist yet: the kubelet's FailedMount
@@ -691,28 +587,12 @@ fn an_evicted_pod_is_an_error_linked_to_its_node_and_replaced() {
 /// with the count and the message, as long as the wait, then the pod starts.
 #[test]
 fn a_missing_config_map_holds_the_pod_in_volume_mount() {
-    let Some(cluster) =
-        LiveCluster::start_or_skip("a_missing_config_map_holds_the_pod_in_volume_mount")
-    else {
+    let Some(mut live) = Live::start_or_skip(
+        "a_missing_config_map_holds_the_pod_in_volume_mount",
+        &["--settle", "3s"],
+    ) else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let kubeconfig = cluster.kubeconfig_path();
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-addr",
-            receiver.grpc_endpoint(),
-            "--settle",
-            "3s",
-        ],
-    );
-    wait_for_sync(&kspan);
     // The kubelet retries the mount every 300 ms here: the wait ends within that of the ConfigMap.
     let retry = Duration::from_millis(300);
     let config = NodeSimConfig {
@@ -720,20 +600,22 @@ fn a_missing_config_map_holds_the_pod_in_volume_mount() {
         back_off_max: retry,
         ..NodeSimConfig::with_nodes(1)
     };
-    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
-    let manifests = dir.join("mounting.yaml");
+    let _sim = live.node_sim(config);
     let with_volume = deployment("mounting", "nginx:1.19", "100m").replace(
         "      containers:\n",
         "      volumes: [{name: settings, configMap: {name: settings}}]\n      containers:\n",
     );
-    std::fs::write(&manifests, with_volume).unwrap();
-    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+    live.apply("mounting.yaml", &with_volume);
     let applied = Instant::now();
     let bound = loop {
-        let node = kubectl(
-            &cluster,
-            &["get", "pods", "-l", "app=mounting", "-o", "jsonpath={.items[0].spec.nodeName}"],
-        );
+        let node = live.kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app=mounting",
+            "-o",
+            "jsonpath={.items[0].spec.nodeName}",
+        ]);
         if !node.trim().is_empty() {
             break Instant::now();
         }
@@ -741,12 +623,11 @@ fn a_missing_config_map_holds_the_pod_in_volume_mount() {
         std::thread::sleep(Duration::from_millis(50));
     };
     std::thread::sleep(Duration::from_secs(5));
-    kubectl(&cluster, &["create", "configmap", "settings", "--from-literal=mode=fast"]);
+    live.kubectl(&["create", "configmap", "settings", "--from-literal=mode=fast"]);
     let waited = bound.elapsed();
-    kubectl(&cluster, &["rollout", "status", "deployment/mounting", "--timeout=60s"]);
+    live.kubectl(&["rollout", "status", "deployment/mounting", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(6));
-    println!("{}", kspan.stop().lines().last().unwrap_or_default());
-    let spans = rotel::parse(&receiver.output());
+    let spans = live.stop();
 
     let mounts = of(&spans, "mounting", "Pod.VolumeMount");
     assert_eq!(mounts.len(), 1, "{spans:#?}");
@@ -778,30 +659,13 @@ fn a_missing_config_map_holds_the_pod_in_volume_mount() {
 /// partition to 0 then replaces db-0 (the next trace).
 #[test]
 fn a_stateful_set_claims_volumes_and_updates_by_partition() {
-    let Some(cluster) =
-        LiveCluster::start_or_skip("a_stateful_set_claims_volumes_and_updates_by_partition")
-    else {
+    let Some(mut live) = Live::start_or_skip(
+        "a_stateful_set_claims_volumes_and_updates_by_partition",
+        &["--settle", "3s"],
+    ) else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let kubeconfig = cluster.kubeconfig_path();
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-addr",
-            receiver.grpc_endpoint(),
-            "--settle",
-            "3s",
-        ],
-    );
-    wait_for_sync(&kspan);
-    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2))).unwrap();
-    let manifests = dir.join("db.yaml");
+    let _sim = live.node_sim(NodeSimConfig::with_nodes(2));
     let volumes: String = (0..2)
         .map(|i| {
             format!(
@@ -817,9 +681,9 @@ spec:
             )
         })
         .collect();
-    std::fs::write(
-        &manifests,
-        volumes
+    live.apply(
+        "db.yaml",
+        &(volumes
             + r#"
 apiVersion: apps/v1
 kind: StatefulSet
@@ -839,23 +703,18 @@ spec:
   volumeClaimTemplates:
     - metadata: {name: data}
       spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
-"#,
-    )
-    .unwrap();
-    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
+"#),
+    );
     let ready = |n: &str| {
         let started = Instant::now();
         loop {
-            let ready = kubectl(
-                &cluster,
-                &[
-                    "get",
-                    "statefulset",
-                    "db",
-                    "-o",
-                    "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}",
-                ],
-            );
+            let ready = live.kubectl(&[
+                "get",
+                "statefulset",
+                "db",
+                "-o",
+                "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}",
+            ]);
             if ready.trim() == n {
                 break;
             }
@@ -866,27 +725,23 @@ spec:
     ready("2/2");
     std::thread::sleep(Duration::from_secs(5));
     // The canary step: only the pods at or above the partition are updated.
-    kubectl(&cluster, &["set", "image", "statefulset/db", "db=postgres:16"]);
+    live.kubectl(&["set", "image", "statefulset/db", "db=postgres:16"]);
     ready("2/1");
     std::thread::sleep(Duration::from_secs(5));
     let image_of = |pod: &str| {
-        kubectl(&cluster, &["get", "pod", pod, "-o", "jsonpath={.spec.containers[0].image}"])
+        live.kubectl(&["get", "pod", pod, "-o", "jsonpath={.spec.containers[0].image}"])
     };
     assert_eq!((image_of("db-0").trim(), image_of("db-1").trim()), ("postgres:15", "postgres:16"));
-    kubectl(
-        &cluster,
-        &[
-            "patch",
-            "statefulset",
-            "db",
-            "-p",
-            r#"{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}"#,
-        ],
-    );
+    live.kubectl(&[
+        "patch",
+        "statefulset",
+        "db",
+        "-p",
+        r#"{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}"#,
+    ]);
     ready("2/2");
     std::thread::sleep(Duration::from_secs(6));
-    println!("{}", kspan.stop().lines().last().unwrap_or_default());
-    let spans = rotel::parse(&receiver.output());
+    let spans = live.stop();
 
     let rollout = |generation: &str| {
         spans
@@ -926,11 +781,5 @@ spec:
     assert_eq!(started_in(rollout("2")), ["db-1"], "the canary step replaced db-1 only");
     assert_eq!(started_in(rollout("3")), ["db-0"], "lowering the partition replaced db-0");
     assert_eq!(rollout("3").attr("kspan.rollout.outcome"), Some("complete"));
-    let placed = span_events(&spans);
-    for (uid, what) in api_events(&cluster, "default") {
-        assert!(placed.contains_key(&uid), "event not delivered: {what:?}");
-    }
-    for (uid, holders) in &placed {
-        assert_once_per_occurrence(uid, holders);
-    }
+    live.assert_every_event_once("default", &spans);
 }

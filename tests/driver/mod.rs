@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::rotel::Span;
-use crate::support::LiveCluster;
+use crate::support::{LiveCluster, NodeSim, NodeSimConfig};
 
 /// A span tree row without times: (trace, span, parent, name, event uids).
 pub type Row = (String, String, String, String, BTreeSet<String>);
@@ -375,4 +375,68 @@ pub fn otlp_json_trees(file: &Path) -> BTreeSet<Row> {
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// What most live tests begin with: a control plane, a receiver, and `kspan run`
+/// exporting to it over gRPC, synced. Fields drop in order: kspan-rs is stopped
+/// (flushing) before the receiver and the control plane go.
+pub struct Live {
+    pub kspan: Kspan,
+    pub client: kube::Client,
+    pub receiver: crate::support::LiveReceiver,
+    pub rt: tokio::runtime::Runtime,
+    pub cluster: LiveCluster,
+}
+
+impl Live {
+    /// `args` follow `--kubeconfig` and `--otlp-addr` (e.g. `--settle 3s`).
+    pub fn start_or_skip(test: &str, args: &[&str]) -> Option<Live> {
+        let cluster = LiveCluster::start_or_skip(test)?;
+        let rt = runtime();
+        let receiver =
+            crate::support::LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
+        let client = rt.block_on(cluster.client()).unwrap();
+        let kubeconfig = cluster.kubeconfig_path();
+        let base = ["--kubeconfig", kubeconfig.to_str().unwrap(), "--otlp-addr"];
+        let kspan =
+            Kspan::start(cluster.dir(), &[&base[..], &[receiver.grpc_endpoint()], args].concat());
+        wait_for_sync(&kspan);
+        Some(Live { kspan, client, receiver, rt, cluster })
+    }
+
+    /// A node simulator playing the kubelet of `config`'s nodes.
+    pub fn node_sim(&self, config: NodeSimConfig) -> NodeSim {
+        self.rt
+            .block_on(NodeSim::start(self.client.clone(), config))
+            .expect("node simulator starts")
+    }
+
+    /// Writes `yaml` into the cluster's dir and `kubectl apply`s it.
+    pub fn apply(&self, name: &str, yaml: &str) {
+        let path = self.cluster.dir().join(name);
+        std::fs::write(&path, yaml).unwrap();
+        kubectl(&self.cluster, &["apply", "-f", path.to_str().unwrap()]);
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        kubectl(&self.cluster, args)
+    }
+
+    /// Stops kspan-rs (it flushes), prints its summary line, and returns what the
+    /// receiver got.
+    pub fn stop(&mut self) -> Vec<Span> {
+        println!("{}", self.kspan.stop().lines().last().unwrap_or_default());
+        crate::support::rotel::parse(&self.receiver.output())
+    }
+
+    /// Every Event the API server holds for `namespace` is in `spans`, once per occurrence.
+    pub fn assert_every_event_once(&self, namespace: &str, spans: &[Span]) {
+        let placed = span_events(spans);
+        for (uid, what) in api_events(&self.cluster, namespace) {
+            assert!(placed.contains_key(&uid), "event not delivered: {what:?}");
+        }
+        for (uid, holders) in &placed {
+            assert_once_per_occurrence(uid, holders);
+        }
+    }
 }
