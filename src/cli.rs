@@ -88,7 +88,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub capture_to: Option<PathBuf>,
 
-    /// Most finished spans waiting for the sink; beyond it the oldest are dropped (counted).
+    /// Most finished spans queued for the sink (besides the batch being sent);
+    /// beyond it the oldest are dropped (counted).
     #[arg(long, default_value_t = 50_000, env = "KSPAN_QUEUE_SIZE")]
     pub queue_size: usize,
 

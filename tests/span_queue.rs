@@ -43,6 +43,20 @@ fn beyond_its_bound_the_oldest_spans_are_dropped_and_counted() {
     assert_eq!(rest, vec![4, 5, 6]);
 }
 
+#[test]
+fn a_batch_being_sent_or_retried_is_still_waiting() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let queue = SpanQueue::new(10);
+    queue.push((1..=5).map(span).collect());
+    let batch = rt.block_on(queue.next_batch(3)).unwrap();
+    assert_eq!((queue.len(), queue.waiting()), (2, 5), "the batch out is still waiting");
+    queue.requeue(batch);
+    assert_eq!((queue.len(), queue.waiting()), (5, 5), "back in the queue, counted once");
+    let _ = rt.block_on(queue.next_batch(3)).unwrap();
+    queue.delivered();
+    assert_eq!((queue.len(), queue.waiting()), (2, 2));
+}
+
 /// An OTLP/HTTP collector on loopback that accepts the first request and answers
 /// 503 to every later one; returns its endpoint and the number of requests seen.
 fn collector_accepting_once() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {

@@ -3,7 +3,7 @@
 //! goes is counted: memory stays bounded and the correlator never waits.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -15,6 +15,8 @@ pub struct SpanQueue {
     capacity: usize,
     notify: Notify,
     closed: AtomicBool,
+    /// Spans of the batch handed to the (single) consumer and not yet settled.
+    taken: AtomicUsize,
     pub dropped: AtomicU64,
 }
 
@@ -25,6 +27,7 @@ impl SpanQueue {
             capacity: capacity.max(1),
             notify: Notify::new(),
             closed: AtomicBool::new(false),
+            taken: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
         }
     }
@@ -49,6 +52,7 @@ impl SpanQueue {
     /// first; the bound still holds (the oldest go, counted).
     pub fn requeue(&self, batch: Vec<SpanDraft>) {
         let mut spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
+        self.taken.store(0, Ordering::Relaxed);
         for span in batch.into_iter().rev() {
             spans.push_front(span);
         }
@@ -57,6 +61,16 @@ impl SpanQueue {
             spans.drain(..over);
             self.dropped.fetch_add(over as u64, Ordering::Relaxed);
         }
+    }
+
+    /// The batch last handed out was delivered.
+    pub fn delivered(&self) {
+        self.taken.store(0, Ordering::Relaxed);
+    }
+
+    /// Spans not delivered yet: queued, and in the batch being sent (or retried).
+    pub fn waiting(&self) -> usize {
+        self.len() + self.taken.load(Ordering::Relaxed)
     }
 
     pub fn len(&self) -> usize {
@@ -80,6 +94,7 @@ impl SpanQueue {
                 let mut spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
                 if !spans.is_empty() {
                     let n = spans.len().min(max);
+                    self.taken.store(n, Ordering::Relaxed);
                     return Some(spans.drain(..n).collect());
                 }
                 if self.closed.load(Ordering::SeqCst) {

@@ -56,7 +56,11 @@ impl Metrics {
             self.export_errors.clone(),
         );
         r.register("export_retries", "Export attempts retried", self.export_retries.clone());
-        r.register("queue_depth", "Finished spans waiting for the sink", self.queue_depth.clone());
+        r.register(
+            "queue_depth",
+            "Finished spans not delivered yet (queued, or in the batch being sent or retried)",
+            self.queue_depth.clone(),
+        );
         r.register(
             "pending_events",
             "Events waiting for their object",
