@@ -332,48 +332,35 @@ fn a_stalled_collector_keeps_the_queue_and_memory_bounded_and_the_correlator_cur
 fn sigterm_mid_rollout_delivers_what_is_pending_within_the_grace_period() {
     let _serial = serial();
     let test = "sigterm_mid_rollout_delivers_what_is_pending_within_the_grace_period";
-    let Some(cluster) = LiveCluster::start_or_skip(test) else {
+    // Nothing would settle on its own for a minute: only the shutdown flush delivers.
+    let Some(mut live) = Live::start_or_skip(test, &["--settle", "60s", "--shutdown-grace", "10s"])
+    else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let kubeconfig = cluster.kubeconfig_path();
-    // Nothing would settle on its own for a minute: only the shutdown flush delivers.
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-addr",
-            receiver.grpc_endpoint(),
-            "--settle",
-            "60s",
-            "--shutdown-grace",
-            "10s",
-        ],
-    );
-    wait_for_sync(&kspan);
     let config =
         NodeSimConfig { pull_delay: Duration::from_secs(5), ..NodeSimConfig::with_nodes(2) };
-    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
-    kubectl(&cluster, &["create", "deployment", "web", "--image=nginx:1.19", "--replicas=4"]);
-    wait_for_reason(&cluster, "default", "Pulling", Duration::from_secs(30));
+    let _sim = live.node_sim(config);
+    live.kubectl(&["create", "deployment", "web", "--image=nginx:1.19", "--replicas=4"]);
+    wait_for_reason(&live.cluster, "default", "Pulling", Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(1));
-    let events = api_events(&cluster, "default");
+    let events = api_events(&live.cluster, "default");
     let ready =
-        kubectl(&cluster, &["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"]);
+        live.kubectl(&["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"]);
     std::thread::sleep(Duration::from_millis(500));
-    assert!(rotel::parse(&receiver.output()).is_empty(), "nothing delivered before SIGTERM");
+    assert!(rotel::parse(&live.receiver.output()).is_empty(), "nothing delivered before SIGTERM");
     let stopping = Instant::now();
-    let log = kspan.stop();
+    let log = live.kspan.stop();
     let exit = stopping.elapsed();
-    let spans = rt
-        .block_on(rotel::wait_for_spans(&receiver.log_path(), Duration::from_secs(10), |spans| {
-            let placed = span_events(spans);
-            events.keys().all(|uid| placed.contains_key(uid))
-        }))
+    let spans = live
+        .rt
+        .block_on(rotel::wait_for_spans(
+            &live.receiver.log_path(),
+            Duration::from_secs(10),
+            |spans| {
+                let placed = span_events(spans);
+                events.keys().all(|uid| placed.contains_key(uid))
+            },
+        ))
         .unwrap_or_else(|partial| partial);
     let delivery = check_delivery(&events, &spans);
     let roots = spans.iter().filter(|s| s.is_root() && s.name.contains("Rollout")).count();

@@ -9,68 +9,37 @@ mod driver;
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use driver::*;
 use support::rotel;
-use support::{LiveCluster, LiveReceiver, NodeSim, NodeSimConfig};
+use support::NodeSimConfig;
 
 #[test]
 fn an_api_server_restart_loses_and_repeats_nothing() {
     let _serial = serial();
-    let Some(cluster) =
-        LiveCluster::start_or_skip("an_api_server_restart_loses_and_repeats_nothing")
+    let Some(mut live) =
+        Live::start_or_skip("an_api_server_restart_loses_and_repeats_nothing", &["--settle", "3s"])
     else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let kubeconfig = cluster.kubeconfig_path();
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-addr",
-            receiver.grpc_endpoint(),
-            "--settle",
-            "3s",
-        ],
-    );
-    wait_for_sync(&kspan);
     let config =
         NodeSimConfig { pull_delay: Duration::from_secs(2), ..NodeSimConfig::with_nodes(2) };
-    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
-    kubectl(&cluster, &["create", "deployment", "web", "--image=nginx:1.19", "--replicas=4"]);
-    kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=90s"]);
+    let _sim = live.node_sim(config);
+    live.kubectl(&["create", "deployment", "web", "--image=nginx:1.19", "--replicas=4"]);
+    live.kubectl(&["rollout", "status", "deployment/web", "--timeout=90s"]);
     std::thread::sleep(Duration::from_secs(5));
-    let restart = Command::new("bash")
-        .arg(support::cluster::script())
-        .args(["restart-apiserver", dir.to_str().unwrap(), "3"])
-        .status()
-        .unwrap();
-    assert!(restart.success());
+    restart_apiserver(&live.cluster, 3);
     std::thread::sleep(Duration::from_secs(3));
-    kubectl(&cluster, &["set", "image", "deployment/web", "nginx=nginx:1.20"]);
-    kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=90s"]);
+    live.kubectl(&["set", "image", "deployment/web", "nginx=nginx:1.20"]);
+    live.kubectl(&["rollout", "status", "deployment/web", "--timeout=90s"]);
     std::thread::sleep(Duration::from_secs(6));
-    let (_, metrics) = kspan.get("/metrics");
-    let log = kspan.stop();
-    let restarts: f64 = metrics
-        .lines()
-        .find(|l| l.starts_with("kspan_watch_restarts_total"))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0);
-    let errors: f64 = metrics
-        .lines()
-        .find(|l| l.starts_with("kspan_watch_errors_total"))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0);
-    let events = api_events(&cluster, "default");
-    let spans = rotel::parse(&receiver.output());
+    let (_, metrics) = live.kspan.get("/metrics");
+    let log = live.kspan.stop();
+    let restarts = metric(&metrics, "kspan_watch_restarts_total");
+    let errors = metric(&metrics, "kspan_watch_errors_total");
+    let events = api_events(&live.cluster, "default");
+    let spans = rotel::parse(&live.receiver.output());
     let placed = span_events(&spans);
     let missing: Vec<_> = events.iter().filter(|(uid, _)| !placed.contains_key(*uid)).collect();
     println!(
@@ -92,49 +61,37 @@ fn an_api_server_restart_loses_and_repeats_nothing() {
 /// The API server goes down while a Deployment's pods are pulling their image.
 fn api_server_down_mid_rollout(test: &str, compact: bool) {
     let _serial = serial();
-    let Some(cluster) = LiveCluster::start_or_skip(test) else {
+    // A settle window longer than the outage: the rollout's trace is not cut by it.
+    let Some(mut live) = Live::start_or_skip(test, &["--settle", "10s"]) else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let kubeconfig = cluster.kubeconfig_path();
-    // A settle window longer than the outage: the rollout's trace is not cut by it.
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-addr",
-            receiver.grpc_endpoint(),
-            "--settle",
-            "10s",
-        ],
-    );
-    wait_for_sync(&kspan);
     let config =
         NodeSimConfig { pull_delay: Duration::from_secs(3), ..NodeSimConfig::with_nodes(2) };
-    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
-    kubectl(&cluster, &["create", "deployment", "web", "--image=nginx:1.19", "--replicas=4"]);
-    wait_for_reason(&cluster, "default", "Pulling", Duration::from_secs(30));
+    let _sim = live.node_sim(config);
+    live.kubectl(&["create", "deployment", "web", "--image=nginx:1.19", "--replicas=4"]);
+    wait_for_reason(&live.cluster, "default", "Pulling", Duration::from_secs(30));
     let ready_before =
-        kubectl(&cluster, &["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"]);
-    let revision = compact.then(|| compact_etcd(&cluster));
-    restart_apiserver(&cluster, 3);
-    kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=120s"]);
-    let events = api_events(&cluster, "default");
-    let spans = rt
-        .block_on(rotel::wait_for_spans(&receiver.log_path(), Duration::from_secs(60), |spans| {
-            let placed = span_events(spans);
-            events.keys().all(|uid| placed.contains_key(uid))
-        }))
+        live.kubectl(&["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"]);
+    let revision = compact.then(|| compact_etcd(&live.cluster));
+    restart_apiserver(&live.cluster, 3);
+    live.kubectl(&["rollout", "status", "deployment/web", "--timeout=120s"]);
+    let events = api_events(&live.cluster, "default");
+    let spans = live
+        .rt
+        .block_on(rotel::wait_for_spans(
+            &live.receiver.log_path(),
+            Duration::from_secs(60),
+            |spans| {
+                let placed = span_events(spans);
+                events.keys().all(|uid| placed.contains_key(uid))
+            },
+        ))
         .unwrap_or_else(|partial| partial);
-    let (_, metrics) = kspan.get("/metrics");
-    let log = kspan.stop();
+    let (_, metrics) = live.kspan.get("/metrics");
+    let log = live.kspan.stop();
     let spans = {
         // What the shutdown flushed too.
-        let all = rotel::parse(&receiver.output());
+        let all = rotel::parse(&live.receiver.output());
         if all.len() >= spans.len() {
             all
         } else {
