@@ -30,7 +30,13 @@ pub fn from_micro(t: &MicroTime) -> Option<Nanos> {
 
 /// Parses an RFC 3339 instant such as the capture comments carry.
 pub fn parse(text: &str) -> Option<Nanos> {
-    text.parse::<Timestamp>().ok().as_ref().and_then(from_timestamp)
+    parse_checked(text).ok().flatten()
+}
+
+/// Parses an RFC 3339 instant: an error when the text is no instant, `None`
+/// when it is one that stands for "unset" (see `from_timestamp`).
+pub fn parse_checked(text: &str) -> Result<Option<Nanos>, k8s_openapi::jiff::Error> {
+    Ok(from_timestamp(&text.parse::<Timestamp>()?))
 }
 
 /// RFC 3339 with the precision the value needs, for attributes and messages.

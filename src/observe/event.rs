@@ -1,11 +1,8 @@
 //! Both Event shapes (core/v1 and events.k8s.io/v1) mapped onto one record.
 
-use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference};
-use k8s_openapi::api::events::v1::Event as NewEvent;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
+use super::view::{at, ObjectView, ReferenceView, Text};
 use super::{Kind, ObjectKey};
-use crate::time::{self, Nanos};
+use crate::time::Nanos;
 
 /// The object an Event is about (`involvedObject` / `regarding`).
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +52,7 @@ pub enum EventError {
     NoUid,
 }
 
-fn involved(r: &ObjectReference, event_namespace: &str) -> Result<Involved, EventError> {
+fn involved(r: &ReferenceView, event_namespace: &str) -> Result<Involved, EventError> {
     let (Some(kind), Some(name)) = (r.kind.as_deref(), r.name.as_deref()) else {
         return Err(EventError::NoSubject);
     };
@@ -71,102 +68,67 @@ fn involved(r: &ObjectReference, event_namespace: &str) -> Result<Involved, Even
     };
     Ok(Involved {
         key: ObjectKey::new(kind, namespace, name),
-        uid: r.uid.clone().filter(|u| !u.is_empty()),
-        field_path: r.field_path.clone().filter(|f| !f.is_empty()),
+        uid: non_empty(&r.uid),
+        field_path: non_empty(&r.field_path),
     })
 }
 
-fn identity(meta: &ObjectMeta) -> Result<(String, String, String, bool), EventError> {
-    let uid = meta.uid.clone().filter(|u| !u.is_empty()).ok_or(EventError::NoUid)?;
-    let top_level =
-        meta.annotations.as_ref().and_then(|a| a.get("topLevelSpan")).is_some_and(|v| v == "true");
-    Ok((
-        uid,
-        meta.name.clone().unwrap_or_default(),
-        meta.namespace.clone().unwrap_or_default(),
-        top_level,
-    ))
+fn non_empty(s: &Option<Text>) -> Option<String> {
+    s.as_deref().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
-fn non_empty(s: Option<&String>) -> Option<String> {
-    s.filter(|s| !s.is_empty()).cloned()
+fn text(s: &Option<Text>) -> String {
+    s.as_deref().unwrap_or_default().to_string()
 }
 
-/// Maps a core/v1 Event. Only eventTime, no source, zero timestamps: all fine.
-pub fn event_observation(e: &CoreEvent) -> Result<EventSeen, EventError> {
-    let (uid, name, namespace, top_level) = identity(&e.metadata)?;
-    let created = e.metadata.creation_timestamp.as_ref().and_then(time::from_time);
-    let event_time = e.event_time.as_ref().and_then(time::from_micro);
-    let series_last =
-        e.series.as_ref().and_then(|s| s.last_observed_time.as_ref()).and_then(time::from_micro);
-    let first = e.first_timestamp.as_ref().and_then(time::from_time).or(event_time).or(created);
-    let last = e
-        .last_timestamp
+/// Maps an Event of either API: core/v1 (involvedObject, message, source,
+/// count) or events.k8s.io/v1 (`new_api`: regarding, note, series, the
+/// deprecated* fields). Only eventTime, no source, zero timestamps: all fine.
+pub fn event_observation(e: &ObjectView, new_api: bool) -> Result<EventSeen, EventError> {
+    let meta = &e.metadata;
+    let uid = non_empty(&meta.uid).ok_or(EventError::NoUid)?;
+    let namespace = text(&meta.namespace);
+    let top_level = meta
+        .annotations
         .as_ref()
-        .and_then(time::from_time)
-        .or(series_last)
-        .or(event_time)
-        .or(first);
-    let count = e.count.or(e.series.as_ref().and_then(|s| s.count)).unwrap_or(1).max(1);
-    let source = e.source.as_ref();
+        .and_then(|a| a.top_level_span.as_deref())
+        .is_some_and(|v| v == "true");
+    let created = at(&meta.creation_timestamp);
+    let event_time = at(&e.event_time);
+    let series_last = e.series.as_ref().and_then(|s| at(&s.last_observed_time));
+    let series_count = e.series.as_ref().and_then(|s| s.count);
+    let (subject, message, first, last, count, component, source) = if new_api {
+        let first = at(&e.deprecated_first_timestamp).or(event_time).or(created);
+        let last = series_last.or(at(&e.deprecated_last_timestamp)).or(first);
+        let count = series_count.or(e.deprecated_count);
+        let source = e.deprecated_source.as_ref();
+        let component = non_empty(&e.reporting_controller)
+            .or_else(|| non_empty(source.map_or(&None, |s| &s.component)));
+        (e.regarding.as_ref(), &e.note, first, last, count, component, source)
+    } else {
+        let first = at(&e.first_timestamp).or(event_time).or(created);
+        let last = at(&e.last_timestamp).or(series_last).or(event_time).or(first);
+        let count = e.count.or(series_count);
+        let source = e.source.as_ref();
+        let component = non_empty(source.map_or(&None, |s| &s.component))
+            .or_else(|| non_empty(&e.reporting_component));
+        (e.involved_object.as_ref(), &e.message, first, last, count, component, source)
+    };
+    let subject = subject.ok_or(EventError::NoSubject)?;
     Ok(EventSeen {
         uid,
-        name,
-        involved: involved(&e.involved_object, &namespace)?,
+        name: text(&meta.name),
+        involved: involved(subject, &namespace)?,
         namespace,
-        reason: e.reason.clone().unwrap_or_default(),
-        kind: non_empty(e.type_.as_ref()).unwrap_or_else(|| "Normal".into()),
-        message: e.message.clone().unwrap_or_default(),
-        count,
+        reason: text(&e.reason),
+        kind: non_empty(&e.event_type).unwrap_or_else(|| "Normal".into()),
+        message: text(message),
+        count: count.unwrap_or(1).max(1),
         first,
         last: last.max(first),
-        component: non_empty(source.and_then(|s| s.component.as_ref()))
-            .or_else(|| non_empty(e.reporting_component.as_ref()))
-            .unwrap_or_default(),
-        host: non_empty(source.and_then(|s| s.host.as_ref()))
-            .or_else(|| non_empty(e.reporting_instance.as_ref())),
+        component: component.unwrap_or_default(),
+        host: non_empty(source.map_or(&None, |s| &s.host))
+            .or_else(|| non_empty(&e.reporting_instance)),
         top_level,
     })
-}
-
-impl TryFrom<&NewEvent> for EventSeen {
-    type Error = EventError;
-
-    /// Maps an events.k8s.io/v1 Event (regarding, note, series, deprecated* fields).
-    fn try_from(e: &NewEvent) -> Result<Self, EventError> {
-        let (uid, name, namespace, top_level) = identity(&e.metadata)?;
-        let regarding = e.regarding.as_ref().ok_or(EventError::NoSubject)?;
-        let created = e.metadata.creation_timestamp.as_ref().and_then(time::from_time);
-        let event_time = e.event_time.as_ref().and_then(time::from_micro);
-        let first = e
-            .deprecated_first_timestamp
-            .as_ref()
-            .and_then(time::from_time)
-            .or(event_time)
-            .or(created);
-        let series_last = e.series.as_ref().and_then(|s| time::from_micro(&s.last_observed_time));
-        let last = series_last
-            .or(e.deprecated_last_timestamp.as_ref().and_then(time::from_time))
-            .or(first);
-        let count = e.series.as_ref().map(|s| s.count).or(e.deprecated_count).unwrap_or(1).max(1);
-        let source = e.deprecated_source.as_ref();
-        Ok(EventSeen {
-            uid,
-            name,
-            involved: involved(regarding, &namespace)?,
-            namespace,
-            reason: e.reason.clone().unwrap_or_default(),
-            kind: non_empty(e.type_.as_ref()).unwrap_or_else(|| "Normal".into()),
-            message: e.note.clone().unwrap_or_default(),
-            count,
-            first,
-            last: last.max(first),
-            component: non_empty(e.reporting_controller.as_ref())
-                .or_else(|| non_empty(source.and_then(|s| s.component.as_ref())))
-                .unwrap_or_default(),
-            host: non_empty(source.and_then(|s| s.host.as_ref()))
-                .or_else(|| non_empty(e.reporting_instance.as_ref())),
-            top_level,
-        })
-    }
 }

@@ -1,13 +1,8 @@
 //! Compact projection of an API object: what the correlator needs, never the whole object.
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta, Time};
-
+use super::view::{at, ConditionView, ManagedView, MetaView, ObjectView, StatusView};
 use super::{Kind, ObjectKey};
-use crate::time::{self, Nanos};
+use crate::time::Nanos;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnerRef {
@@ -127,42 +122,37 @@ impl ObjectSeen {
     }
 }
 
-/// Maps a typed object (from a watch or a replayed document) to its projection.
-pub fn object_observation(kind: Kind, meta: &ObjectMeta) -> ObjectSeen {
+/// Maps an object's metadata (from a watch or a replayed document) to its projection.
+pub fn object_observation(kind: Kind, meta: &MetaView) -> ObjectSeen {
     let owners = meta
         .owner_references
         .iter()
         .flatten()
         .map(|o| OwnerRef {
             kind: Kind::parse(&o.kind),
-            name: o.name.clone(),
-            uid: o.uid.clone(),
+            name: o.name.to_string(),
+            uid: o.uid.to_string(),
             controller: o.controller.unwrap_or(false),
         })
         .collect::<Vec<_>>();
     // A BTreeMap: already sorted by key.
     let labels = match (&meta.labels, owners.is_empty()) {
-        (Some(labels), true) => labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        (Some(labels), true) => {
+            labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        }
         _ => Vec::new(),
     };
+    let text = |t: &Option<super::view::Text>| t.as_deref().unwrap_or_default().to_string();
     ObjectSeen {
-        key: ObjectKey::new(
-            kind,
-            meta.namespace.clone().unwrap_or_default(),
-            meta.name.clone().unwrap_or_default(),
-        ),
-        uid: meta.uid.clone().unwrap_or_default(),
+        key: ObjectKey::new(kind, text(&meta.namespace), text(&meta.name)),
+        uid: text(&meta.uid),
         generation: meta.generation,
         resource_version: meta.resource_version.as_deref().and_then(|v| v.parse().ok()),
-        created: meta.creation_timestamp.as_ref().and_then(time::from_time),
-        deleting: meta.deletion_timestamp.as_ref().and_then(time::from_time),
+        created: at(&meta.creation_timestamp),
+        deleting: at(&meta.deletion_timestamp),
         owners,
         spec_change: spec_change(meta.managed_fields.as_deref().unwrap_or_default()),
-        revision: meta
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("deployment.kubernetes.io/revision"))
-            .cloned(),
+        revision: meta.annotations.as_ref().and_then(|a| a.revision.as_deref()).map(str::to_string),
         conditions: Vec::new(),
         pod: None,
         workload: None,
@@ -173,202 +163,118 @@ pub fn object_observation(kind: Kind, meta: &ObjectMeta) -> ObjectSeen {
 
 /// The newest managedFields entry that touches `spec`. Entries without a time
 /// (seen on real clusters) rank below any timed entry instead of failing.
-fn spec_change(entries: &[ManagedFieldsEntry]) -> Option<SpecChange> {
-    entries
-        .iter()
-        .filter(|e| e.fields_v1.as_ref().is_some_and(|f| f.0.get("f:spec").is_some()))
-        .max_by_key(|e| e.time.as_ref().and_then(time::from_time))
-        .map(|e| SpecChange {
-            manager: e.manager.clone().unwrap_or_default(),
-            operation: e.operation.clone().unwrap_or_default(),
-            at: e.time.as_ref().and_then(time::from_time),
-        })
+fn spec_change(entries: &[ManagedView]) -> Option<SpecChange> {
+    entries.iter().filter(|e| e.fields_v1.0).max_by_key(|e| at(&e.time)).map(|e| SpecChange {
+        manager: e.manager.as_deref().unwrap_or_default().to_string(),
+        operation: e.operation.as_deref().unwrap_or_default().to_string(),
+        at: at(&e.time),
+    })
 }
 
-/// Condition fields are plain strings in some API types and optional in others.
-trait Text {
-    fn text(&self) -> String;
-}
-impl Text for String {
-    fn text(&self) -> String {
-        self.clone()
-    }
-}
-impl Text for Option<String> {
-    fn text(&self) -> String {
-        self.clone().unwrap_or_default()
-    }
+fn conditions(status: Option<&StatusView>) -> Vec<Condition> {
+    let conditions = status.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+    conditions.iter().map(condition).collect()
 }
 
-fn condition(
-    kind: &impl Text,
-    status: &impl Text,
-    at: Option<&Time>,
-    reason: Option<&String>,
-) -> Condition {
+fn condition(c: &ConditionView) -> Condition {
     Condition {
-        kind: kind.text(),
-        status: status.text(),
-        at: at.and_then(time::from_time),
-        reason: reason.cloned(),
+        kind: c.kind.to_string(),
+        status: c.status.to_string(),
+        at: at(&c.last_transition_time),
+        reason: c.reason.as_deref().map(str::to_string),
     }
 }
 
-/// Kinds with status worth keeping implement this; everything else maps from metadata alone.
-pub trait Project {
-    fn project(&self) -> ObjectSeen;
-}
-
-macro_rules! project_conditions {
-    ($ty:ty, $kind:expr, $time:ident) => {
-        impl Project for $ty {
-            fn project(&self) -> ObjectSeen {
-                let mut seen = object_observation($kind, &self.metadata);
-                let conditions = self.status.as_ref().and_then(|s| s.conditions.as_ref());
-                seen.conditions = conditions
-                    .into_iter()
-                    .flatten()
-                    .map(|c| condition(&c.type_, &c.status, c.$time.as_ref(), c.reason.as_ref()))
-                    .collect();
-                seen
-            }
+/// Maps a view of an object of `kind` to its projection: metadata, plus the
+/// status worth keeping for the kinds that have one.
+pub fn project(kind: Kind, view: &ObjectView) -> ObjectSeen {
+    let mut seen = object_observation(kind, &view.metadata);
+    let status = view.status.as_ref();
+    let spec = view.spec.as_ref();
+    match &seen.key.kind {
+        Kind::ReplicaSet | Kind::Job | Kind::Node => seen.conditions = conditions(status),
+        Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet => {
+            seen.conditions = conditions(status);
+            seen.workload =
+                status.map(|s| workload(&seen.key.kind, spec.and_then(|s| s.replicas), s));
         }
-    };
-}
-
-project_conditions!(ReplicaSet, Kind::ReplicaSet, last_transition_time);
-project_conditions!(Job, Kind::Job, last_transition_time);
-project_conditions!(Node, Kind::Node, last_transition_time);
-
-/// Workloads whose rollout completes: conditions plus replica counts.
-macro_rules! project_workload {
-    ($ty:ty, $kind:expr, |$spec:ident, $status:ident| $workload:expr) => {
-        impl Project for $ty {
-            fn project(&self) -> ObjectSeen {
-                let mut seen = object_observation($kind, &self.metadata);
-                let conditions = self.status.as_ref().and_then(|s| s.conditions.as_ref());
-                seen.conditions = conditions
-                    .into_iter()
-                    .flatten()
-                    .map(|c| {
-                        condition(
-                            &c.type_,
-                            &c.status,
-                            c.last_transition_time.as_ref(),
-                            c.reason.as_ref(),
-                        )
-                    })
-                    .collect();
-                if let Some($status) = self.status.as_ref() {
-                    let $spec = &self.spec;
-                    seen.workload = Some($workload);
-                }
-                seen
-            }
+        Kind::HorizontalPodAutoscaler => {
+            // Only what the autoscaler scales: its rescale Events name no target.
+            let target = spec.and_then(|s| s.scale_target_ref.as_ref());
+            seen.scale_target = Some(ObjectKey::new(
+                Kind::parse(target.map(|t| t.kind.as_ref()).unwrap_or_default()),
+                seen.key.namespace.clone(),
+                target.map(|t| t.name.as_ref()).unwrap_or_default(),
+            ));
         }
-    };
+        Kind::Pod => {
+            seen.conditions = conditions(status);
+            seen.pod = Some(pod(spec.and_then(|s| s.node_name.as_deref()), status));
+        }
+        _ => {}
+    }
+    seen
 }
 
-project_workload!(Deployment, Kind::Deployment, |spec, status| {
-    WorkloadStatus {
-        observed_generation: status.observed_generation,
-        desired: Some(spec.replicas.unwrap_or(1)),
-        replicas: status.replicas.unwrap_or(0),
-        updated: status.updated_replicas.unwrap_or(0),
-        ready: status.ready_replicas.unwrap_or(0),
-        available: status.available_replicas.unwrap_or(0),
-    }
-});
-project_workload!(StatefulSet, Kind::StatefulSet, |spec, status| {
-    WorkloadStatus {
-        observed_generation: status.observed_generation,
-        desired: Some(spec.replicas.unwrap_or(1)),
-        replicas: status.replicas,
-        updated: status.updated_replicas.unwrap_or(0),
-        ready: status.ready_replicas.unwrap_or(0),
-        // Before Kubernetes 1.22 a StatefulSet has no availableReplicas (nor
-        // minReadySeconds): its ready pods are its available ones.
-        available: status.available_replicas.or(status.ready_replicas).unwrap_or(0),
-    }
-});
-project_workload!(DaemonSet, Kind::DaemonSet, |_spec, status| WorkloadStatus {
-    observed_generation: status.observed_generation,
-    desired: Some(status.desired_number_scheduled),
-    replicas: status.current_number_scheduled,
-    updated: status.updated_number_scheduled.unwrap_or(0),
-    ready: status.number_ready,
-    available: status.number_available.unwrap_or(0),
-});
-
-impl Project for CronJob {
-    fn project(&self) -> ObjectSeen {
-        object_observation(Kind::CronJob, &self.metadata)
+/// Rollout progress, in the terms of each workload's controller.
+fn workload(kind: &Kind, replicas: Option<i32>, s: &StatusView) -> WorkloadStatus {
+    let n = |v: Option<i32>| v.unwrap_or(0);
+    match kind {
+        Kind::DaemonSet => WorkloadStatus {
+            observed_generation: s.observed_generation,
+            desired: Some(n(s.desired_number_scheduled)),
+            replicas: n(s.current_number_scheduled),
+            updated: n(s.updated_number_scheduled),
+            ready: n(s.number_ready),
+            available: n(s.number_available),
+        },
+        _ => WorkloadStatus {
+            observed_generation: s.observed_generation,
+            desired: Some(replicas.unwrap_or(1)),
+            replicas: n(s.replicas),
+            updated: n(s.updated_replicas),
+            ready: n(s.ready_replicas),
+            // Before Kubernetes 1.22 a StatefulSet has no availableReplicas (nor
+            // minReadySeconds): its ready pods are its available ones.
+            available: match kind {
+                Kind::StatefulSet => n(s.available_replicas.or(s.ready_replicas)),
+                _ => n(s.available_replicas),
+            },
+        },
     }
 }
 
-/// Only what the autoscaler scales: its rescale Events name no target.
-impl Project for HorizontalPodAutoscaler {
-    fn project(&self) -> ObjectSeen {
-        let mut seen = object_observation(Kind::HorizontalPodAutoscaler, &self.metadata);
-        let target = &self.spec.scale_target_ref;
-        seen.scale_target = Some(ObjectKey::new(
-            Kind::parse(&target.kind),
-            seen.key.namespace.clone(),
-            &target.name,
-        ));
-        seen
-    }
-}
-
-impl Project for Pod {
-    fn project(&self) -> ObjectSeen {
-        let mut seen = object_observation(Kind::Pod, &self.metadata);
-        let status = self.status.as_ref();
-        seen.conditions = status
-            .and_then(|s| s.conditions.as_ref())
-            .into_iter()
-            .flatten()
-            .map(|c| {
-                condition(&c.type_, &c.status, c.last_transition_time.as_ref(), c.reason.as_ref())
-            })
-            .collect();
-        let started = status
-            .and_then(|s| s.container_statuses.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.as_ref())
-            .filter_map(time::from_time)
-            .min();
-        let containers = status
-            .and_then(|s| s.container_statuses.as_ref())
-            .into_iter()
-            .flatten()
-            .map(|c| {
-                let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
-                ContainerStatus {
-                    name: c.name.clone(),
-                    restarts: c.restart_count,
-                    last_reason: last.and_then(|t| t.reason.clone()),
-                    last_exit_code: last.map(|t| t.exit_code),
-                    ended: c.state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| Ended {
-                        exit_code: t.exit_code,
-                        reason: t.reason.clone(),
-                        message: t.message.clone(),
-                        at: t.finished_at.as_ref().and_then(time::from_time),
-                    }),
-                }
-            })
-            .collect();
-        seen.pod = Some(PodStatus {
-            node: self.spec.as_ref().and_then(|s| s.node_name.clone()),
-            phase: status.and_then(|s| s.phase.clone()),
-            started,
-            containers,
-            reason: status.and_then(|s| match (&s.reason, &s.message) {
-                (Some(r), Some(m)) => Some(format!("{r}: {m}")),
-                (r, m) => r.clone().or(m.clone()),
-            }),
-        });
-        seen
+fn pod(node: Option<&str>, status: Option<&StatusView>) -> PodStatus {
+    let statuses = status.and_then(|s| s.container_statuses.as_deref()).unwrap_or_default();
+    let started =
+        statuses.iter().filter_map(|c| at(&c.state.as_ref()?.running.as_ref()?.started_at)).min();
+    let containers = statuses
+        .iter()
+        .map(|c| {
+            let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+            let text = |t: &Option<super::view::Text>| t.as_deref().map(str::to_string);
+            ContainerStatus {
+                name: c.name.to_string(),
+                restarts: c.restart_count,
+                last_reason: last.and_then(|t| text(&t.reason)),
+                last_exit_code: last.map(|t| t.exit_code),
+                ended: c.state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| Ended {
+                    exit_code: t.exit_code,
+                    reason: text(&t.reason),
+                    message: text(&t.message),
+                    at: at(&t.finished_at),
+                }),
+            }
+        })
+        .collect();
+    PodStatus {
+        node: node.map(str::to_string),
+        phase: status.and_then(|s| s.phase.as_deref()).map(str::to_string),
+        started,
+        containers,
+        reason: status.and_then(|s| match (s.reason.as_deref(), s.message.as_deref()) {
+            (Some(r), Some(m)) => Some(format!("{r}: {m}")),
+            (r, m) => r.or(m).map(str::to_string),
+        }),
     }
 }

@@ -3,25 +3,9 @@
 
 use std::io::Write;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-
-use super::convert::{batches, ResourceOptions};
+use super::convert::ResourceOptions;
+pub use super::proto::request;
 use crate::span::SpanDraft;
-
-pub fn request(drafts: &[SpanDraft], options: &ResourceOptions) -> ExportTraceServiceRequest {
-    let resource_spans = batches(drafts, options)
-        .into_iter()
-        .flat_map(|batch| {
-            group_spans_by_resource_and_scope(
-                batch.spans,
-                &ResourceAttributesWithSchema::from(&batch.resource),
-            )
-        })
-        .collect();
-    ExportTraceServiceRequest { resource_spans }
-}
 
 pub struct JsonLines<W: Write> {
     out: W,

@@ -3,5 +3,6 @@
 pub mod convert;
 pub mod json;
 pub mod otlp;
+pub mod proto;
 pub mod queue;
 pub mod waterfall;

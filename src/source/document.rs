@@ -1,18 +1,12 @@
 //! One decoded document (JSON or YAML value) -> observations.
 //! Knows the Kubernetes shapes: single objects, `List`s, watch events, both Event APIs.
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, Pod};
-use k8s_openapi::api::events::v1::Event as NewEvent;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::Resource;
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::observe::object::Project;
-use crate::observe::{event_observation, object_observation, EventSeen, Kind, Observed};
+use crate::observe::object::project;
+use crate::observe::view::{MetaOnly, ObjectView};
+use crate::observe::{event_observation, Kind, Observed};
 use crate::time::Nanos;
 
 /// What went wrong with one document; the reader adds the file and document index.
@@ -91,16 +85,7 @@ fn decode_watch_event(
         "DELETED" => {
             let mut seen = Vec::new();
             decode_object(object, kind_hint, &mut seen)?;
-            for decoded in seen {
-                out.push(match decoded.what {
-                    Observed::Object(o) => Decoded {
-                        time: o.deleting.or(decoded.time),
-                        what: Observed::Deleted { key: o.key, uid: o.uid },
-                    },
-                    // A deleted Event record changes nothing: its occurrence was already seen.
-                    other => Decoded { what: other, time: decoded.time },
-                });
-            }
+            out.extend(seen.into_iter().map(deleted));
             Ok(())
         }
         "BOOKMARK" => Ok(()),
@@ -108,72 +93,55 @@ fn decode_watch_event(
     }
 }
 
-/// A watch event whose object is still unparsed JSON text (a recorded line): the
-/// common kinds go straight into their typed struct, without a generic tree
-/// first; anything else takes the general path.
-pub fn decode_raw_watch_event(
+/// A watch event (`kind` is its type) whose object was read as a view: a
+/// recorded line, read in one pass.
+pub fn decode_view(
     kind: &str,
-    object: &str,
+    object: &ObjectView,
     kind_hint: Option<&str>,
     out: &mut Vec<Decoded>,
 ) -> Result<(), DocumentError> {
-    #[derive(serde::Deserialize)]
-    struct Meta<'a> {
-        #[serde(borrow)]
-        name: Option<std::borrow::Cow<'a, str>>,
+    let Some(object_kind) = object.kind.as_deref().or(kind_hint) else {
+        return Err(DocumentError::NoKind);
+    };
+    let api_version = object.api_version.as_deref().unwrap_or_default();
+    match kind {
+        "ADDED" | "MODIFIED" => out.push(project_view(object_kind, api_version, object)?),
+        "DELETED" => out.push(deleted(project_view(object_kind, api_version, object)?)),
+        "BOOKMARK" => {}
+        other => return Err(DocumentError::WatchType(other.to_string())),
     }
-    #[derive(serde::Deserialize)]
-    struct Head<'a> {
-        #[serde(borrow)]
-        kind: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow, rename = "apiVersion")]
-        api_version: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow)]
-        metadata: Option<Meta<'a>>,
-    }
-    // Deletions and bookmarks (a bare resourceVersion) take the general path.
-    let head =
-        serde_json::from_str::<Head>(object).ok().filter(|_| matches!(kind, "ADDED" | "MODIFIED"));
-    let Some(head) = head else {
-        let value = serde_json::from_str::<Value>(object).map_err(|source| {
-            DocumentError::Shape { kind: "object".into(), name: "<unnamed>".into(), source }
-        })?;
-        return decode_watch_event(kind, value, kind_hint, out);
-    };
-    let name = || {
-        head.metadata.as_ref().and_then(|m| m.name.as_deref()).unwrap_or("<unnamed>").to_string()
-    };
-    let shape = |source| DocumentError::Shape {
-        kind: head.kind.as_deref().unwrap_or_default().into(),
-        name: name(),
-        source,
-    };
-    let decoded = match (head.kind.as_deref(), head.api_version.as_deref()) {
-        (Some("Event"), Some("v1")) => {
-            let event: CoreEvent = serde_json::from_str(object).map_err(shape)?;
-            let seen = event_observation(&event)
-                .map_err(|source| DocumentError::Event { name: name(), source })?;
-            Decoded { time: seen.time(), what: Observed::Event(Box::new(seen)) }
-        }
-        (Some("Pod"), Some("v1")) => raw_object::<Pod>(object).map_err(shape)?,
-        (Some("ReplicaSet"), Some("apps/v1")) => raw_object::<ReplicaSet>(object).map_err(shape)?,
-        (Some("Deployment"), Some("apps/v1")) => raw_object::<Deployment>(object).map_err(shape)?,
-        (Some("StatefulSet"), Some("apps/v1")) => {
-            raw_object::<StatefulSet>(object).map_err(shape)?
-        }
-        (Some("DaemonSet"), Some("apps/v1")) => raw_object::<DaemonSet>(object).map_err(shape)?,
-        (Some("Job"), Some("batch/v1")) => raw_object::<Job>(object).map_err(shape)?,
-        _ => {
-            let value = serde_json::from_str::<Value>(object).map_err(shape)?;
-            return decode_watch_event(kind, value, kind_hint, out);
-        }
-    };
-    out.push(decoded);
     Ok(())
 }
 
-fn raw_object<T: DeserializeOwned + Project>(object: &str) -> Result<Decoded, serde_json::Error> {
-    let seen = serde_json::from_str::<T>(object)?.project();
+/// A DELETED watch event: the object is gone; a deleted Event record changes
+/// nothing (its occurrence was already seen) and is passed on as it is.
+fn deleted(decoded: Decoded) -> Decoded {
+    match decoded.what {
+        Observed::Object(o) => Decoded {
+            time: o.deleting.or(decoded.time),
+            what: Observed::Deleted { key: o.key, uid: o.uid },
+        },
+        other => Decoded { what: other, time: decoded.time },
+    }
+}
+
+/// Projects an object of a known kind from its view.
+fn project_view(
+    kind: &str,
+    api_version: &str,
+    view: &ObjectView,
+) -> Result<Decoded, DocumentError> {
+    if kind == "Event" {
+        let seen = event_observation(view, api_version.starts_with("events.k8s.io/")).map_err(
+            |source| DocumentError::Event {
+                name: view.metadata.name.as_deref().unwrap_or("<unnamed>").to_string(),
+                source,
+            },
+        )?;
+        return Ok(Decoded { time: seen.time(), what: Observed::Event(Box::new(seen)) });
+    }
+    let seen = project(Kind::parse(kind), view);
     Ok(Decoded { time: seen.latest_time(), what: Observed::Object(Box::new(seen)) })
 }
 
@@ -181,28 +149,22 @@ fn name_of(value: &Value) -> String {
     value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<unnamed>").to_string()
 }
 
-/// Deserializes into the typed k8s-openapi struct. The apiVersion is pinned to the
-/// one the struct expects: old captures say `extensions/v1beta1` or `batch/v1beta1`
-/// for shapes that are compatible in every field kspan-rs reads.
-fn typed<T: Resource + DeserializeOwned>(mut value: Value, kind: &str) -> Result<T, DocumentError> {
-    let name = name_of(&value);
-    if let Value::Object(map) = &mut value {
-        map.insert("apiVersion".into(), Value::String(T::API_VERSION.into()));
-        map.insert("kind".into(), Value::String(T::KIND.into()));
-    }
-    serde_json::from_value(value).map_err(|source| DocumentError::Shape {
-        kind: kind.into(),
-        name,
-        source,
-    })
-}
-
-fn object<T: Resource + DeserializeOwned + Project>(
-    value: Value,
-    kind: &str,
-) -> Result<Decoded, DocumentError> {
-    let seen = typed::<T>(value, kind)?.project();
-    Ok(Decoded { time: seen.latest_time(), what: Observed::Object(Box::new(seen)) })
+/// Kinds whose spec or status kspan-rs reads (see `ObjectView`); any other kind
+/// is read for its metadata alone, whatever shape the rest has.
+fn modelled(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Event"
+            | "Pod"
+            | "ReplicaSet"
+            | "Deployment"
+            | "StatefulSet"
+            | "DaemonSet"
+            | "Job"
+            | "CronJob"
+            | "Node"
+            | "HorizontalPodAutoscaler"
+    )
 }
 
 fn decode_object(
@@ -217,41 +179,15 @@ fn decode_object(
     if value.get("items").is_some_and(Value::is_array) {
         return decode(value, None, out);
     }
-    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    let decoded = match kind.as_str() {
-        "Event" if api_version.starts_with("events.k8s.io/") => {
-            let name = name_of(&value);
-            let event = typed::<NewEvent>(value, &kind)?;
-            let seen = EventSeen::try_from(&event)
-                .map_err(|source| DocumentError::Event { name, source })?;
-            Decoded { time: seen.time(), what: Observed::Event(Box::new(seen)) }
-        }
-        "Event" => {
-            let name = name_of(&value);
-            let event = typed::<CoreEvent>(value, &kind)?;
-            let seen = event_observation(&event)
-                .map_err(|source| DocumentError::Event { name, source })?;
-            Decoded { time: seen.time(), what: Observed::Event(Box::new(seen)) }
-        }
-        "Pod" => object::<Pod>(value, &kind)?,
-        "ReplicaSet" => object::<ReplicaSet>(value, &kind)?,
-        "Deployment" => object::<Deployment>(value, &kind)?,
-        "StatefulSet" => object::<StatefulSet>(value, &kind)?,
-        "DaemonSet" => object::<DaemonSet>(value, &kind)?,
-        "Job" => object::<Job>(value, &kind)?,
-        "CronJob" => object::<CronJob>(value, &kind)?,
-        "Node" => object::<Node>(value, &kind)?,
-        "HorizontalPodAutoscaler" => object::<HorizontalPodAutoscaler>(value, &kind)?,
-        _ => {
-            let name = name_of(&value);
-            let meta = value.get("metadata").cloned().unwrap_or(Value::Null);
-            let meta: ObjectMeta = serde_json::from_value(meta)
-                .map_err(|source| DocumentError::Shape { kind: kind.clone(), name, source })?;
-            let seen = object_observation(Kind::parse(&kind), &meta);
-            Decoded { time: seen.latest_time(), what: Observed::Object(Box::new(seen)) }
-        }
+    let shape = |source| DocumentError::Shape { kind: kind.clone(), name: name_of(&value), source };
+    let view = if modelled(&kind) {
+        ObjectView::deserialize(&value).map_err(shape)?
+    } else {
+        let meta = MetaOnly::deserialize(&value).map_err(shape)?;
+        ObjectView { metadata: meta.metadata, ..ObjectView::default() }
     };
-    out.push(decoded);
+    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    out.push(project_view(&kind, api_version, &view)?);
     Ok(())
 }
 

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::document::{
-    decode, decode_raw_watch_event, kind_from_file_name, Decoded, DocumentError,
-};
+use super::document::{decode, decode_view, kind_from_file_name, Decoded, DocumentError};
+use crate::observe::view::ObjectView;
 use crate::time::{self, Nanos};
 
 /// Where a document came from: named in every error.
@@ -150,14 +149,24 @@ pub fn recorded_line(line: &str) -> Option<Nanos> {
     serde_json::from_str::<Recorded>(line.trim()).ok()?.time.as_deref().and_then(time::parse)
 }
 
-/// A watch event as `kspan record` writes it; the object stays text until its
-/// kind is known.
+/// A watch event as `kspan record` writes it: what tells such a line apart.
 #[derive(serde::Deserialize)]
 struct Recorded<'a> {
+    #[serde(rename = "type")]
+    _kind: serde::de::IgnoredAny,
+    #[serde(rename = "object")]
+    _object: serde::de::IgnoredAny,
+    #[serde(borrow, default)]
+    time: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// A recorded watch event with its object read as a view, in one pass.
+#[derive(serde::Deserialize)]
+struct RecordedView<'a> {
     #[serde(borrow, rename = "type")]
     kind: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
-    object: &'a serde_json::value::RawValue,
+    object: ObjectView<'a>,
     #[serde(borrow, default)]
     time: Option<std::borrow::Cow<'a, str>>,
 }
@@ -171,12 +180,14 @@ pub fn read_line(file: &Path, line: usize, text: &str, outcome: &mut ReadOutcome
     let hint = file.file_name().and_then(|n| n.to_str()).and_then(kind_from_file_name);
     let origin = Origin { file: file.to_path_buf(), document: line, line };
     let mut decoded = Vec::new();
-    let (arrival, result) = match serde_json::from_str::<Recorded>(text) {
+    let (arrival, result) = match serde_json::from_str::<RecordedView>(text) {
         Ok(recorded) => (
             recorded.time.as_deref().and_then(time::parse),
-            decode_raw_watch_event(&recorded.kind, recorded.object.get(), hint, &mut decoded),
+            decode_view(&recorded.kind, &recorded.object, hint, &mut decoded),
         ),
-        // Not the recorded shape: the general reader says what is wrong with it.
+        // Not the recorded shape, or an object the one-pass view cannot read (a
+        // kind with fields of its own shape, a broken one): the general reader
+        // reads it or says what is wrong with it.
         Err(_) => match serde_json::from_str::<Value>(text) {
             Ok(mut value) => (take_arrival(&mut value), decode(value, hint, &mut decoded)),
             Err(e) => {

@@ -175,7 +175,7 @@ impl Timeline {
         std::mem::take(&mut self.errors)
     }
 
-    fn collect_all(mut self) -> Replay {
+    pub(crate) fn collect_all(mut self) -> Replay {
         let observations = self.by_ref().collect();
         Replay {
             observations,

@@ -1,0 +1,331 @@
+//! What kspan-rs reads of an API object, as borrowed serde views: the few fields
+//! the projections use, deserialized straight from the JSON text (or a parsed
+//! value) with every other field skipped unread. A whole k8s-openapi object is
+//! built field by field, string by string, and dropped at once: on a replay of a
+//! large capture that was most of the time and of the allocations.
+//!
+//! One view serves every kind (Events included): the fields of different kinds
+//! do not clash, so a recorded line is read in one pass before its kind is known.
+//! Kinds outside `Kind`'s list are read through `MetaOnly`, so their own spec
+//! and status shapes can never fail them.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::time::{self, Nanos};
+
+pub type Text<'a> = Cow<'a, str>;
+
+/// An RFC 3339 instant; the zero time and other out-of-range instants read as
+/// unset. Text that is no instant at all fails the document, as it did with the
+/// k8s-openapi types.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Instant(pub Option<Nanos>);
+
+impl<'de> Deserialize<'de> for Instant {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Text::deserialize(d)?;
+        time::parse_checked(&text)
+            .map(Instant)
+            .map_err(|_| de::Error::custom(format_args!("invalid timestamp {text:?}")))
+    }
+}
+
+/// `Option<Instant>` flattened: absent, null and unset all read as `None`.
+pub fn at(i: &Option<Instant>) -> Option<Nanos> {
+    i.and_then(|i| i.0)
+}
+
+/// Whether a managedFields entry's `fieldsV1` touches `spec`: only its top-level
+/// keys are looked at (any other shape touches nothing).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TouchesSpec(pub bool);
+
+impl<'de> Deserialize<'de> for TouchesSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = TouchesSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a fieldsV1 tree")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TouchesSpec, A::Error> {
+                let mut spec = false;
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    spec |= key == "f:spec";
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Ok(TouchesSpec(spec))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<TouchesSpec, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(TouchesSpec(false))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<TouchesSpec, E> {
+                Ok(TouchesSpec(false))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<TouchesSpec, E> {
+                Ok(TouchesSpec(false))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<TouchesSpec, E> {
+                Ok(TouchesSpec(false))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<TouchesSpec, E> {
+                Ok(TouchesSpec(false))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<TouchesSpec, E> {
+                Ok(TouchesSpec(false))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<TouchesSpec, E> {
+                Ok(TouchesSpec(false))
+            }
+        }
+        d.deserialize_any(Keys)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerView<'a> {
+    #[serde(borrow, default)]
+    pub kind: Text<'a>,
+    #[serde(borrow, default)]
+    pub name: Text<'a>,
+    #[serde(borrow, default)]
+    pub uid: Text<'a>,
+    pub controller: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedView<'a> {
+    #[serde(borrow)]
+    pub manager: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub operation: Option<Text<'a>>,
+    pub time: Option<Instant>,
+    #[serde(default)]
+    pub fields_v1: TouchesSpec,
+}
+
+/// The two annotations kspan-rs reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct AnnotationsView<'a> {
+    #[serde(borrow, rename = "deployment.kubernetes.io/revision")]
+    pub revision: Option<Text<'a>>,
+    /// Flux marks its Sync event `topLevelSpan: "true"`.
+    #[serde(borrow, rename = "topLevelSpan")]
+    pub top_level_span: Option<Text<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaView<'a> {
+    #[serde(borrow)]
+    pub name: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub namespace: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub uid: Option<Text<'a>>,
+    pub generation: Option<i64>,
+    #[serde(borrow)]
+    pub resource_version: Option<Text<'a>>,
+    pub creation_timestamp: Option<Instant>,
+    pub deletion_timestamp: Option<Instant>,
+    #[serde(borrow)]
+    pub owner_references: Option<Vec<OwnerView<'a>>>,
+    #[serde(borrow)]
+    pub labels: Option<BTreeMap<Text<'a>, Text<'a>>>,
+    #[serde(borrow)]
+    pub annotations: Option<AnnotationsView<'a>>,
+    #[serde(borrow)]
+    pub managed_fields: Option<Vec<ManagedView<'a>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionView<'a> {
+    #[serde(borrow, rename = "type", default)]
+    pub kind: Text<'a>,
+    #[serde(borrow, default)]
+    pub status: Text<'a>,
+    pub last_transition_time: Option<Instant>,
+    #[serde(borrow)]
+    pub reason: Option<Text<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TerminatedView<'a> {
+    #[serde(default)]
+    pub exit_code: i32,
+    #[serde(borrow)]
+    pub reason: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub message: Option<Text<'a>>,
+    pub finished_at: Option<Instant>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningView {
+    pub started_at: Option<Instant>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StateView<'a> {
+    pub running: Option<RunningView>,
+    #[serde(borrow)]
+    pub terminated: Option<TerminatedView<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStatusView<'a> {
+    #[serde(borrow, default)]
+    pub name: Text<'a>,
+    #[serde(default)]
+    pub restart_count: i32,
+    #[serde(borrow)]
+    pub state: Option<StateView<'a>>,
+    #[serde(borrow)]
+    pub last_state: Option<StateView<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetView<'a> {
+    #[serde(borrow, default)]
+    pub kind: Text<'a>,
+    #[serde(borrow, default)]
+    pub name: Text<'a>,
+}
+
+/// `spec` of the kinds kspan-rs reads: Deployment/StatefulSet replicas, a Pod's
+/// node, what a HorizontalPodAutoscaler scales.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpecView<'a> {
+    pub replicas: Option<i32>,
+    #[serde(borrow)]
+    pub node_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub scale_target_ref: Option<TargetView<'a>>,
+}
+
+/// `status` of the kinds kspan-rs reads (workloads, Pods, Jobs, Nodes).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView<'a> {
+    #[serde(borrow)]
+    pub conditions: Option<Vec<ConditionView<'a>>>,
+    pub observed_generation: Option<i64>,
+    pub replicas: Option<i32>,
+    pub updated_replicas: Option<i32>,
+    pub ready_replicas: Option<i32>,
+    pub available_replicas: Option<i32>,
+    // DaemonSet
+    pub desired_number_scheduled: Option<i32>,
+    pub current_number_scheduled: Option<i32>,
+    pub updated_number_scheduled: Option<i32>,
+    pub number_ready: Option<i32>,
+    pub number_available: Option<i32>,
+    // Pod
+    #[serde(borrow)]
+    pub phase: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub container_statuses: Option<Vec<ContainerStatusView<'a>>>,
+    #[serde(borrow)]
+    pub reason: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub message: Option<Text<'a>>,
+}
+
+/// An Event's subject (`involvedObject` / `regarding`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferenceView<'a> {
+    #[serde(borrow)]
+    pub kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub name: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub namespace: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub uid: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub field_path: Option<Text<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesView {
+    pub count: Option<i32>,
+    pub last_observed_time: Option<Instant>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SourceView<'a> {
+    #[serde(borrow)]
+    pub component: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub host: Option<Text<'a>>,
+}
+
+/// Any object kspan-rs understands, Events of both APIs included.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectView<'a> {
+    #[serde(borrow)]
+    pub kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub api_version: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    pub metadata: MetaView<'a>,
+    #[serde(borrow)]
+    pub spec: Option<SpecView<'a>>,
+    #[serde(borrow)]
+    pub status: Option<StatusView<'a>>,
+    // Event (core/v1 and events.k8s.io/v1)
+    #[serde(borrow)]
+    pub involved_object: Option<ReferenceView<'a>>,
+    #[serde(borrow)]
+    pub regarding: Option<ReferenceView<'a>>,
+    #[serde(borrow)]
+    pub reason: Option<Text<'a>>,
+    #[serde(borrow, rename = "type")]
+    pub event_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub message: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub note: Option<Text<'a>>,
+    pub count: Option<i32>,
+    pub deprecated_count: Option<i32>,
+    pub first_timestamp: Option<Instant>,
+    pub last_timestamp: Option<Instant>,
+    pub deprecated_first_timestamp: Option<Instant>,
+    pub deprecated_last_timestamp: Option<Instant>,
+    pub event_time: Option<Instant>,
+    pub series: Option<SeriesView>,
+    #[serde(borrow)]
+    pub source: Option<SourceView<'a>>,
+    #[serde(borrow)]
+    pub deprecated_source: Option<SourceView<'a>>,
+    #[serde(borrow)]
+    pub reporting_component: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub reporting_controller: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub reporting_instance: Option<Text<'a>>,
+}
+
+/// Objects of kinds kspan-rs does not model: their metadata only.
+#[derive(Debug, Default, Deserialize)]
+pub struct MetaOnly<'a> {
+    #[serde(borrow, default)]
+    pub metadata: MetaView<'a>,
+}
