@@ -24,6 +24,11 @@ impl From<String> for Value {
         Value::Str(v)
     }
 }
+impl From<crate::observe::Name> for Value {
+    fn from(v: crate::observe::Name) -> Self {
+        Value::Str(v.into_string())
+    }
+}
 impl From<i64> for Value {
     fn from(v: i64) -> Self {
         Value::Int(v)

@@ -1051,7 +1051,7 @@ fn an_autoscaler_s_rescale_is_the_cause_of_the_deployment_s_scale() {
 
 fn node_event(uid: &str, node: &str, reason: &str, message: &str, at: Nanos) -> EventSeen {
     let mut e = event(uid, (Kind::Node, node), reason, message, at);
-    e.involved.key.namespace = String::new();
+    e.involved.key.namespace = Default::default();
     e.component = "node-controller".into();
     e
 }

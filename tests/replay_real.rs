@@ -286,7 +286,7 @@ fn managed_fields_name_who_changed_the_spec() {
         .iter()
         .filter_map(|o| match &o.what {
             kspan::observe::Observed::Object(seen) => {
-                Some(seen.spec_change.as_ref().map(|c| c.manager.clone()))
+                Some(seen.spec_change.as_ref().map(|c| c.manager.to_string()))
             }
             _ => None,
         })

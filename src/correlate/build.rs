@@ -11,7 +11,7 @@ use super::graph::Graph;
 use super::objects::{Objects, Tracked};
 use super::rollout::Rollout;
 use super::rules::{self, Action};
-use crate::observe::{Condition, EventSeen, Kind, ObjectKey, PodStatus};
+use crate::observe::{Condition, EventSeen, Kind, Name, ObjectKey, PodStatus};
 use crate::span::{
     self, Attributes, SpanDraft, SpanEventDraft, SpanId, SpanLinkDraft, Status, TraceId,
 };
@@ -423,7 +423,7 @@ pub fn rollout_spans(
     // Scale steps of a Deployment, Jobs of a CronJob.
     let mut steps: Vec<(usize, ObjectKey, Action, Nanos)> = Vec::new();
     let mut jobs: BTreeMap<String, usize> = BTreeMap::new();
-    let mut pods: BTreeMap<String, Vec<PodEvents<'_>>> = BTreeMap::new();
+    let mut pods: BTreeMap<Name, Vec<PodEvents<'_>>> = BTreeMap::new();
     let mut rest: Vec<&Placed> = Vec::new();
     for &placed in &rollout.events {
         let event = &placed.event;
@@ -818,7 +818,7 @@ fn plan_pod<'a>(
 ) -> PodPlan<'a> {
     let tracked =
         ctx.objects.get(&key).filter(|t| pod.uid.as_ref().is_none_or(|u| *u == t.seen.uid));
-    let uid = pod.uid.clone().or_else(|| tracked.map(|t| t.seen.uid.clone()));
+    let uid = pod.uid.clone().or_else(|| tracked.map(|t| t.seen.uid.to_string()));
     let (ending, starting): (Vec<&Placed>, Vec<&Placed>) =
         pod.events.iter().partition(|p| is_termination(&p.event));
     let creator = pod
@@ -911,14 +911,14 @@ fn add_pod(
     if let Some(node) = tracked
         .and_then(|t| t.seen.pod.as_ref())
         .and_then(|p| p.node.clone())
-        .or_else(|| scheduled_node(&events))
+        .or_else(|| scheduled_node(&events).map(Name::from))
     {
         attributes.push(("k8s.node.name", node.into()));
     }
     if let Some(owner) = ctx.graph.route(key).chain.get(1).filter(|k| *k != top) {
         attributes.extend(subject(owner, uid_of(ctx.objects, owner)));
     }
-    let uid_part = plan.uid.clone().unwrap_or_else(|| key.name.clone());
+    let uid_part = plan.uid.clone().unwrap_or_else(|| key.name.to_string());
 
     if let Some(first_event) = plan.starting.first() {
         let first = plan.starting.iter().map(|p| p.time()).min().unwrap_or_default();
@@ -1008,7 +1008,7 @@ fn ran_to_completion(tree: &mut Tree, node: usize, pod: &PodStatus, first: Nanos
                 text
             })
             .collect();
-        how.extend(pod.reason.clone());
+        how.extend(pod.reason.as_ref().map(Name::to_string));
         let text = if how.is_empty() { "no reason given".into() } else { how.join("; ") };
         tree.nodes[node].warning = Some(bounded(&format!("pod Failed: {text}")));
     }

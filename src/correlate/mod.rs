@@ -23,7 +23,7 @@ mod selector;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 
-use crate::observe::{EventSeen, Kind, ObjectKey, ObjectSeen, Observation, Observed};
+use crate::observe::{EventSeen, Kind, Name, ObjectKey, ObjectSeen, Observation, Observed};
 use crate::span::{SpanDraft, TraceId};
 use crate::time::{Nanos, SECOND};
 use build::{Context, NodeMark, NodeMarks, Roots};
@@ -114,7 +114,7 @@ pub struct Correlator {
     pending: Pending,
     roots: EmittedRoots,
     /// Trouble on each node (by name) from its built episodes, for pod spans' links.
-    node_marks: HashMap<String, Vec<NodeMark>>,
+    node_marks: HashMap<Name, Vec<NodeMark>>,
     last_prune: Nanos,
     stats: Stats,
 }
@@ -122,7 +122,7 @@ pub struct Correlator {
 /// The node marks a pod span can link to: of built node episodes, and of one
 /// still open (its trace id as it will be built).
 struct NodeLinks<'a> {
-    built: &'a HashMap<String, Vec<NodeMark>>,
+    built: &'a HashMap<Name, Vec<NodeMark>>,
     episodes: &'a BTreeMap<ObjectKey, Episode>,
     objects: &'a Objects,
     graph: &'a Graph,
@@ -275,7 +275,7 @@ impl Correlator {
         let key = object.key.clone();
         let owner = object.controller().map(|o| {
             let namespace = if o.kind == crate::observe::Kind::Node {
-                String::new()
+                Name::default()
             } else {
                 key.namespace.clone()
             };

@@ -20,7 +20,9 @@ pub struct Tracked {
 
 #[derive(Default)]
 pub struct Objects {
-    table: HashMap<ObjectKey, Tracked>,
+    /// Boxed: a Tracked is ~700 bytes, and a hash table keeps up to twice its
+    /// length in slots (four times while it grows); a slot is now a key and a pointer.
+    table: HashMap<ObjectKey, Box<Tracked>>,
     /// (deleted_at, key) of deleted objects, oldest first, for eviction without a scan.
     deleted: BTreeSet<(Nanos, ObjectKey)>,
 }
@@ -111,7 +113,7 @@ impl Objects {
                     completed: BTreeMap::new(),
                     deleted_at: None,
                 };
-                self.table.insert(tracked.seen.key.clone(), tracked);
+                self.table.insert(tracked.seen.key.clone(), Box::new(tracked));
                 true
             }
         }
@@ -127,7 +129,7 @@ impl Objects {
     }
 
     pub fn get(&self, key: &ObjectKey) -> Option<&Tracked> {
-        self.table.get(key)
+        self.table.get(key).map(|t| &**t)
     }
 
     /// Drops objects deleted before `before`; returns their keys.

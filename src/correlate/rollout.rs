@@ -7,7 +7,7 @@ use super::episode::Placed;
 use super::graph::Graph;
 use super::objects::Tracked;
 use super::rules::{self, Action};
-use crate::observe::{Kind, ObjectKey};
+use crate::observe::{Kind, Name, ObjectKey};
 use crate::span::{self, TraceId};
 use crate::time;
 
@@ -24,7 +24,7 @@ pub struct Rollout<'a> {
 /// The subject a trace id derives from: the UID when anything told it, else the key.
 fn subject_id(top: &ObjectKey, tracked: Option<&Tracked>, events: &[&Placed]) -> String {
     tracked
-        .map(|t| t.seen.uid.clone())
+        .map(|t| t.seen.uid.to_string())
         .filter(|u| !u.is_empty())
         .or_else(|| {
             events
@@ -75,8 +75,8 @@ fn by_generation(tracked: Option<&Tracked>, events: &[&Placed]) -> Vec<(String, 
     let mut keys: Vec<(String, Option<i64>)> = Vec::with_capacity(events.len());
     // Events older than every known spec change: infer rollouts from the events.
     // Each segment is named after the first ReplicaSet it scaled up.
-    let mut segments: Vec<(Vec<usize>, Option<String>)> = Vec::new();
-    let mut last_up: Option<String> = None;
+    let mut segments: Vec<(Vec<usize>, Option<Name>)> = Vec::new();
+    let mut last_up: Option<Name> = None;
     for (i, placed) in events.iter().enumerate() {
         if let Some(g) = generation_at(placed.time()) {
             keys.push((format!("generation:{g}"), Some(g)));

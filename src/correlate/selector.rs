@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::observe::Name;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Requirement {
     Equals(String, String),
@@ -41,11 +43,11 @@ impl Selector {
 
     /// `labels` are (key, value) pairs; an object never seen has none, so only
     /// `!key`, `key!=v` and `key notin (...)` requirements hold for it.
-    pub fn matches(&self, labels: &[(String, String)]) -> bool {
+    pub fn matches(&self, labels: &[(Name, Name)]) -> bool {
         let get = |key: &str| labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         self.requirements.iter().all(|r| match r {
-            Requirement::Equals(k, v) => get(k) == Some(v),
-            Requirement::NotEquals(k, v) => get(k) != Some(v),
+            Requirement::Equals(k, v) => get(k) == Some(v.as_str()),
+            Requirement::NotEquals(k, v) => get(k) != Some(v.as_str()),
             Requirement::In(k, vs) => get(k).is_some_and(|have| vs.iter().any(|v| v == have)),
             Requirement::NotIn(k, vs) => get(k).is_none_or(|have| vs.iter().all(|v| v != have)),
             Requirement::Exists(k) => get(k).is_some(),
@@ -122,8 +124,8 @@ fn label_value(value: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    fn labels(pairs: &[(&str, &str)]) -> Vec<(Name, Name)> {
+        pairs.iter().map(|(k, v)| (Name::from(*k), Name::from(*v))).collect()
     }
 
     #[test]

@@ -15,16 +15,20 @@ pub use object::{
 
 use crate::time::Nanos;
 
+/// Strings the correlator keeps for as long as an object lives (names, kinds,
+/// reasons): up to 24 bytes are held inline, so most cost no allocation of their own.
+pub use compact_str::CompactString as Name;
+
 /// Identifies an object by what events and messages can name: kind, namespace, name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
     pub kind: Kind,
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Name,
+    pub name: Name,
 }
 
 impl ObjectKey {
-    pub fn new(kind: Kind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(kind: Kind, namespace: impl Into<Name>, name: impl Into<Name>) -> Self {
         ObjectKey { kind, namespace: namespace.into(), name: name.into() }
     }
 }
@@ -44,7 +48,7 @@ pub enum Observed {
     /// An object as it is now (added or modified).
     Object(Box<ObjectSeen>),
     /// An object is gone from the API server.
-    Deleted { key: ObjectKey, uid: String },
+    Deleted { key: ObjectKey, uid: Name },
     /// A Kubernetes Event (either API shape), latest version of it.
     Event(Box<EventSeen>),
     /// Time passes: lets the correlator settle traces without new input.

@@ -1,51 +1,51 @@
 //! Compact projection of an API object: what the correlator needs, never the whole object.
 
 use super::view::{at, ConditionView, ManagedView, MetaView, ObjectView, StatusView};
-use super::{Kind, ObjectKey};
+use super::{Kind, Name, ObjectKey};
 use crate::time::Nanos;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnerRef {
     pub kind: Kind,
-    pub name: String,
-    pub uid: String,
+    pub name: Name,
+    pub uid: Name,
     pub controller: bool,
 }
 
 /// Who last changed the object's spec, read from managedFields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpecChange {
-    pub manager: String,
-    pub operation: String,
+    pub manager: Name,
+    pub operation: Name,
     pub at: Option<Nanos>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
-    pub kind: String,
-    pub status: String,
+    pub kind: Name,
+    pub status: Name,
     pub at: Option<Nanos>,
-    pub reason: Option<String>,
+    pub reason: Option<Name>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PodStatus {
-    pub node: Option<String>,
-    pub phase: Option<String>,
+    pub node: Option<Name>,
+    pub phase: Option<Name>,
     /// Earliest container start, from containerStatuses[].state.running.startedAt.
     pub started: Option<Nanos>,
     pub containers: Vec<ContainerStatus>,
     /// status.reason and status.message of a pod the kubelet gave up on (`Evicted: ...`).
-    pub reason: Option<String>,
+    pub reason: Option<Name>,
 }
 
 /// What a crash loop leaves in containerStatuses: how often, and why it last ended.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerStatus {
-    pub name: String,
+    pub name: Name,
     pub restarts: i32,
     /// lastState.terminated.reason, e.g. `OOMKilled`, `Error`.
-    pub last_reason: Option<String>,
+    pub last_reason: Option<Name>,
     pub last_exit_code: Option<i32>,
     /// state.terminated now: a container that ran to completion (a Job's pod) or failed for good.
     pub ended: Option<Ended>,
@@ -56,8 +56,8 @@ pub struct ContainerStatus {
 pub struct Ended {
     pub exit_code: i32,
     /// `Completed`, `Error`, `OOMKilled`...
-    pub reason: Option<String>,
-    pub message: Option<String>,
+    pub reason: Option<Name>,
+    pub message: Option<Name>,
     pub at: Option<Nanos>,
 }
 
@@ -87,7 +87,7 @@ impl WorkloadStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectSeen {
     pub key: ObjectKey,
-    pub uid: String,
+    pub uid: Name,
     pub generation: Option<i64>,
     /// Only used to pick the newer of two copies; opaque strings compare as "unknown".
     pub resource_version: Option<u64>,
@@ -96,13 +96,13 @@ pub struct ObjectSeen {
     pub owners: Vec<OwnerRef>,
     pub spec_change: Option<SpecChange>,
     /// `deployment.kubernetes.io/revision` on Deployments and ReplicaSets.
-    pub revision: Option<String>,
+    pub revision: Option<Name>,
     pub conditions: Vec<Condition>,
     pub pod: Option<PodStatus>,
     pub workload: Option<WorkloadStatus>,
     /// Labels, kept only on objects without owners (those that can be a rollout's
     /// top, which `--selector` is matched against), sorted by key.
-    pub labels: Vec<(String, String)>,
+    pub labels: Vec<(Name, Name)>,
     /// What a HorizontalPodAutoscaler scales (spec.scaleTargetRef), in its namespace.
     pub scale_target: Option<ObjectKey>,
 }
@@ -130,19 +130,19 @@ pub fn object_observation(kind: Kind, meta: &MetaView) -> ObjectSeen {
         .flatten()
         .map(|o| OwnerRef {
             kind: Kind::parse(&o.kind),
-            name: o.name.to_string(),
-            uid: o.uid.to_string(),
+            name: Name::from(o.name.as_ref()),
+            uid: Name::from(o.uid.as_ref()),
             controller: o.controller.unwrap_or(false),
         })
         .collect::<Vec<_>>();
     // A BTreeMap: already sorted by key.
     let labels = match (&meta.labels, owners.is_empty()) {
         (Some(labels), true) => {
-            labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            labels.iter().map(|(k, v)| (Name::from(k.as_ref()), Name::from(v.as_ref()))).collect()
         }
         _ => Vec::new(),
     };
-    let text = |t: &Option<super::view::Text>| t.as_deref().unwrap_or_default().to_string();
+    let text = |t: &Option<super::view::Text>| Name::from(t.as_deref().unwrap_or_default());
     ObjectSeen {
         key: ObjectKey::new(kind, text(&meta.namespace), text(&meta.name)),
         uid: text(&meta.uid),
@@ -152,7 +152,7 @@ pub fn object_observation(kind: Kind, meta: &MetaView) -> ObjectSeen {
         deleting: at(&meta.deletion_timestamp),
         owners,
         spec_change: spec_change(meta.managed_fields.as_deref().unwrap_or_default()),
-        revision: meta.annotations.as_ref().and_then(|a| a.revision.as_deref()).map(str::to_string),
+        revision: meta.annotations.as_ref().and_then(|a| a.revision.as_deref()).map(Name::from),
         conditions: Vec::new(),
         pod: None,
         workload: None,
@@ -165,8 +165,8 @@ pub fn object_observation(kind: Kind, meta: &MetaView) -> ObjectSeen {
 /// (seen on real clusters) rank below any timed entry instead of failing.
 fn spec_change(entries: &[ManagedView]) -> Option<SpecChange> {
     entries.iter().filter(|e| e.fields_v1.0).max_by_key(|e| at(&e.time)).map(|e| SpecChange {
-        manager: e.manager.as_deref().unwrap_or_default().to_string(),
-        operation: e.operation.as_deref().unwrap_or_default().to_string(),
+        manager: e.manager.as_deref().unwrap_or_default().into(),
+        operation: e.operation.as_deref().unwrap_or_default().into(),
         at: at(&e.time),
     })
 }
@@ -178,10 +178,10 @@ fn conditions(status: Option<&StatusView>) -> Vec<Condition> {
 
 fn condition(c: &ConditionView) -> Condition {
     Condition {
-        kind: c.kind.to_string(),
-        status: c.status.to_string(),
+        kind: c.kind.as_ref().into(),
+        status: c.status.as_ref().into(),
         at: at(&c.last_transition_time),
-        reason: c.reason.as_deref().map(str::to_string),
+        reason: c.reason.as_deref().map(Name::from),
     }
 }
 
@@ -252,9 +252,9 @@ fn pod(node: Option<&str>, status: Option<&StatusView>) -> PodStatus {
         .iter()
         .map(|c| {
             let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
-            let text = |t: &Option<super::view::Text>| t.as_deref().map(str::to_string);
+            let text = |t: &Option<super::view::Text>| t.as_deref().map(Name::from);
             ContainerStatus {
-                name: c.name.to_string(),
+                name: c.name.as_ref().into(),
                 restarts: c.restart_count,
                 last_reason: last.and_then(|t| text(&t.reason)),
                 last_exit_code: last.map(|t| t.exit_code),
@@ -268,13 +268,13 @@ fn pod(node: Option<&str>, status: Option<&StatusView>) -> PodStatus {
         })
         .collect();
     PodStatus {
-        node: node.map(str::to_string),
-        phase: status.and_then(|s| s.phase.as_deref()).map(str::to_string),
+        node: node.map(Name::from),
+        phase: status.and_then(|s| s.phase.as_deref()).map(Name::from),
         started,
         containers,
         reason: status.and_then(|s| match (s.reason.as_deref(), s.message.as_deref()) {
-            (Some(r), Some(m)) => Some(format!("{r}: {m}")),
-            (r, m) => r.or(m).map(str::to_string),
+            (Some(r), Some(m)) => Some(compact_str::format_compact!("{r}: {m}")),
+            (r, m) => r.or(m).map(Name::from),
         }),
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::document::{decode, Decoded};
 use super::record::Recorder;
-use crate::observe::{ObjectKey, Observation, Observed};
+use crate::observe::{Name, ObjectKey, Observation, Observed};
 use crate::telemetry::own_events::OwnEvents;
 use crate::time::{Nanos, SECOND};
 
@@ -135,8 +135,8 @@ pub async fn watch(
         config = config.fields(fields);
     }
     let mut stream = watcher(api, config).default_backoff().boxed();
-    let mut known: BTreeMap<ObjectKey, String> = BTreeMap::new();
-    let mut relisted: Option<BTreeMap<ObjectKey, String>> = None;
+    let mut known: BTreeMap<ObjectKey, Name> = BTreeMap::new();
+    let mut relisted: Option<BTreeMap<ObjectKey, Name>> = None;
     let mut seen_events = SeenEvents::default();
     let mut first_list = true;
     while let Some(item) = stream.next().await {
