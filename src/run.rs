@@ -366,8 +366,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
 fn count_event(metrics: &Metrics, o: &Observation) {
     if let Observed::Event(e) = &o.what {
         let labels = EventLabels {
-            r#type: e.kind.clone(),
-            reason: e.reason.clone(),
+            r#type: e.kind.to_string(),
+            reason: e.reason.to_string(),
             involved_object: e.involved.key.kind.to_string(),
         };
         metrics.events.get_or_create(&labels).inc();

@@ -70,7 +70,7 @@ pub fn node_marks(rollouts: &[Rollout<'_>]) -> Vec<NodeMark> {
                 trace: r.trace,
                 span: span::span_id(&r.trace, &["rollout"]),
                 at: p.time(),
-                reason: p.event.reason.clone(),
+                reason: p.event.reason.to_string(),
             })
         })
         .collect()
@@ -86,7 +86,7 @@ struct Node {
     events: Vec<SpanEventDraft>,
     links: Vec<SpanLinkDraft>,
     warning: Option<String>,
-    components: BTreeMap<String, usize>,
+    components: BTreeMap<Name, usize>,
     /// Known before the tree is built (emitted with an earlier episode): parent id only.
     external: bool,
 }
@@ -156,7 +156,7 @@ impl Tree {
         }
         *n.components.entry(event.component.clone()).or_default() += 1;
         n.events.push(SpanEventDraft {
-            name: event.reason.clone(),
+            name: event.reason.to_string(),
             time: at,
             attributes: event_attributes(placed),
         });
@@ -1062,9 +1062,9 @@ fn finish(
             .components
             .iter()
             .max_by_key(|(name, count)| (**count, std::cmp::Reverse((*name).clone())))
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| name.to_string())
             .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| first_component.clone());
+            .unwrap_or_else(|| first_component.to_string());
         let start = node.start.unwrap_or(fallback);
         drafts.push(SpanDraft {
             trace_id: tree.trace,

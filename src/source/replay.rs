@@ -10,6 +10,7 @@
 //! correlator asks for more. Everything else (YAML, lists, dumps) is small by
 //! nature and is read whole and sorted.
 
+use std::borrow::Cow;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::fs::File;
@@ -74,6 +75,10 @@ struct Lines {
     buffer: BinaryHeap<Reverse<Keyed>>,
     seq: u64,
     done: bool,
+    /// The line being read and what it gave, kept between lines: a fresh
+    /// kilobyte-sized buffer per line was a measurable share of the replay.
+    bytes: Vec<u8>,
+    outcome: ReadOutcome,
 }
 
 enum Source {
@@ -158,6 +163,8 @@ impl Timeline {
                 buffer: BinaryHeap::new(),
                 seq: 0,
                 done: false,
+                bytes: Vec::new(),
+                outcome: ReadOutcome::default(),
             }))
         }));
         Timeline {
@@ -215,16 +222,18 @@ impl Iterator for Timeline {
 impl Lines {
     /// Reads until the reorder window is full or the file ends.
     fn fill(&mut self, source: usize, origin: Nanos, errors: &mut Vec<ReadError>) {
-        let mut bytes = Vec::new();
-        let mut outcome = ReadOutcome::default();
+        let outcome = &mut self.outcome;
         while !self.done && self.buffer.len() < REORDER_WINDOW {
-            bytes.clear();
-            match self.reader.read_until(b'\n', &mut bytes) {
+            self.bytes.clear();
+            match self.reader.read_until(b'\n', &mut self.bytes) {
                 Ok(0) => self.done = true,
                 Ok(_) => {
                     self.line += 1;
-                    let text = String::from_utf8_lossy(&bytes);
-                    read_line(&self.file, self.line, &text, &mut outcome);
+                    let text = match std::str::from_utf8(&self.bytes) {
+                        Ok(text) => Cow::Borrowed(text),
+                        Err(_) => String::from_utf8_lossy(&self.bytes),
+                    };
+                    read_line(&self.file, self.line, &text, outcome);
                 }
                 Err(e) => {
                     errors.push(ReadError::Io(self.file.clone(), e));
