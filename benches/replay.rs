@@ -28,6 +28,7 @@ use kspan::observe::{Observation, Observed};
 use kspan::replay::correlate_into;
 use kspan::sink::convert::ResourceOptions;
 use kspan::sink::json::request;
+use kspan::sink::otlp::{OtlpOptions, OtlpSink, Transport};
 use kspan::source::replay::Timeline;
 use kspan::span::SpanDraft;
 use kspan::synth;
@@ -56,6 +57,14 @@ enum Command {
         /// Print the resident memory every this many observations.
         #[arg(long, default_value_t = 0)]
         every: u64,
+    },
+    /// The OTLP exporter alone: every batch of the replay is built first, then
+    /// the sending of all of them to `endpoint` (a real receiver) is timed.
+    Otlp {
+        file: PathBuf,
+        endpoint: String,
+        #[arg(long, default_value = "grpc")]
+        protocol: Transport,
     },
 }
 
@@ -151,6 +160,39 @@ fn full(file: &Path, every: u64) -> Figures {
     }
 }
 
+/// Sends every finished batch of `file` to `endpoint`; only the sending is timed.
+fn otlp(file: &Path, endpoint: &str, protocol: Transport) -> anyhow::Result<()> {
+    let mut batches = Vec::new();
+    correlate_into(counting(file, 0).0, Config::default(), |b| batches.push(b));
+    let spans: usize = batches.iter().map(Vec::len).sum();
+    let options = OtlpOptions {
+        endpoint: Some(endpoint.to_string()),
+        transport: Some(protocol),
+        ..OtlpOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut sink = OtlpSink::new(&options, ResourceOptions::default())?;
+        let started = Instant::now();
+        for batch in &batches {
+            if let Err(e) = sink.send(batch).await {
+                eprintln!("error: {e}");
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        sink.shutdown();
+        println!(
+            "mode=otlp protocol={protocol:?} batches={} spans={spans} exported={} dropped={} retries={} seconds={seconds:.3} spans_per_s={:.0}",
+            batches.len(),
+            sink.exported,
+            sink.dropped,
+            sink.retries,
+            sink.exported as f64 / seconds,
+        );
+        Ok(())
+    })
+}
+
 fn print(mode: &str, f: &Figures) {
     let (peak, _) = memory();
     println!(
@@ -236,6 +278,7 @@ fn main() -> anyhow::Result<()> {
         Command::Compare { file, runs } => compare(&file, runs),
         Command::Ingest { file } => print("ingest", &ingest(&file)),
         Command::Full { file, every } => print("full", &full(&file, every)),
+        Command::Otlp { file, endpoint, protocol } => otlp(&file, &endpoint, protocol)?,
     }
     Ok(())
 }

@@ -43,11 +43,11 @@ fn owned_by(mut o: ObjectSeen, owner: &ObjectSeen) -> ObjectSeen {
 fn generation(mut o: ObjectSeen, g: i64, changed_at: Nanos) -> ObjectSeen {
     o.generation = Some(g);
     o.resource_version = Some(g as u64);
-    o.spec_change = Some(SpecChange {
+    o.spec_change = Some(Box::new(SpecChange {
         manager: "kubectl".into(),
         operation: "Update".into(),
         at: Some(changed_at),
-    });
+    }));
     o
 }
 
@@ -813,12 +813,12 @@ fn ended_pod(mut p: ObjectSeen, phase: &str, exit_code: i32, at: Nanos) -> Objec
         phase: Some(phase.into()),
         containers: vec![ContainerStatus {
             name: "work".into(),
-            ended: Some(Ended {
+            ended: Some(Box::new(Ended {
                 exit_code,
                 reason: Some(if exit_code == 0 { "Completed" } else { "Error" }.into()),
                 message: None,
                 at: Some(at),
-            }),
+            })),
             ..Default::default()
         }],
         ..Default::default()
@@ -971,7 +971,7 @@ fn replica_set_and_stateful_set_conditions_are_on_their_spans() {
 
 fn hpa(name: &str, target: (Kind, &str)) -> ObjectSeen {
     let mut h = object(Kind::HorizontalPodAutoscaler, name, "hpa-1");
-    h.scale_target = Some(ObjectKey::new(target.0, "default", target.1));
+    h.scale_target = Some(Box::new(ObjectKey::new(target.0, "default", target.1)));
     h
 }
 

@@ -342,7 +342,7 @@ impl Correlator {
     fn top_of(&self, event: &EventSeen) -> ObjectKey {
         let target = rules::rescale(event)
             .and_then(|_| self.objects.get(&event.involved.key))
-            .and_then(|t| t.seen.scale_target.as_ref());
+            .and_then(|t| t.seen.scale_target.as_deref());
         self.graph.top(target.unwrap_or(&event.involved.key))
     }
 

@@ -48,7 +48,7 @@ pub struct ContainerStatus {
     pub last_reason: Option<Name>,
     pub last_exit_code: Option<i32>,
     /// state.terminated now: a container that ran to completion (a Job's pod) or failed for good.
-    pub ended: Option<Ended>,
+    pub ended: Option<Box<Ended>>,
 }
 
 /// How a container's current run ended (state.terminated).
@@ -94,7 +94,7 @@ pub struct ObjectSeen {
     pub created: Option<Nanos>,
     pub deleting: Option<Nanos>,
     pub owners: Vec<OwnerRef>,
-    pub spec_change: Option<SpecChange>,
+    pub spec_change: Option<Box<SpecChange>>,
     /// `deployment.kubernetes.io/revision` on Deployments and ReplicaSets.
     pub revision: Option<Name>,
     pub conditions: Vec<Condition>,
@@ -104,7 +104,7 @@ pub struct ObjectSeen {
     /// top, which `--selector` is matched against), sorted by key.
     pub labels: Vec<(Name, Name)>,
     /// What a HorizontalPodAutoscaler scales (spec.scaleTargetRef), in its namespace.
-    pub scale_target: Option<ObjectKey>,
+    pub scale_target: Option<Box<ObjectKey>>,
 }
 
 impl ObjectSeen {
@@ -163,12 +163,13 @@ pub fn object_observation(kind: Kind, meta: &MetaView) -> ObjectSeen {
 
 /// The newest managedFields entry that touches `spec`. Entries without a time
 /// (seen on real clusters) rank below any timed entry instead of failing.
-fn spec_change(entries: &[ManagedView]) -> Option<SpecChange> {
-    entries.iter().filter(|e| e.fields_v1.0).max_by_key(|e| at(&e.time)).map(|e| SpecChange {
+fn spec_change(entries: &[ManagedView]) -> Option<Box<SpecChange>> {
+    let e = entries.iter().filter(|e| e.fields_v1.0).max_by_key(|e| at(&e.time))?;
+    Some(Box::new(SpecChange {
         manager: e.manager.as_deref().unwrap_or_default().into(),
         operation: e.operation.as_deref().unwrap_or_default().into(),
         at: at(&e.time),
-    })
+    }))
 }
 
 fn conditions(status: Option<&StatusView>) -> Vec<Condition> {
@@ -201,11 +202,11 @@ pub fn project(kind: Kind, view: &ObjectView) -> ObjectSeen {
         Kind::HorizontalPodAutoscaler => {
             // Only what the autoscaler scales: its rescale Events name no target.
             let target = spec.and_then(|s| s.scale_target_ref.as_ref());
-            seen.scale_target = Some(ObjectKey::new(
+            seen.scale_target = Some(Box::new(ObjectKey::new(
                 Kind::parse(target.map(|t| t.kind.as_ref()).unwrap_or_default()),
                 seen.key.namespace.clone(),
                 target.map(|t| t.name.as_ref()).unwrap_or_default(),
-            ));
+            )));
         }
         Kind::Pod => {
             seen.conditions = conditions(status);
@@ -258,11 +259,13 @@ fn pod(node: Option<&str>, status: Option<&StatusView>) -> PodStatus {
                 restarts: c.restart_count,
                 last_reason: last.and_then(|t| text(&t.reason)),
                 last_exit_code: last.map(|t| t.exit_code),
-                ended: c.state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| Ended {
-                    exit_code: t.exit_code,
-                    reason: text(&t.reason),
-                    message: text(&t.message),
-                    at: at(&t.finished_at),
+                ended: c.state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| {
+                    Box::new(Ended {
+                        exit_code: t.exit_code,
+                        reason: text(&t.reason),
+                        message: text(&t.message),
+                        at: at(&t.finished_at),
+                    })
                 }),
             }
         })
