@@ -2,7 +2,9 @@
 //! It collects the latest version of each Event (by uid) and is built into spans
 //! when it settles.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 
 use super::rules::{Action, Mention};
 use crate::observe::{EventSeen, Kind, ObjectKey};

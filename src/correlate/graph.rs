@@ -2,7 +2,7 @@
 //! (authoritative) and from what controller events say (used until an owner
 //! reference is known). Walking it finds the top-level object a trace belongs to.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;

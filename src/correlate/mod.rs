@@ -21,7 +21,9 @@ mod rules;
 mod selector;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use crate::observe::{EventSeen, Kind, Name, ObjectKey, ObjectSeen, Observation, Observed};
 use crate::span::{SpanDraft, TraceId};

@@ -2,7 +2,9 @@
 //! began, when the object was seen deleted. Order-independent: of two copies the
 //! newer (generation, resourceVersion) wins, whatever order they arrived in.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashMap;
 
 use crate::observe::{ObjectKey, ObjectSeen};
 use crate::time::{Nanos, SECOND};

@@ -124,10 +124,13 @@ impl ObjectSeen {
 
 /// Maps an object's metadata (from a watch or a replayed document) to its projection.
 pub fn object_observation(kind: Kind, meta: &MetaView) -> ObjectSeen {
+    // From a slice, so the vector is allocated at its exact length (through
+    // Option::iter().flatten() it started at four: 240 bytes more per object).
     let owners = meta
         .owner_references
+        .as_deref()
+        .unwrap_or_default()
         .iter()
-        .flatten()
         .map(|o| OwnerRef {
             kind: Kind::parse(&o.kind),
             name: Name::from(o.name.as_ref()),
