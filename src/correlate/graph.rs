@@ -2,8 +2,10 @@
 //! (authoritative) and from what controller events say (used until an owner
 //! reference is known). Walking it finds the top-level object a trace belongs to.
 
-use foldhash::HashMap;
+use std::hash::BuildHasher;
 
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
@@ -30,17 +32,33 @@ const MAX_DEPTH: usize = 16;
 #[derive(Default)]
 pub struct Graph {
     graph: StableDiGraph<ObjectKey, Edge>,
-    index: HashMap<ObjectKey, NodeIndex>,
+    /// Each object's node, found by its key (held once, by the node).
+    index: HashTable<NodeIndex>,
+    hasher: RandomState,
 }
 
 impl Graph {
+    fn find(&self, key: &ObjectKey) -> Option<NodeIndex> {
+        let hash = self.hasher.hash_one(key);
+        self.index.find(hash, |n| self.graph[*n] == *key).copied()
+    }
+
     fn node(&mut self, key: &ObjectKey) -> NodeIndex {
-        if let Some(&n) = self.index.get(key) {
+        if let Some(n) = self.find(key) {
             return n;
         }
         let n = self.graph.add_node(key.clone());
-        self.index.insert(key.clone(), n);
+        let (graph, hasher) = (&self.graph, &self.hasher);
+        self.index.insert_unique(hasher.hash_one(key), n, |n| hasher.hash_one(&graph[*n]));
         n
+    }
+
+    /// Takes `n` out of the index; its node still holds the key.
+    fn unindex(&mut self, n: NodeIndex) {
+        let hash = self.hasher.hash_one(&self.graph[n]);
+        if let Ok(entry) = self.index.find_entry(hash, |m| *m == n) {
+            entry.remove();
+        }
     }
 
     /// Replaces the owner edges of `child` (an object's owners can change: adoption, orphaning).
@@ -70,7 +88,7 @@ impl Graph {
 
     pub fn route(&self, key: &ObjectKey) -> Route {
         let mut chain = vec![key.clone()];
-        let Some(mut n) = self.index.get(key).copied() else {
+        let Some(mut n) = self.find(key) else {
             return Route { top: key.clone(), chain };
         };
         while chain.len() < MAX_DEPTH {
@@ -89,7 +107,7 @@ impl Graph {
 
     /// The top of `key`'s chain (the last element of its route), without building the chain.
     pub fn top(&self, key: &ObjectKey) -> ObjectKey {
-        let Some(mut n) = self.index.get(key).copied() else {
+        let Some(mut n) = self.find(key) else {
             return key.clone();
         };
         let mut seen = vec![n];
@@ -108,7 +126,8 @@ impl Graph {
 
     /// Forgets an object; edges of its children to it go too.
     pub fn remove(&mut self, key: &ObjectKey) {
-        if let Some(n) = self.index.remove(key) {
+        if let Some(n) = self.find(key) {
+            self.unindex(n);
             self.graph.remove_node(n);
         }
     }
@@ -117,9 +136,8 @@ impl Graph {
         let isolated = self.graph.edges_directed(n, Direction::Incoming).next().is_none()
             && self.graph.edges_directed(n, Direction::Outgoing).next().is_none();
         if isolated {
-            if let Some(key) = self.graph.remove_node(n) {
-                self.index.remove(&key);
-            }
+            self.unindex(n);
+            self.graph.remove_node(n);
         }
     }
 }

@@ -3,8 +3,10 @@
 //! newer (generation, resourceVersion) wins, whatever order they arrived in.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::BuildHasher;
 
-use foldhash::HashMap;
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 
 use crate::observe::{ObjectKey, ObjectSeen};
 use crate::time::{Nanos, SECOND};
@@ -22,9 +24,11 @@ pub struct Tracked {
 
 #[derive(Default)]
 pub struct Objects {
-    /// Boxed: a Tracked is ~700 bytes, and a hash table keeps up to twice its
-    /// length in slots (four times while it grows); a slot is now a key and a pointer.
-    table: HashMap<ObjectKey, Box<Tracked>>,
+    /// Keyed by `seen.key`. A hash table keeps up to twice its length in slots
+    /// (more while it grows): each slot is one pointer, not a ~500-byte Tracked
+    /// nor a second copy of its key.
+    table: HashTable<Box<Tracked>>,
+    hasher: RandomState,
     /// (deleted_at, key) of deleted objects, oldest first, for eviction without a scan.
     deleted: BTreeSet<(Nanos, ObjectKey)>,
 }
@@ -71,10 +75,34 @@ fn newer(a: &ObjectSeen, b: &ObjectSeen) -> bool {
 }
 
 impl Objects {
+    fn find_mut(&mut self, key: &ObjectKey) -> Option<&mut Tracked> {
+        let hash = self.hasher.hash_one(key);
+        self.table.find_mut(hash, |t| t.seen.key == *key).map(|t| &mut **t)
+    }
+
+    /// Keeps `tracked`, in place of what was kept under its key.
+    fn put(&mut self, tracked: Tracked) {
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(&tracked.seen.key);
+        match self.table.find_mut(hash, |t| t.seen.key == tracked.seen.key) {
+            Some(slot) => **slot = tracked,
+            None => {
+                self.table.insert_unique(hash, Box::new(tracked), |t| hasher.hash_one(&t.seen.key));
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &ObjectKey) {
+        let hash = self.hasher.hash_one(key);
+        if let Ok(entry) = self.table.find_entry(hash, |t| t.seen.key == *key) {
+            entry.remove();
+        }
+    }
+
     /// Records a copy; returns whether it is the one now kept.
     pub fn upsert(&mut self, seen: ObjectSeen, at: Nanos) -> bool {
         let recorded = seen.spec_change.as_ref().and_then(|c| c.at);
-        match self.table.get_mut(&seen.key) {
+        match self.find_mut(&seen.key) {
             Some(t) if t.seen.uid == seen.uid => {
                 if let Some(g) = seen.generation.filter(|g| !t.generations.contains_key(g)) {
                     // A spec change through a subresource (kubectl scale) leaves
@@ -115,14 +143,14 @@ impl Objects {
                     completed: BTreeMap::new(),
                     deleted_at: None,
                 };
-                self.table.insert(tracked.seen.key.clone(), Box::new(tracked));
+                self.put(tracked);
                 true
             }
         }
     }
 
     pub fn mark_deleted(&mut self, key: &ObjectKey, uid: &str, at: Nanos) {
-        if let Some(t) = self.table.get_mut(key).filter(|t| t.seen.uid == uid || uid.is_empty()) {
+        if let Some(t) = self.find_mut(key).filter(|t| t.seen.uid == uid || uid.is_empty()) {
             let at = t.deleted_at.map_or(at, |d| d.min(at));
             if t.deleted_at.replace(at) != Some(at) {
                 self.deleted.insert((at, key.clone()));
@@ -131,7 +159,8 @@ impl Objects {
     }
 
     pub fn get(&self, key: &ObjectKey) -> Option<&Tracked> {
-        self.table.get(key).map(|t| &**t)
+        let hash = self.hasher.hash_one(key);
+        self.table.find(hash, |t| t.seen.key == *key).map(|t| &**t)
     }
 
     /// Drops objects deleted before `before`; returns their keys.
@@ -140,8 +169,8 @@ impl Objects {
         while self.deleted.first().is_some_and(|(at, _)| *at < before) {
             let (at, key) = self.deleted.pop_first().expect("present");
             // A stale entry: the deletion time moved earlier, or the name was reused.
-            if self.table.get(&key).is_some_and(|t| t.deleted_at == Some(at)) {
-                self.table.remove(&key);
+            if self.get(&key).is_some_and(|t| t.deleted_at == Some(at)) {
+                self.remove(&key);
                 gone.push(key);
             }
         }
