@@ -15,3 +15,9 @@ pub mod span;
 pub mod synth;
 pub mod telemetry;
 pub mod time;
+
+/// jemalloc: on a 150k-pod replay glibc's malloc spent more time consolidating
+/// and unlinking free chunks than kspan-rs spent correlating (BENCHMARKS.md).
+/// Set here, so the binary, its tests and its benchmarks run on the same one.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
