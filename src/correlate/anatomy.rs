@@ -205,8 +205,7 @@ pub fn startup(
             if let Some(c) = status.filter(|c| c.restarts > 0) {
                 attributes.push(("k8s.container.restart_count", i64::from(c.restarts).into()));
                 if let Some(reason) = &c.last_reason {
-                    attributes
-                        .push(("kspan.container.last_termination.reason", reason.clone().into()));
+                    attributes.push(("kspan.container.last_termination.reason", (**reason).into()));
                 }
                 if let Some(code) = c.last_exit_code {
                     attributes.push((

@@ -128,7 +128,7 @@ impl Tree {
             ("k8s.condition.status", condition.status.as_str().into()),
         ];
         if let Some(reason) = &condition.reason {
-            attributes.push(("k8s.condition.reason", reason.as_str().into()));
+            attributes.push(("k8s.condition.reason", (**reason).into()));
         }
         let name = format!("{}={}", condition.kind, condition.status);
         self.nodes[node].events.push(SpanEventDraft { name, time: at, attributes });
@@ -641,7 +641,7 @@ fn rollout_attributes(rollout: &Rollout<'_>, tracked: Option<&Tracked>) -> Attri
     let current = tracked.filter(|t| {
         rollout
             .generation
-            .is_some_and(|g| t.seen.generation == Some(g) && t.spec_changes.contains_key(&g))
+            .is_some_and(|g| t.seen.generation == Some(g) && t.spec_change_at(g).is_some())
     });
     if let Some(change) = current.and_then(|t| t.seen.spec_change.as_ref()) {
         a.push(("kspan.change.manager", change.manager.as_str().into()));
@@ -672,7 +672,7 @@ fn rollout_outcome(tree: &mut Tree, root: usize, rollout: &Rollout<'_>, tracked:
             && c.status == "False"
             && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
     });
-    let outcome = if let Some(at) = t.completed.get(&g) {
+    let outcome = if let Some(at) = t.completed_at(g).as_ref() {
         let first = rollout.events.first().map(|p| p.time()).unwrap_or(*at);
         if *at >= first && *at - first <= MAX_LEAD {
             tree.touch(root, *at);
@@ -715,7 +715,7 @@ fn job_end(tree: &mut Tree, node: usize, job: &Tracked, from: Nanos) {
 /// A rollout begins at its spec change when that is known and shortly before the first event.
 fn rollout_start(rollout: &Rollout<'_>, tracked: Option<&Tracked>) -> Option<Nanos> {
     let generation = rollout.generation?;
-    let start = *tracked?.spec_changes.get(&generation)?;
+    let start = tracked?.spec_change_at(generation)?;
     let first = rollout.events.first()?.time();
     (start <= first && first - start <= MAX_LEAD).then_some(start)
 }

@@ -13,13 +13,42 @@ use crate::time::{Nanos, SECOND};
 
 pub struct Tracked {
     pub seen: ObjectSeen,
+    /// Boxed: only objects with a metadata.generation (workloads, ReplicaSets)
+    /// have one, and most tracked objects are pods.
+    pub history: Option<Box<History>>,
+    pub deleted_at: Option<Nanos>,
+}
+
+/// What each generation of an object did.
+#[derive(Default)]
+pub struct History {
     /// generation -> when its spec change happened (managedFields time, else first seen).
     pub generations: BTreeMap<i64, Nanos>,
     /// generation -> spec change time as managedFields record it (who-changed-it time).
     pub spec_changes: BTreeMap<i64, Nanos>,
     /// generation -> when a copy first showed its rollout complete.
     pub completed: BTreeMap<i64, Nanos>,
-    pub deleted_at: Option<Nanos>,
+}
+
+impl Tracked {
+    /// generation -> when its spec change happened.
+    pub fn generations(&self) -> Option<&BTreeMap<i64, Nanos>> {
+        self.history.as_ref().map(|h| &h.generations)
+    }
+
+    /// When managedFields recorded generation `g`'s spec change.
+    pub fn spec_change_at(&self, g: i64) -> Option<Nanos> {
+        self.history.as_ref()?.spec_changes.get(&g).copied()
+    }
+
+    /// When a copy first showed generation `g`'s rollout complete.
+    pub fn completed_at(&self, g: i64) -> Option<Nanos> {
+        self.history.as_ref()?.completed.get(&g).copied()
+    }
+
+    fn history(&mut self) -> &mut History {
+        self.history.get_or_insert_with(Box::default)
+    }
 }
 
 #[derive(Default)]
@@ -63,7 +92,7 @@ fn record_completion(t: &mut Tracked, seen: &ObjectSeen, at: Nanos) {
     let was =
         t.seen.workload.as_ref().is_some_and(|w| t.seen.generation.is_some_and(|g| w.complete(g)));
     if w.complete(g) && !(was && t.seen.generation == Some(g)) {
-        t.completed.entry(g).or_insert(at);
+        t.history().completed.entry(g).or_insert(at);
     }
 }
 
@@ -104,18 +133,20 @@ impl Objects {
         let recorded = seen.spec_change.as_ref().and_then(|c| c.at);
         match self.find_mut(&seen.key) {
             Some(t) if t.seen.uid == seen.uid => {
-                if let Some(g) = seen.generation.filter(|g| !t.generations.contains_key(g)) {
+                let known = |g: &i64| t.generations().is_some_and(|s| s.contains_key(g));
+                if let Some(g) = seen.generation.filter(|g| !known(g)) {
+                    let h = t.history();
                     // A spec change through a subresource (kubectl scale) leaves
                     // managedFields as they were: a recorded time no newer than the
                     // previous generation's start is not this generation's.
-                    let previous = t.generations.range(..g).next_back().map(|(_, s)| *s);
+                    let previous = h.generations.range(..g).next_back().map(|(_, s)| *s);
                     match recorded.filter(|r| previous.is_none_or(|p| *r > p)) {
                         Some(r) => {
-                            t.generations.insert(g, r);
-                            t.spec_changes.insert(g, r);
+                            h.generations.insert(g, r);
+                            h.spec_changes.insert(g, r);
                         }
                         None => {
-                            t.generations.insert(g, at);
+                            h.generations.insert(g, at);
                         }
                     }
                 }
@@ -132,17 +163,15 @@ impl Objects {
             _ => {
                 let mut seen = seen;
                 refine_times(None, &mut seen, at);
-                let generations =
-                    seen.generation.map(|g| (g, recorded.unwrap_or(at))).into_iter().collect();
-                let spec_changes = seen.generation.zip(recorded).into_iter().collect();
                 // A copy already complete when first seen dates nothing.
-                let tracked = Tracked {
-                    seen,
-                    generations,
-                    spec_changes,
-                    completed: BTreeMap::new(),
-                    deleted_at: None,
-                };
+                let history = seen.generation.map(|g| {
+                    Box::new(History {
+                        generations: [(g, recorded.unwrap_or(at))].into(),
+                        spec_changes: recorded.map(|r| (g, r)).into_iter().collect(),
+                        completed: BTreeMap::new(),
+                    })
+                });
+                let tracked = Tracked { seen, history, deleted_at: None };
                 self.put(tracked);
                 true
             }

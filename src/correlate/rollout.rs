@@ -68,7 +68,7 @@ pub fn split<'a>(
 }
 
 fn by_generation(tracked: Option<&Tracked>, events: &[&Placed]) -> Vec<(String, Option<i64>)> {
-    let generations = tracked.map(|t| &t.generations);
+    let generations = tracked.and_then(Tracked::generations);
     let generation_at = |t| {
         generations.and_then(|g| g.iter().rev().find(|(_, start)| **start <= t)).map(|(g, _)| *g)
     };

@@ -25,7 +25,9 @@ pub struct Condition {
     pub kind: Name,
     pub status: Name,
     pub at: Option<Nanos>,
-    pub reason: Option<Name>,
+    /// 16 bytes where a Name takes 24: a pod keeps four or five conditions,
+    /// most of them without a reason.
+    pub reason: Option<Box<str>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -44,8 +46,9 @@ pub struct PodStatus {
 pub struct ContainerStatus {
     pub name: Name,
     pub restarts: i32,
-    /// lastState.terminated.reason, e.g. `OOMKilled`, `Error`.
-    pub last_reason: Option<Name>,
+    /// lastState.terminated.reason, e.g. `OOMKilled`, `Error`; rarely set, so
+    /// 16 bytes instead of a Name's 24.
+    pub last_reason: Option<Box<str>>,
     pub last_exit_code: Option<i32>,
     /// state.terminated now: a container that ran to completion (a Job's pod) or failed for good.
     pub ended: Option<Box<Ended>>,
@@ -185,7 +188,7 @@ fn condition(c: &ConditionView) -> Condition {
         kind: c.kind.as_ref().into(),
         status: c.status.as_ref().into(),
         at: at(&c.last_transition_time),
-        reason: c.reason.as_deref().map(Name::from),
+        reason: c.reason.as_deref().map(Box::from),
     }
 }
 
@@ -260,7 +263,7 @@ fn pod(node: Option<&str>, status: Option<&StatusView>) -> PodStatus {
             ContainerStatus {
                 name: c.name.as_ref().into(),
                 restarts: c.restart_count,
-                last_reason: last.and_then(|t| text(&t.reason)),
+                last_reason: last.and_then(|t| t.reason.as_deref()).map(Box::from),
                 last_exit_code: last.map(|t| t.exit_code),
                 ended: c.state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| {
                     Box::new(Ended {
