@@ -1,7 +1,6 @@
 //! Logical time: nanoseconds since the Unix epoch, as observed in the input.
 //! The correlator never reads a wall clock; every instant comes from an observation.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 
 /// Nanoseconds since 1970-01-01T00:00:00Z.
@@ -18,14 +17,6 @@ fn from_timestamp(ts: &Timestamp) -> Option<Nanos> {
     // anything before 1971, or after 2199, the same way.
     let n = ts.as_nanosecond();
     (n > 365 * 24 * 3600 * SECOND as i128 && n < LATEST).then_some(n as Nanos)
-}
-
-pub fn from_time(t: &Time) -> Option<Nanos> {
-    from_timestamp(&t.0)
-}
-
-pub fn from_micro(t: &MicroTime) -> Option<Nanos> {
-    from_timestamp(&t.0)
 }
 
 /// Parses an RFC 3339 instant such as the capture comments carry.

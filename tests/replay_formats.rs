@@ -330,3 +330,58 @@ fn bare_kspan_takes_kspans_flags_and_runs_against_the_cluster() {
         "it tried to load the kubeconfig: {stderr}"
     );
 }
+
+/// A recording is read a line at a time in one pass over the fields kspan-rs
+/// reads: a kind it does not model is read for its metadata whatever its spec and
+/// status hold, and a timestamp that is no instant fails its line, named.
+#[test]
+fn other_kinds_whatever_their_shape_and_broken_timestamps_in_a_recording() {
+    let dir = temp_dir("views");
+    let time = "2021-05-05T16:22:16Z";
+    let lines = [
+        json!({"type": "ADDED", "time": time, "object": {
+            "kind": "Widget", "apiVersion": "example.com/v1",
+            "metadata": {"name": "w", "namespace": "default", "uid": "u-w"},
+            "spec": {"replicas": "three", "nodeName": 7}, "status": {"conditions": "none"}}}),
+        json!({"type": "ADDED", "time": time, "object": {
+            "kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": "p", "namespace": "default", "uid": "u-p",
+                         "creationTimestamp": "yesterday"}}}),
+        json!({"type": "ADDED", "time": time, "object": {
+            "kind": "Event", "apiVersion": "v1",
+            "metadata": {"name": "w.1", "namespace": "default", "uid": "e-1"},
+            "involvedObject": {"kind": "Widget", "name": "w", "namespace": "default", "uid": "u-w"},
+            "reason": "Reconciled", "message": "ok", "type": "Normal", "count": 1,
+            "firstTimestamp": time, "lastTimestamp": time,
+            "source": {"component": "widget-controller"}}}),
+    ];
+    let file = dir.join("recorded.jsonl");
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(&file, text.join("\n") + "\n").unwrap();
+
+    let replay = kspan::source::replay::load(std::slice::from_ref(&file));
+    let errors: Vec<String> = replay.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let expected = format!("{}: document 2 (line 2): Pod \"p\": ", file.display());
+    assert!(errors[0].starts_with(&expected), "{}", errors[0]);
+    assert!(errors[0].contains("invalid timestamp \"yesterday\""), "{}", errors[0]);
+
+    let widget = replay.observations.iter().find_map(|o| match &o.what {
+        kspan::observe::Observed::Object(seen) if seen.key.name == "w" => Some(seen),
+        _ => None,
+    });
+    let widget = widget.expect("the Widget is read despite its spec and status");
+    assert_eq!(widget.key.kind.as_str(), "Widget");
+    assert_eq!(widget.uid, "u-w");
+    assert!(widget.conditions.is_empty() && widget.pod.is_none() && widget.workload.is_none());
+    let event = replay.observations.iter().find_map(|o| match &o.what {
+        kspan::observe::Observed::Event(e) => Some(e),
+        _ => None,
+    });
+    let event = event.expect("the Event is read");
+    assert_eq!(
+        (event.reason.as_str(), event.component.as_str()),
+        ("Reconciled", "widget-controller")
+    );
+    assert_eq!(event.involved.key.to_string(), "Widget/default/w");
+}

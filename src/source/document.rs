@@ -93,21 +93,21 @@ fn decode_watch_event(
     }
 }
 
-/// A watch event (`kind` is its type) whose object was read as a view: a
-/// recorded line, read in one pass.
+/// A watch event whose object was read as a view: a recorded line, read in one pass.
 pub fn decode_view(
-    kind: &str,
+    event_type: &str,
     object: &ObjectView,
     kind_hint: Option<&str>,
     out: &mut Vec<Decoded>,
 ) -> Result<(), DocumentError> {
-    let Some(object_kind) = object.kind.as_deref().or(kind_hint) else {
-        return Err(DocumentError::NoKind);
+    // The type first: a bookmark's object needs no kind.
+    let project = || {
+        let kind = object.kind.as_deref().or(kind_hint).ok_or(DocumentError::NoKind)?;
+        project_view(kind, object.api_version.as_deref().unwrap_or_default(), object)
     };
-    let api_version = object.api_version.as_deref().unwrap_or_default();
-    match kind {
-        "ADDED" | "MODIFIED" => out.push(project_view(object_kind, api_version, object)?),
-        "DELETED" => out.push(deleted(project_view(object_kind, api_version, object)?)),
+    match event_type {
+        "ADDED" | "MODIFIED" => out.push(project()?),
+        "DELETED" => out.push(deleted(project()?)),
         "BOOKMARK" => {}
         other => return Err(DocumentError::WatchType(other.to_string())),
     }
