@@ -121,13 +121,6 @@ impl Objects {
         }
     }
 
-    fn remove(&mut self, key: &ObjectKey) {
-        let hash = self.hasher.hash_one(key);
-        if let Ok(entry) = self.table.find_entry(hash, |t| t.seen.key == *key) {
-            entry.remove();
-        }
-    }
-
     /// Records a copy; returns whether it is the one now kept.
     pub fn upsert(&mut self, seen: ObjectSeen, at: Nanos) -> bool {
         let recorded = seen.spec_change.as_ref().and_then(|c| c.at);
@@ -198,9 +191,12 @@ impl Objects {
         while self.deleted.first().is_some_and(|(at, _)| *at < before) {
             let (at, key) = self.deleted.pop_first().expect("present");
             // A stale entry: the deletion time moved earlier, or the name was reused.
-            if self.get(&key).is_some_and(|t| t.deleted_at == Some(at)) {
-                self.remove(&key);
-                gone.push(key);
+            let hash = self.hasher.hash_one(&key);
+            if let Ok(entry) = self.table.find_entry(hash, |t| t.seen.key == key) {
+                if entry.get().deleted_at == Some(at) {
+                    entry.remove();
+                    gone.push(key);
+                }
             }
         }
         gone

@@ -1,6 +1,6 @@
 //! Both Event shapes (core/v1 and events.k8s.io/v1) mapped onto one record.
 
-use super::view::{at, ObjectView, ReferenceView, Text};
+use super::view::{at, name, ObjectView, ReferenceView, Text};
 use super::{Kind, Name, ObjectKey};
 use crate::time::Nanos;
 
@@ -79,10 +79,6 @@ fn non_empty(s: &Option<Text>) -> Option<String> {
 
 fn text(s: &Option<Text>) -> String {
     s.as_deref().unwrap_or_default().to_string()
-}
-
-fn name(s: &Option<Text>) -> Name {
-    Name::from(s.as_deref().unwrap_or_default())
 }
 
 fn non_empty_name(s: &Option<Text>) -> Option<Name> {

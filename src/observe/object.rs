@@ -1,6 +1,6 @@
 //! Compact projection of an API object: what the correlator needs, never the whole object.
 
-use super::view::{at, ConditionView, ManagedView, MetaView, ObjectView, StatusView};
+use super::view::{at, name, ConditionView, ManagedView, MetaView, ObjectView, StatusView};
 use super::{Kind, Name, ObjectKey};
 use crate::time::Nanos;
 
@@ -148,10 +148,9 @@ pub fn object_observation(kind: Kind, meta: &MetaView) -> ObjectSeen {
         }
         _ => Vec::new(),
     };
-    let text = |t: &Option<super::view::Text>| Name::from(t.as_deref().unwrap_or_default());
     ObjectSeen {
-        key: ObjectKey::new(kind, text(&meta.namespace), text(&meta.name)),
-        uid: text(&meta.uid),
+        key: ObjectKey::new(kind, name(&meta.namespace), name(&meta.name)),
+        uid: name(&meta.uid),
         generation: meta.generation,
         resource_version: meta.resource_version.as_deref().and_then(|v| v.parse().ok()),
         created: at(&meta.creation_timestamp),

@@ -16,6 +16,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
+use super::Name;
 use crate::time::{self, Nanos};
 
 pub type Text<'a> = Cow<'a, str>;
@@ -38,6 +39,11 @@ impl<'de> Deserialize<'de> for Instant {
 /// `Option<Instant>` flattened: absent, null and unset all read as `None`.
 pub fn at(i: &Option<Instant>) -> Option<Nanos> {
     i.and_then(|i| i.0)
+}
+
+/// An optional text field as a Name: empty when absent.
+pub fn name(t: &Option<Text>) -> Name {
+    Name::from(t.as_deref().unwrap_or_default())
 }
 
 /// Whether a managedFields entry's `fieldsV1` touches `spec`: only its top-level

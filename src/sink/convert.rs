@@ -23,16 +23,36 @@ pub struct ResourceOptions {
 }
 
 impl ResourceOptions {
-    fn resource(&self, service: &str) -> Resource {
-        let mut attributes = vec![KeyValue::new(
-            "service.name",
-            self.service_name.clone().unwrap_or_else(|| service.to_string()),
-        )];
+    /// The resource attributes of the spans of `service` (a draft's reporting
+    /// component), in order: `service.name`, `k8s.cluster.name`, the extras.
+    pub fn attributes<'a>(&'a self, service: &'a str) -> Vec<(&'a str, &'a str)> {
+        let mut attributes =
+            vec![("service.name", self.service_name.as_deref().unwrap_or(service))];
         if let Some(cluster) = &self.cluster_name {
-            attributes.push(KeyValue::new("k8s.cluster.name", cluster.clone()));
+            attributes.push(("k8s.cluster.name", cluster));
         }
-        attributes.extend(self.extra.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
+        attributes.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        attributes
+    }
+
+    fn resource(&self, service: &str) -> Resource {
+        let attributes = self.attributes(service).into_iter();
+        let attributes = attributes.map(|(k, v)| KeyValue::new(k.to_string(), v.to_string()));
         Resource::builder_empty().with_attributes(attributes).build()
+    }
+
+    /// Drafts grouped by the service they are exported as, sorted by name so
+    /// output order is deterministic, each group in finishing order.
+    pub fn by_service<'a>(
+        &'a self,
+        drafts: &'a [SpanDraft],
+    ) -> BTreeMap<&'a str, Vec<&'a SpanDraft>> {
+        let mut groups: BTreeMap<&str, Vec<&SpanDraft>> = BTreeMap::new();
+        for draft in drafts {
+            let service = self.service_name.as_deref().unwrap_or(&draft.service);
+            groups.entry(service).or_default().push(draft);
+        }
+        groups
     }
 }
 
@@ -125,15 +145,10 @@ pub fn scope() -> InstrumentationScope {
     InstrumentationScope::builder("kspan-rs").with_version(env!("CARGO_PKG_VERSION")).build()
 }
 
-/// Groups drafts by service (sorted by name, so output order is deterministic).
-pub fn batches(drafts: &[SpanDraft], options: &ResourceOptions) -> Vec<Batch> {
-    let mut by_service: BTreeMap<&str, Vec<SpanData>> = BTreeMap::new();
-    for draft in drafts {
-        let service = options.service_name.as_deref().unwrap_or(&draft.service);
-        by_service.entry(service).or_default().push(span_data(draft));
+/// The batch of one service's drafts.
+pub fn batch(options: &ResourceOptions, service: &str, drafts: &[&SpanDraft]) -> Batch {
+    Batch {
+        resource: options.resource(service),
+        spans: drafts.iter().map(|d| span_data(d)).collect(),
     }
-    by_service
-        .into_iter()
-        .map(|(service, spans)| Batch { resource: options.resource(service), spans })
-        .collect()
 }

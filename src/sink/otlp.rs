@@ -11,7 +11,7 @@ use opentelemetry_otlp::{
 };
 use opentelemetry_sdk::trace::SpanExporter as _;
 
-use super::convert::{batches, ResourceOptions};
+use super::convert::{batch, ResourceOptions};
 use crate::span::SpanDraft;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -169,14 +169,8 @@ impl OtlpSink {
     pub async fn send(&mut self, drafts: &[SpanDraft]) -> Result<(), Undelivered> {
         let mut failure = None;
         let mut undelivered = Vec::new();
-        let service = |d: &SpanDraft| -> String {
-            self.resource.service_name.clone().unwrap_or_else(|| d.service.clone())
-        };
-        // `batches` groups by service, sorted by name: the same order.
-        let services: std::collections::BTreeSet<String> = drafts.iter().map(service).collect();
-        let groups: Vec<(String, _)> =
-            services.into_iter().zip(batches(drafts, &self.resource)).collect();
-        for (name, batch) in groups {
+        for (service, group) in self.resource.by_service(drafts) {
+            let batch = batch(&self.resource, service, &group);
             self.exporter.set_resource(&batch.resource);
             let count = batch.spans.len() as u64;
             let mut wait = Duration::from_millis(200);
@@ -198,7 +192,7 @@ impl OtlpSink {
                         self.dropped += count;
                         failure =
                             Some(OtlpError::Export { attempts: attempt, last: e.to_string() });
-                        undelivered.extend(drafts.iter().filter(|d| service(d) == name).cloned());
+                        undelivered.extend(group.iter().map(|d| (*d).clone()));
                         break;
                     }
                 }

@@ -3,8 +3,6 @@
 //! `SpanData` and `group_spans_by_resource_and_scope` give (a test holds them
 //! equal), without two intermediate copies of every span and a regrouping.
 
-use std::collections::BTreeMap;
-
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -85,36 +83,27 @@ fn span(draft: &SpanDraft) -> Span {
 }
 
 fn resource(options: &ResourceOptions, service: &str) -> Resource {
-    let text = |key: &str, value: &str| key_value(key, &Value::Str(value.to_string()));
-    let mut attributes = vec![text("service.name", service)];
-    if let Some(cluster) = &options.cluster_name {
-        attributes.push(text("k8s.cluster.name", cluster));
-    }
-    attributes.extend(options.extra.iter().map(|(k, v)| text(k, v)));
+    let attributes = options.attributes(service).into_iter();
+    let attributes = attributes.map(|(k, v)| key_value(k, &Value::Str(v.to_string()))).collect();
     Resource { attributes, dropped_attributes_count: 0, entity_refs: Vec::new() }
 }
 
-/// One ResourceSpans per service (sorted by name, so output order is
-/// deterministic), the spans of each in the order they were finished.
+/// One ResourceSpans per service (see `ResourceOptions::by_service`).
 pub fn request(drafts: &[SpanDraft], options: &ResourceOptions) -> ExportTraceServiceRequest {
-    let mut by_service: BTreeMap<&str, Vec<Span>> = BTreeMap::new();
-    for draft in drafts {
-        let service = options.service_name.as_deref().unwrap_or(&draft.service);
-        by_service.entry(service).or_default().push(span(draft));
-    }
     let scope = InstrumentationScope {
         name: "kspan-rs".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         attributes: Vec::new(),
         dropped_attributes_count: 0,
     };
-    let resource_spans = by_service
+    let resource_spans = options
+        .by_service(drafts)
         .into_iter()
-        .map(|(service, spans)| ResourceSpans {
+        .map(|(service, drafts)| ResourceSpans {
             resource: Some(resource(options, service)),
             scope_spans: vec![ScopeSpans {
                 scope: Some(scope.clone()),
-                spans,
+                spans: drafts.into_iter().map(span).collect(),
                 schema_url: String::new(),
             }],
             schema_url: String::new(),
@@ -131,14 +120,16 @@ mod tests {
     use super::*;
     use crate::correlate::Config;
     use crate::replay::{correlate, EXAMPLE, EXAMPLE_NAME};
-    use crate::sink::convert::batches;
+    use crate::sink::convert::batch;
     use crate::source::replay::Timeline;
 
     /// What the OTLP exporter sends for the same drafts: the SDK's SpanData,
     /// grouped by resource and scope.
     fn through_the_sdk(drafts: &[SpanDraft], options: &ResourceOptions) -> Vec<ResourceSpans> {
-        batches(drafts, options)
+        options
+            .by_service(drafts)
             .into_iter()
+            .map(|(service, group)| batch(options, service, &group))
             .flat_map(|batch| {
                 group_spans_by_resource_and_scope(
                     batch.spans,

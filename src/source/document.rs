@@ -75,16 +75,26 @@ fn decode_items(
 }
 
 fn decode_watch_event(
-    kind: &str,
+    event_type: &str,
     object: Value,
     kind_hint: Option<&str>,
     out: &mut Vec<Decoded>,
 ) -> Result<(), DocumentError> {
-    match kind {
-        "ADDED" | "MODIFIED" => decode_object(object, kind_hint, out),
+    watch_event(event_type, out, |out| decode_object(object, kind_hint, out))
+}
+
+/// What a watch event of `event_type` makes of its object, which `decode` reads
+/// (only when the type needs it: a bookmark's object may have no kind).
+fn watch_event(
+    event_type: &str,
+    out: &mut Vec<Decoded>,
+    decode: impl FnOnce(&mut Vec<Decoded>) -> Result<(), DocumentError>,
+) -> Result<(), DocumentError> {
+    match event_type {
+        "ADDED" | "MODIFIED" => decode(out),
         "DELETED" => {
             let mut seen = Vec::new();
-            decode_object(object, kind_hint, &mut seen)?;
+            decode(&mut seen)?;
             out.extend(seen.into_iter().map(deleted));
             Ok(())
         }
@@ -100,18 +110,11 @@ pub fn decode_view(
     kind_hint: Option<&str>,
     out: &mut Vec<Decoded>,
 ) -> Result<(), DocumentError> {
-    // The type first: a bookmark's object needs no kind.
-    let project = || {
+    watch_event(event_type, out, |out| {
         let kind = object.kind.as_deref().or(kind_hint).ok_or(DocumentError::NoKind)?;
-        project_view(kind, object.api_version.as_deref().unwrap_or_default(), object)
-    };
-    match event_type {
-        "ADDED" | "MODIFIED" => out.push(project()?),
-        "DELETED" => out.push(deleted(project()?)),
-        "BOOKMARK" => {}
-        other => return Err(DocumentError::WatchType(other.to_string())),
-    }
-    Ok(())
+        out.push(project_view(kind, object.api_version.as_deref().unwrap_or_default(), object)?);
+        Ok(())
+    })
 }
 
 /// A DELETED watch event: the object is gone; a deleted Event record changes

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::document::{decode, decode_view, kind_from_file_name, Decoded, DocumentError};
@@ -146,27 +147,17 @@ pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcom
 /// The arrival time of `line` if it is a watch event as `kspan record` writes
 /// it: such files are read a line at a time.
 pub fn recorded_line(line: &str) -> Option<Nanos> {
-    serde_json::from_str::<Recorded>(line.trim()).ok()?.time.as_deref().and_then(time::parse)
+    let recorded = serde_json::from_str::<Recorded<IgnoredAny>>(line.trim()).ok()?;
+    recorded.time.as_deref().and_then(time::parse)
 }
 
-/// A watch event as `kspan record` writes it: what tells such a line apart.
+/// A watch event as `kspan record` writes it, its object read as `O`: skipped
+/// (telling such a line apart) or a view (reading it in one pass).
 #[derive(serde::Deserialize)]
-struct Recorded<'a> {
-    #[serde(rename = "type")]
-    _kind: serde::de::IgnoredAny,
-    #[serde(rename = "object")]
-    _object: serde::de::IgnoredAny,
-    #[serde(borrow, default)]
-    time: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// A recorded watch event with its object read as a view, in one pass.
-#[derive(serde::Deserialize)]
-struct RecordedView<'a> {
+struct Recorded<'a, O> {
     #[serde(borrow, rename = "type")]
     kind: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    object: ObjectView<'a>,
+    object: O,
     #[serde(borrow, default)]
     time: Option<std::borrow::Cow<'a, str>>,
 }
@@ -180,7 +171,7 @@ pub fn read_line(file: &Path, line: usize, text: &str, outcome: &mut ReadOutcome
     let hint = file.file_name().and_then(|n| n.to_str()).and_then(kind_from_file_name);
     let origin = Origin { file: file.to_path_buf(), document: line, line };
     let mut decoded = Vec::new();
-    let (arrival, result) = match serde_json::from_str::<RecordedView>(text) {
+    let (arrival, result) = match serde_json::from_str::<Recorded<ObjectView>>(text) {
         Ok(recorded) => (
             recorded.time.as_deref().and_then(time::parse),
             decode_view(&recorded.kind, &recorded.object, hint, &mut decoded),
