@@ -50,11 +50,7 @@ fn a_collector_down_at_start_gets_every_span_when_it_returns() {
     std::env::remove_var("KSPAN_RECEIVER_PORTS");
     let down_for = Instant::now();
     let events = api_events(&cluster, "default");
-    let spans = rt
-        .block_on(rotel::wait_for_spans(&receiver.log_path(), Duration::from_secs(45), |spans| {
-            let placed = span_events(spans);
-            events.keys().all(|uid| placed.contains_key(uid))
-        }))
+    let spans = wait_for_events(&rt, &receiver.log_path(), Duration::from_secs(45), &events)
         .unwrap_or_else(|partial| panic!("only {} spans arrived", partial.len()));
     println!(
         "collector outage: {} events, {} spans delivered {:.1} s after it returned",
@@ -351,17 +347,9 @@ fn sigterm_mid_rollout_delivers_what_is_pending_within_the_grace_period() {
     let stopping = Instant::now();
     let log = live.kspan.stop();
     let exit = stopping.elapsed();
-    let spans = live
-        .rt
-        .block_on(rotel::wait_for_spans(
-            &live.receiver.log_path(),
-            Duration::from_secs(10),
-            |spans| {
-                let placed = span_events(spans);
-                events.keys().all(|uid| placed.contains_key(uid))
-            },
-        ))
-        .unwrap_or_else(|partial| partial);
+    let spans =
+        wait_for_events(&live.rt, &live.receiver.log_path(), Duration::from_secs(10), &events)
+            .unwrap_or_else(|partial| partial);
     let delivery = check_delivery(&events, &spans);
     let roots = spans.iter().filter(|s| s.is_root() && s.name.contains("Rollout")).count();
     println!(

@@ -76,17 +76,9 @@ fn api_server_down_mid_rollout(test: &str, compact: bool) {
     restart_apiserver(&live.cluster, 3);
     live.kubectl(&["rollout", "status", "deployment/web", "--timeout=120s"]);
     let events = api_events(&live.cluster, "default");
-    let spans = live
-        .rt
-        .block_on(rotel::wait_for_spans(
-            &live.receiver.log_path(),
-            Duration::from_secs(60),
-            |spans| {
-                let placed = span_events(spans);
-                events.keys().all(|uid| placed.contains_key(uid))
-            },
-        ))
-        .unwrap_or_else(|partial| partial);
+    let spans =
+        wait_for_events(&live.rt, &live.receiver.log_path(), Duration::from_secs(60), &events)
+            .unwrap_or_else(|partial| partial);
     let (_, metrics) = live.kspan.get("/metrics");
     let log = live.kspan.stop();
     let spans = {

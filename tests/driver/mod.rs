@@ -235,6 +235,20 @@ pub fn api_events(
         .collect()
 }
 
+/// Waits up to `timeout` until every Event of `events` (see `api_events`) is on a
+/// span the receiver logging to `log` printed; `Err` holds the spans that came.
+pub fn wait_for_events<T>(
+    rt: &tokio::runtime::Runtime,
+    log: &Path,
+    timeout: Duration,
+    events: &BTreeMap<String, T>,
+) -> Result<Vec<Span>, Vec<Span>> {
+    rt.block_on(crate::support::rotel::wait_for_spans(log, timeout, |spans| {
+        let placed = span_events(spans);
+        events.keys().all(|uid| placed.contains_key(uid))
+    }))
+}
+
 pub fn span_events(spans: &[Span]) -> BTreeMap<String, Vec<&Span>> {
     let mut by_uid: BTreeMap<String, Vec<&Span>> = BTreeMap::new();
     for s in spans {
