@@ -125,7 +125,7 @@ struct Figures {
     errors: usize,
 }
 
-fn encode(batch: &[SpanDraft], options: &ResourceOptions) -> usize {
+fn encode(batch: Vec<SpanDraft>, options: &ResourceOptions) -> usize {
     black_box(request(batch, options).encode_to_vec()).len()
 }
 
@@ -149,7 +149,7 @@ fn full(file: &Path, every: u64) -> Figures {
     let options = ResourceOptions::default();
     let mut bytes = 0;
     let correlator =
-        correlate_into(input.by_ref(), Config::default(), |b| bytes += encode(&b, &options));
+        correlate_into(input.by_ref(), Config::default(), |b| bytes += encode(b, &options));
     Figures {
         seconds: started.elapsed(),
         events: input.events,

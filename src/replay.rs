@@ -139,7 +139,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<i32> {
             let mut failed = None;
             let correlator = correlate_into(input.by_ref(), config, |batch| {
                 if failed.is_none() {
-                    failed = sink.write(&batch).err();
+                    failed = sink.write(batch).err();
                 }
             });
             if let Some(e) = failed {

@@ -125,7 +125,8 @@ impl LiveSink {
                 }
                 return result;
             }
-            LiveSink::Json(sink) => sink.write(&spans).map_err(|e| e.to_string()),
+            // A copy: the batch goes back to the queue if the write fails.
+            LiveSink::Json(sink) => sink.write(spans.clone()).map_err(|e| e.to_string()),
             LiveSink::Waterfall(out) => {
                 let mut view = Waterfall::new(true);
                 view.add(&spans);

@@ -213,40 +213,22 @@ pub fn event_attributes(placed: &Placed) -> Attributes {
 
 /// `k8s.namespace.name`, `k8s.<kind>.name`, `k8s.<kind>.uid` for a subject.
 fn subject(key: &ObjectKey, uid: Option<&str>) -> Attributes {
-    let prefix = key.kind.attribute_prefix();
-    let leak = |suffix: &str| -> &'static str { intern(format!("{prefix}.{suffix}")) };
     let mut a: Attributes = Vec::new();
     if !key.namespace.is_empty() {
         a.push(("k8s.namespace.name", key.namespace.as_str().into()));
     }
-    if let Kind::Other(kind) = &key.kind {
-        a.push(("k8s.object.kind", kind.as_str().into()));
-        a.push(("k8s.object.name", key.name.as_str().into()));
-        if let Some(uid) = uid.filter(|u| !u.is_empty()) {
-            a.push(("k8s.object.uid", uid.into()));
+    let (name, uid_key) = match (&key.kind, key.kind.attribute_keys()) {
+        (_, Some(keys)) => keys,
+        (kind, None) => {
+            a.push(("k8s.object.kind", kind.as_str().into()));
+            ("k8s.object.name", "k8s.object.uid")
         }
-        return a;
-    }
-    a.push((leak("name"), key.name.as_str().into()));
+    };
+    a.push((name, key.name.as_str().into()));
     if let Some(uid) = uid.filter(|u| !u.is_empty()) {
-        a.push((leak("uid"), uid.into()));
+        a.push((uid_key, uid.into()));
     }
     a
-}
-
-/// Attribute keys are `&'static str`; the set of kinds is small and fixed per
-/// process, so each `k8s.<kind>.<field>` string is allocated once.
-fn intern(key: String) -> &'static str {
-    use std::collections::BTreeSet;
-    use std::sync::Mutex;
-    static KEYS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
-    let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(k) = keys.get(key.as_str()) {
-        return k;
-    }
-    let leaked: &'static str = Box::leak(key.into_boxed_str());
-    keys.insert(leaked);
-    leaked
 }
 
 fn uid_of<'a>(objects: &'a Objects, key: &ObjectKey) -> Option<&'a str> {

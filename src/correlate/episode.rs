@@ -28,7 +28,8 @@ pub struct Episode {
 /// An event and how sure the correlator is of where it belongs.
 #[derive(Clone)]
 pub struct Placed {
-    pub event: EventSeen,
+    /// Boxed as it came in the Observation: the map moves small entries.
+    pub event: Box<EventSeen>,
     /// When it reached the correlator: its time when the event itself has none.
     pub at: Nanos,
     /// False when the owner chain was still unknown when the event had to be placed.
@@ -83,7 +84,13 @@ impl Episode {
     }
 
     /// `mentioned` is what the event's message names (see `rules::mention`).
-    pub fn add(&mut self, event: EventSeen, mentioned: Option<&Mention>, certain: bool, at: Nanos) {
+    pub fn add(
+        &mut self,
+        event: Box<EventSeen>,
+        mentioned: Option<&Mention>,
+        certain: bool,
+        at: Nanos,
+    ) {
         self.last_activity = self.last_activity.max(at);
         match self.events.get(&event.uid) {
             Some(old) if (old.event.count, old.event.last) > (event.count, event.last) => {}

@@ -176,7 +176,7 @@ struct Pending {
 
 struct Waiting {
     since: Nanos,
-    event: EventSeen,
+    event: Box<EventSeen>,
     top: ObjectKey,
 }
 
@@ -185,7 +185,7 @@ impl Pending {
         self.by_uid.len()
     }
 
-    fn insert(&mut self, since: Nanos, event: EventSeen, top: ObjectKey) {
+    fn insert(&mut self, since: Nanos, event: Box<EventSeen>, top: ObjectKey) {
         let uid = event.uid.clone();
         self.remove(&uid);
         self.by_arrival.insert((since, uid.clone()));
@@ -261,7 +261,7 @@ impl Correlator {
         match observation.what {
             Observed::Object(object) => self.object(*object, at),
             Observed::Deleted { key, uid } => self.objects.mark_deleted(&key, &uid, at),
-            Observed::Event(event) => self.event(*event, at),
+            Observed::Event(event) => self.event(event, at),
             Observed::Tick => {}
         }
         finished
@@ -305,7 +305,7 @@ impl Correlator {
         }
     }
 
-    fn event(&mut self, event: EventSeen, at: Nanos) {
+    fn event(&mut self, event: Box<EventSeen>, at: Nanos) {
         self.stats.events += 1;
         let mentioned = rules::mention(&event);
         let mut retry = None;
@@ -348,7 +348,13 @@ impl Correlator {
         self.graph.top(target.unwrap_or(&event.involved.key))
     }
 
-    fn place(&mut self, event: EventSeen, mentioned: Option<&Mention>, certain: bool, at: Nanos) {
+    fn place(
+        &mut self,
+        event: Box<EventSeen>,
+        mentioned: Option<&Mention>,
+        certain: bool,
+        at: Nanos,
+    ) {
         let top = self.top_of(&event);
         if !certain {
             self.stats.placed_best_effort += 1;

@@ -50,13 +50,24 @@ impl Kind {
         }
     }
 
-    /// Prefix of the semantic-convention attributes `k8s.<kind>.name` / `.uid`.
-    pub fn attribute_prefix(&self) -> String {
-        match self {
-            Kind::PersistentVolumeClaim => "k8s.persistentvolumeclaim".into(),
-            Kind::HorizontalPodAutoscaler => "k8s.hpa".into(),
-            other => format!("k8s.{}", other.as_str().to_ascii_lowercase()),
-        }
+    /// The semantic-convention attribute keys `k8s.<kind>.name` and `.uid`; other
+    /// kinds have none of their own (they use `k8s.object.*`).
+    pub fn attribute_keys(&self) -> Option<(&'static str, &'static str)> {
+        Some(match self {
+            Kind::Deployment => ("k8s.deployment.name", "k8s.deployment.uid"),
+            Kind::ReplicaSet => ("k8s.replicaset.name", "k8s.replicaset.uid"),
+            Kind::StatefulSet => ("k8s.statefulset.name", "k8s.statefulset.uid"),
+            Kind::DaemonSet => ("k8s.daemonset.name", "k8s.daemonset.uid"),
+            Kind::Job => ("k8s.job.name", "k8s.job.uid"),
+            Kind::CronJob => ("k8s.cronjob.name", "k8s.cronjob.uid"),
+            Kind::Pod => ("k8s.pod.name", "k8s.pod.uid"),
+            Kind::Node => ("k8s.node.name", "k8s.node.uid"),
+            Kind::PersistentVolumeClaim => {
+                ("k8s.persistentvolumeclaim.name", "k8s.persistentvolumeclaim.uid")
+            }
+            Kind::HorizontalPodAutoscaler => ("k8s.hpa.name", "k8s.hpa.uid"),
+            Kind::Other(_) => return None,
+        })
     }
 
     /// Kinds nothing else owns in practice; an event about one needs no waiting for owners.

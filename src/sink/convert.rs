@@ -1,7 +1,7 @@
 //! SpanDraft -> opentelemetry_sdk SpanData, grouped by resource (`service.name`).
 //! Shared by the OTLP exporter and the OTLP/JSON writer.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,16 +41,21 @@ impl ResourceOptions {
         Resource::builder_empty().with_attributes(attributes).build()
     }
 
-    /// Drafts grouped by the service they are exported as, sorted by name so
-    /// output order is deterministic, each group in finishing order.
-    pub fn by_service<'a>(
-        &'a self,
-        drafts: &'a [SpanDraft],
-    ) -> BTreeMap<&'a str, Vec<&'a SpanDraft>> {
-        let mut groups: BTreeMap<&str, Vec<&SpanDraft>> = BTreeMap::new();
+    /// Drafts (owned or borrowed) grouped by the service they are exported as,
+    /// sorted by name so output order is deterministic, each group in finishing order.
+    pub fn by_service<D: Borrow<SpanDraft>>(
+        &self,
+        drafts: impl IntoIterator<Item = D>,
+    ) -> BTreeMap<String, Vec<D>> {
+        let mut groups: BTreeMap<String, Vec<D>> = BTreeMap::new();
         for draft in drafts {
-            let service = self.service_name.as_deref().unwrap_or(&draft.service);
-            groups.entry(service).or_default().push(draft);
+            let service = self.service_name.as_deref().unwrap_or(&draft.borrow().service);
+            match groups.get_mut(service) {
+                Some(group) => group.push(draft),
+                None => {
+                    groups.insert(service.to_string(), vec![draft]);
+                }
+            }
         }
         groups
     }

@@ -18,7 +18,7 @@ impl<W: Write> JsonLines<W> {
     }
 
     /// Writes one line for a non-empty batch of finished spans.
-    pub fn write(&mut self, drafts: &[SpanDraft]) -> std::io::Result<()> {
+    pub fn write(&mut self, drafts: Vec<SpanDraft>) -> std::io::Result<()> {
         if drafts.is_empty() {
             return Ok(());
         }
@@ -56,7 +56,7 @@ mod tests {
             }],
             service: "test".into(),
         };
-        let json = serde_json::to_value(request(&[draft], &ResourceOptions::default())).unwrap();
+        let json = serde_json::to_value(request(vec![draft], &ResourceOptions::default())).unwrap();
         let link = &json["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["links"][0];
         assert_eq!(link["traceId"], "03".repeat(16));
         assert_eq!(link["spanId"], "04".repeat(8));

@@ -170,7 +170,7 @@ impl OtlpSink {
         let mut failure = None;
         let mut undelivered = Vec::new();
         for (service, group) in self.resource.by_service(drafts) {
-            let batch = batch(&self.resource, service, &group);
+            let batch = batch(&self.resource, &service, &group);
             self.exporter.set_resource(&batch.resource);
             let count = batch.spans.len() as u64;
             let mut wait = Duration::from_millis(200);

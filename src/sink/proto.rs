@@ -19,17 +19,17 @@ const SAMPLED: u32 = 1;
 const LOCAL: u32 = SAMPLED | SpanFlags::ContextHasIsRemoteMask as u32;
 const REMOTE: u32 = LOCAL | SpanFlags::ContextIsRemoteMask as u32;
 
-fn key_value(key: &str, value: &Value) -> KeyValue {
+fn key_value(key: &str, value: Value) -> KeyValue {
     let value = match value {
-        Value::Str(s) => any_value::Value::StringValue(s.clone()),
-        Value::Int(i) => any_value::Value::IntValue(*i),
-        Value::Bool(b) => any_value::Value::BoolValue(*b),
+        Value::Str(s) => any_value::Value::StringValue(s),
+        Value::Int(i) => any_value::Value::IntValue(i),
+        Value::Bool(b) => any_value::Value::BoolValue(b),
     };
     KeyValue { key: key.to_string(), value: Some(AnyValue { value: Some(value) }), key_strindex: 0 }
 }
 
-fn attributes(attributes: &Attributes) -> Vec<KeyValue> {
-    attributes.iter().map(|(k, v)| key_value(k, v)).collect()
+fn attributes(attributes: Attributes) -> Vec<KeyValue> {
+    attributes.into_iter().map(|(k, v)| key_value(k, v)).collect()
 }
 
 /// Instants before the epoch cannot be written: they read as the epoch.
@@ -37,10 +37,11 @@ fn nanos(at: Nanos) -> u64 {
     at.max(0) as u64
 }
 
-fn span(draft: &SpanDraft) -> Span {
-    let (code, message) = match &draft.status {
+/// Takes the draft: its strings move into the message instead of being copied.
+fn span(draft: SpanDraft) -> Span {
+    let (code, message) = match draft.status {
         span::Status::Unset => (StatusCode::Unset, String::new()),
-        span::Status::Error(message) => (StatusCode::Error, message.clone()),
+        span::Status::Error(message) => (StatusCode::Error, message),
     };
     Span {
         trace_id: draft.trace_id.to_vec(),
@@ -52,27 +53,27 @@ fn span(draft: &SpanDraft) -> Span {
         kind: SpanKind::Internal as i32,
         start_time_unix_nano: nanos(draft.start),
         end_time_unix_nano: nanos(draft.end),
-        attributes: attributes(&draft.attributes),
+        attributes: attributes(draft.attributes),
         dropped_attributes_count: 0,
         events: draft
             .events
-            .iter()
+            .into_iter()
             .map(|e| Event {
                 time_unix_nano: nanos(e.time),
-                name: e.name.clone(),
-                attributes: attributes(&e.attributes),
+                name: e.name,
+                attributes: attributes(e.attributes),
                 dropped_attributes_count: 0,
             })
             .collect(),
         dropped_events_count: 0,
         links: draft
             .links
-            .iter()
+            .into_iter()
             .map(|l| Link {
                 trace_id: l.trace_id.to_vec(),
                 span_id: l.span_id.to_vec(),
                 trace_state: String::new(),
-                attributes: attributes(&l.attributes),
+                attributes: attributes(l.attributes),
                 dropped_attributes_count: 0,
                 flags: REMOTE,
             })
@@ -84,12 +85,12 @@ fn span(draft: &SpanDraft) -> Span {
 
 fn resource(options: &ResourceOptions, service: &str) -> Resource {
     let attributes = options.attributes(service).into_iter();
-    let attributes = attributes.map(|(k, v)| key_value(k, &Value::Str(v.to_string()))).collect();
+    let attributes = attributes.map(|(k, v)| key_value(k, Value::Str(v.to_string()))).collect();
     Resource { attributes, dropped_attributes_count: 0, entity_refs: Vec::new() }
 }
 
 /// One ResourceSpans per service (see `ResourceOptions::by_service`).
-pub fn request(drafts: &[SpanDraft], options: &ResourceOptions) -> ExportTraceServiceRequest {
+pub fn request(drafts: Vec<SpanDraft>, options: &ResourceOptions) -> ExportTraceServiceRequest {
     let scope = InstrumentationScope {
         name: "kspan-rs".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -100,7 +101,7 @@ pub fn request(drafts: &[SpanDraft], options: &ResourceOptions) -> ExportTraceSe
         .by_service(drafts)
         .into_iter()
         .map(|(service, drafts)| ResourceSpans {
-            resource: Some(resource(options, service)),
+            resource: Some(resource(options, &service)),
             scope_spans: vec![ScopeSpans {
                 scope: Some(scope.clone()),
                 spans: drafts.into_iter().map(span).collect(),
@@ -129,7 +130,7 @@ mod tests {
         options
             .by_service(drafts)
             .into_iter()
-            .map(|(service, group)| batch(options, service, &group))
+            .map(|(service, group)| batch(options, &service, &group))
             .flat_map(|batch| {
                 group_spans_by_resource_and_scope(
                     batch.spans,
@@ -163,7 +164,7 @@ mod tests {
                 extra: vec![("deployment.environment".into(), "prod".into())],
             },
         ] {
-            let direct = sorted(request(&drafts, &options).resource_spans);
+            let direct = sorted(request(drafts.clone(), &options).resource_spans);
             assert_eq!(direct, sorted(through_the_sdk(&drafts, &options)));
         }
     }
@@ -194,7 +195,7 @@ mod tests {
         let options = ResourceOptions::default();
         let drafts = [draft];
         assert_eq!(
-            sorted(request(&drafts, &options).resource_spans),
+            sorted(request(drafts.to_vec(), &options).resource_spans),
             sorted(through_the_sdk(&drafts, &options))
         );
     }

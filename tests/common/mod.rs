@@ -29,7 +29,7 @@ pub fn run(paths: &[PathBuf]) -> (Replay, Vec<SpanDraft>, String) {
     let (batches, _) = correlate(&input, Config::default());
     let mut sink = JsonLines::new(Vec::new(), ResourceOptions::default());
     for batch in &batches {
-        sink.write(batch).unwrap();
+        sink.write(batch.clone()).unwrap();
     }
     let json = String::from_utf8(sink.into_inner().unwrap()).unwrap();
     (input, batches.concat(), json)

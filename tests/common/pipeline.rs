@@ -26,7 +26,7 @@ pub fn pipeline(name: &str, text: &str) -> usize {
             .ingest(Observation { at: last.saturating_add(3 * SECOND), what: Observed::Tick }),
     );
     spans.extend(correlator.finish());
-    let _ = json::request(&spans, &ResourceOptions::default());
+    let _ = json::request(spans.clone(), &ResourceOptions::default());
     let mut view = Waterfall::new(true);
     view.add(&spans);
     view.render(&mut Vec::new()).unwrap();
