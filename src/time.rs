@@ -66,6 +66,47 @@ fn kubernetes_layout(b: &[u8]) -> Option<i128> {
     valid.then(|| seconds as i128 * SECOND as i128 + fraction as i128)
 }
 
+/// `2006-01-02T15:04:05Z` for seconds since the epoch (up to 2262, as far as `Nanos` go).
+fn whole_seconds(seconds: i64) -> String {
+    let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    let parts = [
+        (year, 4, b'-'),
+        (month, 2, b'-'),
+        (day, 2, b'T'),
+        (second_of_day / 3600, 2, b':'),
+        (second_of_day / 60 % 60, 2, b':'),
+        (second_of_day % 60, 2, b'Z'),
+    ];
+    let mut text = Vec::with_capacity(20);
+    for (value, width, separator) in parts {
+        let start = text.len();
+        let mut value = value;
+        for _ in 0..width {
+            text.push(b'0' + (value % 10) as u8);
+            value /= 10;
+        }
+        text[start..].reverse();
+        text.push(separator);
+    }
+    String::from_utf8(text).expect("ASCII digits")
+}
+
+/// The date of a day since 1970-01-01 (Howard Hinnant's algorithm, days_from_civil's inverse).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + if month <= 2 { 1 } else { 0 };
+    (year, month, day)
+}
+
 #[inline(always)]
 fn digits(text: &[u8]) -> Option<i64> {
     let mut n = 0;
@@ -100,6 +141,10 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// RFC 3339 with the precision the value needs, for attributes and messages.
 pub fn format(at: Nanos) -> String {
+    // Whole seconds (every Event timestamp) are written directly, as jiff writes them.
+    if at % SECOND == 0 && at >= 0 {
+        return whole_seconds(at / SECOND);
+    }
     match Timestamp::from_nanosecond(at as i128) {
         Ok(ts) => ts.to_string(),
         Err(_) => at.to_string(),
@@ -138,6 +183,16 @@ mod tests {
             if let Some(n) = kubernetes_layout(text.as_bytes()) {
                 prop_assert_eq!(Some(n), by_jiff(&text), "{}", text);
             }
+        }
+    }
+
+    proptest! {
+        /// Whole seconds are written as jiff writes them, and read back.
+        #[test]
+        fn whole_seconds_are_written_as_jiff_writes_them(seconds in 0i64..9_223_372_036) {
+            let text = format(seconds * SECOND);
+            prop_assert_eq!(&text, &Timestamp::from_second(seconds).unwrap().to_string());
+            prop_assert_eq!(kubernetes_layout(text.as_bytes()), Some(seconds as i128 * SECOND as i128));
         }
     }
 

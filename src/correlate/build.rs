@@ -181,14 +181,18 @@ fn bounded(message: &str) -> String {
 
 pub fn event_attributes(placed: &Placed) -> Attributes {
     let e = &placed.event;
-    let mut a: Attributes = vec![
+    let subject = &e.involved.key;
+    let regarding = [subject.kind.as_str(), "/", &subject.name].concat();
+    // Room for every attribute below: built for each Event of every span.
+    let mut a: Attributes = Vec::with_capacity(12);
+    a.extend([
         ("k8s.event.uid", e.uid.as_str().into()),
         ("k8s.event.reason", e.reason.as_str().into()),
         ("k8s.event.type", e.kind.as_str().into()),
         ("k8s.event.message", bounded(&e.message).into()),
         ("k8s.event.count", (e.count as i64).into()),
-        ("k8s.event.regarding", format!("{}/{}", e.involved.key.kind, e.involved.key.name).into()),
-    ];
+        ("k8s.event.regarding", regarding.into()),
+    ]);
     if let Some(first) = e.first {
         a.push(("k8s.event.first_timestamp", time::format(first).into()));
     }

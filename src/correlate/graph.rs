@@ -110,16 +110,19 @@ impl Graph {
         let Some(mut n) = self.find(key) else {
             return key.clone();
         };
-        let mut seen = vec![n];
-        while seen.len() < MAX_DEPTH {
+        // On the stack: this runs for every observation.
+        let mut seen = [n; MAX_DEPTH];
+        let mut depth = 1;
+        while depth < MAX_DEPTH {
             let Some(edge) = self.graph.edges_directed(n, Direction::Outgoing).next() else {
                 break;
             };
-            if seen.contains(&edge.target()) {
+            if seen[..depth].contains(&edge.target()) {
                 break; // an owner cycle: stop at the last new object
             }
             n = edge.target();
-            seen.push(n);
+            seen[depth] = n;
+            depth += 1;
         }
         self.graph[n].clone()
     }
