@@ -70,26 +70,20 @@ fn kubernetes_layout(b: &[u8]) -> Option<i128> {
 fn whole_seconds(seconds: i64) -> String {
     let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
     let (year, month, day) = civil_from_days(days);
-    let parts = [
-        (year, 4, b'-'),
-        (month, 2, b'-'),
-        (day, 2, b'T'),
-        (second_of_day / 3600, 2, b':'),
-        (second_of_day / 60 % 60, 2, b':'),
-        (second_of_day % 60, 2, b'Z'),
-    ];
-    let mut text = Vec::with_capacity(20);
-    for (value, width, separator) in parts {
-        let start = text.len();
-        let mut value = value;
-        for _ in 0..width {
-            text.push(b'0' + (value % 10) as u8);
+    let mut text = *b"0000-00-00T00:00:00Z";
+    let mut put = |end: usize, width: usize, mut value: i64| {
+        for digit in text[end - width..end].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
             value /= 10;
         }
-        text[start..].reverse();
-        text.push(separator);
-    }
-    String::from_utf8(text).expect("ASCII digits")
+    };
+    put(4, 4, year);
+    put(7, 2, month);
+    put(10, 2, day);
+    put(13, 2, second_of_day / 3600);
+    put(16, 2, second_of_day / 60 % 60);
+    put(19, 2, second_of_day % 60);
+    String::from_utf8(text.to_vec()).expect("ASCII digits")
 }
 
 /// The date of a day since 1970-01-01 (Howard Hinnant's algorithm, days_from_civil's inverse).
