@@ -5,6 +5,7 @@
 //! cargo bench --bench replay -- compare /tmp/c.jsonl --runs 5            # ingest vs full, one process
 //! cargo bench --bench replay -- full /tmp/c.jsonl --every 100000         # one full run, memory on the way
 //! cargo bench --bench replay -- ingest /tmp/c.jsonl                      # one ingest run
+//! cargo bench --bench replay -- scan /tmp/c.jsonl                        # the JSON floor
 //! ```
 //!
 //! - ingest: `kspan::source::replay::Timeline` (read, parse, decode, order), each
@@ -12,7 +13,9 @@
 //! - full: the same timeline through `kspan::replay::correlate_into` (exactly what
 //!   `kspan replay` runs) and each finished batch encoded as an OTLP
 //!   ExportTraceServiceRequest with prost (what the OTLP exporter sends), the bytes
-//!   discarded.
+//!   discarded;
+//! - scan: the floor under ingest, each line only checked by serde_json (parsed
+//!   into `IgnoredAny`, nothing kept): what any reader built on it pays.
 //!
 //! Each run prints one line of `key=value` figures; `scripts/bench` collects them.
 //! Without arguments (as `cargo test --all-targets` runs it) it checks itself on a
@@ -51,6 +54,8 @@ enum Command {
     },
     /// One ingest run (read, parse, decode, order).
     Ingest { file: PathBuf },
+    /// Each line parsed into serde's IgnoredAny: the JSON parser's own cost.
+    Scan { file: PathBuf },
     /// One full run (ingest, correlate, OTLP protobuf encode).
     Full {
         file: PathBuf,
@@ -141,6 +146,26 @@ fn ingest(file: &Path) -> Figures {
         bytes: 0,
         errors: errors + input.inner.take_errors().len(),
     }
+}
+
+fn scan(file: &Path) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let started = Instant::now();
+    let mut reader = std::io::BufReader::new(std::fs::File::open(file)?);
+    let (mut line, mut lines, mut bytes) = (Vec::new(), 0u64, 0u64);
+    while reader.read_until(b'\n', &mut line)? > 0 {
+        black_box(serde_json::from_slice::<serde::de::IgnoredAny>(&line)?);
+        lines += 1;
+        bytes += line.len() as u64;
+        line.clear();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "mode=scan seconds={seconds:.3} lines={lines} bytes={bytes} lines_per_s={:.0} mib_per_s={:.1}",
+        lines as f64 / seconds,
+        bytes as f64 / seconds / 1048576.0
+    );
+    Ok(())
 }
 
 fn full(file: &Path, every: u64) -> Figures {
@@ -256,6 +281,7 @@ fn self_check() -> anyhow::Result<()> {
     let i = ingest(&file);
     anyhow::ensure!(i.observations == f.observations, "ingest and full read the same input");
     compare(&file, 1);
+    scan(&file)?;
     std::fs::remove_file(&file)?;
     println!("replay bench: self-check passed");
     Ok(())
@@ -268,7 +294,7 @@ fn main() -> anyhow::Result<()> {
     if args.len() == 1 {
         if bench {
             eprintln!(
-                "usage: cargo bench --bench replay -- <compare|full|ingest> ...; see scripts/bench"
+                "usage: cargo bench --bench replay -- <compare|full|ingest|scan|otlp> ...; see scripts/bench"
             );
             return Ok(());
         }
@@ -277,6 +303,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse_from(args).command {
         Command::Compare { file, runs } => compare(&file, runs),
         Command::Ingest { file } => print("ingest", &ingest(&file)),
+        Command::Scan { file } => scan(&file)?,
         Command::Full { file, every } => print("full", &full(&file, every)),
         Command::Otlp { file, endpoint, protocol } => otlp(&file, &endpoint, protocol)?,
     }
