@@ -709,10 +709,10 @@ fn an_event_for_a_deleted_pod_still_finds_its_owners() {
         seen(T0, pod),
         Observation {
             at: T0 + SECOND,
-            what: Observed::Deleted {
-                key: ObjectKey::new(Kind::Pod, "default", "web-abc-x1"),
-                uid: "p-1".into(),
-            },
+            what: Observed::deleted(
+                ObjectKey::new(Kind::Pod, "default", "web-abc-x1"),
+                "p-1".into(),
+            ),
         },
         happened(event(
             "e1",

@@ -260,7 +260,7 @@ impl Correlator {
         let finished = self.settle(false);
         match observation.what {
             Observed::Object(object) => self.object(*object, at),
-            Observed::Deleted { key, uid } => self.objects.mark_deleted(&key, &uid, at),
+            Observed::Deleted(gone) => self.objects.mark_deleted(&gone.key, &gone.uid, at),
             Observed::Event(event) => self.event(event, at),
             Observed::Tick => {}
         }

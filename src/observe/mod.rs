@@ -48,11 +48,25 @@ pub enum Observed {
     /// An object as it is now (added or modified).
     Object(Box<ObjectSeen>),
     /// An object is gone from the API server.
-    Deleted { key: ObjectKey, uid: Name },
+    Deleted(Box<Gone>),
     /// A Kubernetes Event (either API shape), latest version of it.
     Event(Box<EventSeen>),
     /// Time passes: lets the correlator settle traces without new input.
     Tick,
+}
+
+/// An object gone from the API server. Boxed in `Observed`, so every observation
+/// stays small: a replay keeps thousands in its reordering heap and moves them often.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gone {
+    pub key: ObjectKey,
+    pub uid: Name,
+}
+
+impl Observed {
+    pub fn deleted(key: ObjectKey, uid: Name) -> Observed {
+        Observed::Deleted(Box::new(Gone { key, uid }))
+    }
 }
 
 /// Something seen at logical time `at` (arrival time when known, else a time read off the object).

@@ -121,10 +121,9 @@ pub fn decode_view(
 /// nothing (its occurrence was already seen) and is passed on as it is.
 fn deleted(decoded: Decoded) -> Decoded {
     match decoded.what {
-        Observed::Object(o) => Decoded {
-            time: o.deleting.or(decoded.time),
-            what: Observed::Deleted { key: o.key, uid: o.uid },
-        },
+        Observed::Object(o) => {
+            Decoded { time: o.deleting.or(decoded.time), what: Observed::deleted(o.key, o.uid) }
+        }
         other => Decoded { what: other, time: decoded.time },
     }
 }

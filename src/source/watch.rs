@@ -171,7 +171,7 @@ pub async fn watch(
                     if !is_event {
                         for (key, uid) in &known {
                             if !now_listed.contains_key(key) {
-                                let what = Observed::Deleted { key: key.clone(), uid: uid.clone() };
+                                let what = Observed::deleted(key.clone(), uid.clone());
                                 if outlet.observations.send(Observation { at, what }).await.is_err()
                                 {
                                     return;
@@ -233,7 +233,7 @@ pub async fn watch(
                 {
                     continue
                 }
-                Observed::Object(o) if deleted => Observed::Deleted { key: o.key, uid: o.uid },
+                Observed::Object(o) if deleted => Observed::deleted(o.key, o.uid),
                 Observed::Object(o) => {
                     match &mut relisted {
                         Some(listing) if initial => listing.insert(o.key.clone(), o.uid.clone()),
@@ -243,8 +243,8 @@ pub async fn watch(
                 }
                 other => other,
             };
-            if let Observed::Deleted { key, .. } = &what {
-                known.remove(key);
+            if let Observed::Deleted(gone) = &what {
+                known.remove(&gone.key);
             }
             if outlet.observations.send(Observation { at, what }).await.is_err() {
                 return;
