@@ -97,15 +97,18 @@ impl SpanDraft {
 }
 
 /// FNV-1a, 128 bits: stable across Rust versions and platforms (std's hasher is not).
-fn fnv128(parts: &[&[u8]]) -> u128 {
+/// Each part is followed by a 0xff byte, so `["ab", "c"]` and `["a", "bc"]` differ.
+fn fnv128<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u128 {
     const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
     const PRIME: u128 = 0x0000000001000000000000000000013B;
     let mut hash = OFFSET;
     for part in parts {
-        for &byte in part.iter().chain(&[0xff]) {
+        for &byte in part {
             hash ^= byte as u128;
             hash = hash.wrapping_mul(PRIME);
         }
+        hash ^= 0xff;
+        hash = hash.wrapping_mul(PRIME);
     }
     avalanche(hash)
 }
@@ -128,7 +131,7 @@ fn avalanche(hash: u128) -> u128 {
 }
 
 pub fn trace_id(subject: &str, rollout: &str) -> TraceId {
-    let id = fnv128(&[subject.as_bytes(), rollout.as_bytes()]).to_be_bytes();
+    let id = fnv128([subject.as_bytes(), rollout.as_bytes()]).to_be_bytes();
     if id == [0; 16] {
         [1; 16]
     } else {
@@ -137,9 +140,7 @@ pub fn trace_id(subject: &str, rollout: &str) -> TraceId {
 }
 
 pub fn span_id(trace: &TraceId, parts: &[&str]) -> SpanId {
-    let mut all: Vec<&[u8]> = vec![trace];
-    all.extend(parts.iter().map(|p| p.as_bytes()));
-    let hash = fnv128(&all);
+    let hash = fnv128(std::iter::once(&trace[..]).chain(parts.iter().map(|p| p.as_bytes())));
     let id = ((hash >> 64) as u64 ^ hash as u64).to_be_bytes();
     if id == [0; 8] {
         [1; 8]
