@@ -12,10 +12,6 @@ pub const SECOND: Nanos = 1_000_000_000;
 /// years of headroom below `Nanos::MAX` for the arithmetic on instants.
 const LATEST: i128 = 7_258_118_400 * SECOND as i128;
 
-fn from_timestamp(ts: &Timestamp) -> Option<Nanos> {
-    real(ts.as_nanosecond())
-}
-
 /// Kubernetes writes the zero time ("0001-01-01T00:00:00Z") for "unset"; treat
 /// anything before 1971, or after 2199, the same way.
 fn real(n: i128) -> Option<Nanos> {
@@ -28,12 +24,12 @@ pub fn parse(text: &str) -> Option<Nanos> {
 }
 
 /// Parses an RFC 3339 instant: an error when the text is no instant, `None`
-/// when it is one that stands for "unset" (see `from_timestamp`).
+/// when it is one that stands for "unset" (see `real`).
 pub fn parse_checked(text: &str) -> Result<Option<Nanos>, k8s_openapi::jiff::Error> {
     if let Some(n) = kubernetes_layout(text.as_bytes()) {
         return Ok(real(n));
     }
-    Ok(from_timestamp(&text.parse::<Timestamp>()?))
+    Ok(real(text.parse::<Timestamp>()?.as_nanosecond()))
 }
 
 /// The one layout the API server writes, `2006-01-02T15:04:05Z` (MicroTime with
