@@ -18,6 +18,20 @@ fn real(n: i128) -> Option<Nanos> {
     (n > 365 * 24 * 3600 * SECOND as i128 && n < LATEST).then_some(n as Nanos)
 }
 
+/// The instant of something the API server stamped in whole seconds (`stamp`: an
+/// Event's time, a condition's transition, a creation) and kspan saw arrive at
+/// `arrived`. The true instant lies in the stamped second and not after its arrival;
+/// a watch delivers within milliseconds, so an arrival in that second is the instant,
+/// and one in the next second means it came at that second's end (taking the stamp
+/// there would date it up to a second early). Anything later is history (a list
+/// after a restart, an old capture): the stamp is all there is. Finer stamps are kept.
+pub fn refine(stamp: Nanos, arrived: Nanos) -> Nanos {
+    if stamp % SECOND != 0 || !(stamp..stamp + 2 * SECOND).contains(&arrived) {
+        return stamp;
+    }
+    arrived.min(stamp + SECOND - 1)
+}
+
 /// Parses an RFC 3339 instant such as the capture comments carry.
 pub fn parse(text: &str) -> Option<Nanos> {
     parse_checked(text).ok().flatten()
@@ -144,6 +158,16 @@ pub fn format(at: Nanos) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refine_dates_a_whole_second_stamp_by_its_arrival() {
+        let t = 1_700_000_000 * SECOND;
+        assert_eq!(refine(t, t + 250_000_000), t + 250_000_000, "within the second");
+        assert_eq!(refine(t, t + SECOND + 10_000_000), t + SECOND - 1, "just past it");
+        assert_eq!(refine(t, t + 2 * SECOND), t, "history");
+        assert_eq!(refine(t, t - 5_000_000), t, "seen before its stamp: clock skew");
+        assert_eq!(refine(t + 7, t + 100), t + 7, "a finer stamp is kept");
+    }
     use proptest::prelude::*;
 
     fn by_jiff(text: &str) -> Option<i128> {

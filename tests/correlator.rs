@@ -1395,3 +1395,49 @@ fn a_pod_whose_probe_fails_does_not_hold_its_rollout_open() {
         "settled after the quiet window, its readiness an Error: {spans:#?}"
     );
 }
+
+#[test]
+fn whole_second_stamps_are_dated_by_their_arrival_within_or_just_past_their_second() {
+    let (d, rs, pod) = rollout_objects();
+    let container = |mut e: EventSeen| {
+        e.involved.field_path = Some("spec.containers{main}".into());
+        e
+    };
+    let arriving = |at: Nanos, e: EventSeen| Observation { at, what: Observed::Event(Box::new(e)) };
+    let created =
+        container(event("c1", (Kind::Pod, "web-abc-x1"), "Created", "Created", T0 + 10 * SECOND));
+    let started =
+        container(event("s1", (Kind::Pod, "web-abc-x1"), "Started", "Started", T0 + 12 * SECOND));
+    // Stamped 14 s, became Ready at the end of that second, its update seen 30 ms later.
+    let ready = T0 + 14 * SECOND;
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod.clone()),
+        arriving(T0 + 10 * SECOND + SECOND / 2, created),
+        arriving(T0 + 13 * SECOND + 20_000_000, started),
+        seen(ready + SECOND + 30_000_000, running_pod(pod, 2, T0 + 12 * SECOND, Some(ready))),
+    ]);
+    let named =
+        |name: &str| spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("{name}"));
+    let start = named("Pod.ContainerStart");
+    // Created arrived within its second: that instant. Started arrived 20 ms into
+    // the next second: it happened at its own second's end, not at its start.
+    assert_eq!((start.start, start.end), (T0 + 10 * SECOND + SECOND / 2, T0 + 13 * SECOND - 1));
+    let readiness = named("Pod.Readiness");
+    assert_eq!((readiness.start, readiness.end), (T0 + 13 * SECOND - 1, ready + SECOND - 1));
+}
+
+#[test]
+fn a_stamp_seen_long_after_its_second_keeps_its_own_time() {
+    let (d, rs, pod) = rollout_objects();
+    let pulled = event("p1", (Kind::Pod, "web-abc-x1"), "Pulled", "cached", T0 + 2 * SECOND);
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod),
+        Observation { at: T0 + 5 * SECOND, what: Observed::Event(Box::new(pulled)) },
+    ]);
+    let placed = holding(&spans, "p1").events.iter().find(|e| e.name == "Pulled").unwrap();
+    assert_eq!(placed.time, T0 + 2 * SECOND);
+}

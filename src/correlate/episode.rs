@@ -6,7 +6,7 @@ use foldhash::{HashMap, HashMapExt};
 
 use super::rules::{Action, Mention};
 use crate::observe::{EventSeen, Kind, ObjectKey};
-use crate::time::{Nanos, SECOND};
+use crate::time::{self, Nanos};
 
 pub struct Episode {
     pub top: ObjectKey,
@@ -193,13 +193,9 @@ impl Episode {
 }
 
 impl Placed {
-    /// The event's own time; Event timestamps have whole seconds, so an arrival
-    /// within the same second (a capture, a live watch) gives the finer instant.
+    /// The event's own time; Event timestamps have whole seconds, so its arrival
+    /// (in a live watch, or recorded in a capture) gives the finer instant.
     pub fn time(&self) -> Nanos {
-        match self.event.time() {
-            Some(t) if t % SECOND == 0 && (t..t + SECOND).contains(&self.at) => self.at,
-            Some(t) => t,
-            None => self.at,
-        }
+        self.event.time().map_or(self.at, |t| time::refine(t, self.at))
     }
 }

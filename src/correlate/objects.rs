@@ -9,7 +9,7 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
 use crate::observe::{ObjectKey, ObjectSeen};
-use crate::time::{Nanos, SECOND};
+use crate::time::{self, Nanos, SECOND};
 
 pub struct Tracked {
     pub seen: ObjectSeen,
@@ -63,14 +63,13 @@ pub struct Objects {
 }
 
 /// Condition and creation times have whole seconds; the arrival of the copy that
-/// first showed a transition (or the object), within that second, is the finer
-/// instant (a pod Ready 150 ms after its container started, a StatefulSet's next
-/// pod created 200 ms after the previous one was Ready). Later copies keep it.
+/// first showed a transition (or the object) gives the finer instant (see
+/// `time::refine`: a pod Ready 150 ms after its container started, a StatefulSet's
+/// next pod created 200 ms after the previous one was Ready). Later copies keep it.
 fn refine_times(previous: Option<&ObjectSeen>, seen: &mut ObjectSeen, at: Nanos) {
     let refine = |kept: Option<Nanos>, t: Nanos| match kept {
         Some(r) if r - r % SECOND == t => Some(r),
-        _ if t % SECOND == 0 && (t..t + SECOND).contains(&at) => Some(at),
-        _ => Some(t),
+        _ => Some(time::refine(t, at)),
     };
     if let Some(t) = seen.created {
         let kept = previous.filter(|p| p.uid == seen.uid).and_then(|p| p.created);
