@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Deref;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
@@ -19,7 +20,47 @@ use serde::Deserialize;
 use super::Name;
 use crate::time::{self, Nanos};
 
-pub type Text<'a> = Cow<'a, str>;
+/// A string of the JSON text, borrowed from it unless it had escapes to undo.
+/// serde's own `Cow<str>` borrows only as a bare struct field of that very type
+/// (not behind an alias, nor inside an Option, a Vec or a map): otherwise it
+/// allocates, which was about twenty allocations and copies a line.
+#[derive(Debug, Default, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Text<'a>(Cow<'a, str>);
+
+impl Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Borrowing;
+        impl<'de> Visitor<'de> for Borrowing {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(s))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(s.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(s))
+            }
+        }
+        d.deserialize_str(Borrowing).map(Text)
+    }
+}
 
 /// An RFC 3339 instant; the zero time and other out-of-range instants read as
 /// unset. Text that is no instant at all fails the document, as it did with the
@@ -29,10 +70,20 @@ pub struct Instant(pub Option<Nanos>);
 
 impl<'de> Deserialize<'de> for Instant {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = Text::deserialize(d)?;
-        time::parse_checked(&text)
-            .map(Instant)
-            .map_err(|_| de::Error::custom(format_args!("invalid timestamp {text:?}")))
+        /// Parses the text where it lies, borrowed or not: nothing is kept of it.
+        struct Rfc3339;
+        impl Visitor<'_> for Rfc3339 {
+            type Value = Instant;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Instant, E> {
+                time::parse_checked(text)
+                    .map(Instant)
+                    .map_err(|_| E::custom(format_args!("invalid timestamp {text:?}")))
+            }
+        }
+        d.deserialize_str(Rfc3339)
     }
 }
 
@@ -62,7 +113,7 @@ impl<'de> Deserialize<'de> for TouchesSpec {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TouchesSpec, A::Error> {
                 let mut spec = false;
                 while let Some(key) = map.next_key::<Text<'de>>()? {
-                    spec |= key == "f:spec";
+                    spec |= &*key == "f:spec";
                     map.next_value::<IgnoredAny>()?;
                 }
                 Ok(TouchesSpec(spec))
@@ -334,4 +385,38 @@ pub struct ObjectView<'a> {
 pub struct MetaOnly<'a> {
     #[serde(borrow, default)]
     pub metadata: MetaView<'a>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_borrowed_from_the_line_unless_escaped() {
+        let line = r#"{"metadata":{"name":"web-1","labels":{"app":"web"},"namespace":"a\"b"},
+            "status":{"conditions":[{"type":"Ready","status":"True",
+            "lastTransitionTime":"2024-01-01T00:00:01Z"}]}}"#;
+        let view: ObjectView = serde_json::from_str(line).unwrap();
+        let borrowed = |t: &Text| matches!(t.0, Cow::Borrowed(_));
+        let name = view.metadata.name.as_ref().unwrap();
+        assert!(borrowed(name), "{name:?}");
+        let (key, value) = view.metadata.labels.as_ref().unwrap().iter().next().unwrap();
+        assert!(borrowed(key) && borrowed(value));
+        let condition = &view.status.as_ref().unwrap().conditions.as_ref().unwrap()[0];
+        assert!(borrowed(&condition.kind) && borrowed(&condition.status));
+        assert_eq!(
+            condition.last_transition_time,
+            Some(Instant(Some(1_704_067_201 * 1_000_000_000)))
+        );
+        // An escape has to be undone: that string alone is copied.
+        let namespace = view.metadata.namespace.as_ref().unwrap();
+        assert_eq!((&**namespace, borrowed(namespace)), ("a\"b", false));
+    }
+
+    #[test]
+    fn a_timestamp_that_is_no_instant_names_its_text() {
+        let line = r#"{"metadata":{"creationTimestamp":"yester\u0064ay"}}"#;
+        let error = serde_json::from_str::<ObjectView>(line).unwrap_err().to_string();
+        assert!(error.contains("invalid timestamp \"yesterday\""), "{error}");
+    }
 }

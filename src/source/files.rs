@@ -159,7 +159,7 @@ struct Recorded<'a, O> {
     kind: std::borrow::Cow<'a, str>,
     object: O,
     #[serde(borrow, default)]
-    time: Option<std::borrow::Cow<'a, str>>,
+    time: Option<crate::observe::view::Text<'a>>,
 }
 
 /// Reads one line of a recorded watch-event file (line `line`, 1-based, is its
