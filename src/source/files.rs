@@ -39,7 +39,6 @@ pub enum ReadError {
 pub struct Item {
     pub decoded: Decoded,
     pub arrival: Option<Nanos>,
-    pub origin: Origin,
 }
 
 #[derive(Default)]
@@ -105,7 +104,7 @@ pub fn read_file(file: &Path, walked: bool, outcome: &mut ReadOutcome) {
 
 /// Reads one file's text; `walked` says it was found in a directory rather than named.
 pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcome) {
-    let hint = file.file_name().and_then(|n| n.to_str()).and_then(kind_from_file_name);
+    let hint = kind_hint(file);
     let documents = if text.trim_start().starts_with(['{', '[']) {
         json_documents(text)
     } else {
@@ -124,11 +123,7 @@ pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcom
         };
         let mut decoded = Vec::new();
         let result = decode(value, hint, &mut decoded);
-        items.extend(decoded.into_iter().map(|d| Item {
-            decoded: d,
-            arrival: raw.arrival,
-            origin: origin.clone(),
-        }));
+        items.extend(decoded.into_iter().map(|d| Item { decoded: d, arrival: raw.arrival }));
         if let Err(e) = result {
             errors.push(ReadError::Document { origin, message: e.to_string() });
         }
@@ -162,14 +157,26 @@ struct Recorded<'a, O> {
     time: Option<crate::observe::view::Text<'a>>,
 }
 
+/// The kind of the objects in `file` when its name says it (`pods.json`) and
+/// they do not.
+pub fn kind_hint(file: &Path) -> Option<&'static str> {
+    file.file_name().and_then(|n| n.to_str()).and_then(kind_from_file_name)
+}
+
 /// Reads one line of a recorded watch-event file (line `line`, 1-based, is its
-/// document too).
-pub fn read_line(file: &Path, line: usize, text: &str, outcome: &mut ReadOutcome) {
+/// document too); `hint` is the file's `kind_hint`.
+pub fn read_line(
+    file: &Path,
+    hint: Option<&str>,
+    line: usize,
+    text: &str,
+    outcome: &mut ReadOutcome,
+) {
     if text.trim().is_empty() {
         return;
     }
-    let hint = file.file_name().and_then(|n| n.to_str()).and_then(kind_from_file_name);
-    let origin = Origin { file: file.to_path_buf(), document: line, line };
+    // Built only for an error: most lines have none.
+    let origin = || Origin { file: file.to_path_buf(), document: line, line };
     let mut decoded = Vec::new();
     let (arrival, result) = match serde_json::from_str::<Recorded<ObjectView>>(text) {
         Ok(recorded) => (
@@ -183,18 +190,14 @@ pub fn read_line(file: &Path, line: usize, text: &str, outcome: &mut ReadOutcome
             Ok(mut value) => (take_arrival(&mut value), decode(value, hint, &mut decoded)),
             Err(e) => {
                 let message = format!("invalid JSON: {e}");
-                outcome.errors.push(ReadError::Document { origin, message });
+                outcome.errors.push(ReadError::Document { origin: origin(), message });
                 return;
             }
         },
     };
-    outcome.items.extend(decoded.into_iter().map(|d| Item {
-        decoded: d,
-        arrival,
-        origin: origin.clone(),
-    }));
+    outcome.items.extend(decoded.into_iter().map(|d| Item { decoded: d, arrival }));
     if let Err(e) = result {
-        outcome.errors.push(ReadError::Document { origin, message: e.to_string() });
+        outcome.errors.push(ReadError::Document { origin: origin(), message: e.to_string() });
     }
 }
 

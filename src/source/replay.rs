@@ -17,7 +17,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use super::files::{collect_paths, read_line, read_text, recorded_line, ReadError, ReadOutcome};
+use super::files::{
+    collect_paths, kind_hint, read_line, read_text, recorded_line, ReadError, ReadOutcome,
+};
 use crate::observe::{Observation, Observed};
 use crate::time::Nanos;
 
@@ -70,6 +72,7 @@ impl Ord for Keyed {
 /// One recorded watch-line file, read as it is consumed.
 struct Lines {
     file: PathBuf,
+    hint: Option<&'static str>,
     reader: BufReader<File>,
     line: usize,
     buffer: BinaryHeap<Reverse<Keyed>>,
@@ -118,8 +121,9 @@ impl Timeline {
         let file = Path::new(name);
         if text.lines().next().and_then(recorded_line).is_some() {
             // The same reader as a recording on disk, so both say the same.
+            let hint = kind_hint(file);
             for (index, line) in text.split_inclusive('\n').enumerate() {
-                read_line(file, index + 1, line, &mut outcome);
+                read_line(file, hint, index + 1, line, &mut outcome);
             }
         } else {
             read_text(file, text, false, &mut outcome);
@@ -157,6 +161,7 @@ impl Timeline {
         let mut sources = vec![Source::Sorted(sorted.into_iter())];
         sources.extend(streams.into_iter().map(|(file, (reader, _))| {
             Source::Lines(Box::new(Lines {
+                hint: kind_hint(&file),
                 file,
                 reader,
                 line: 0,
@@ -233,7 +238,7 @@ impl Lines {
                         Ok(text) => Cow::Borrowed(text),
                         Err(_) => String::from_utf8_lossy(&self.bytes),
                     };
-                    read_line(&self.file, self.line, &text, outcome);
+                    read_line(&self.file, self.hint, self.line, &text, outcome);
                 }
                 Err(e) => {
                     errors.push(ReadError::Io(self.file.clone(), e));
