@@ -158,6 +158,7 @@ pub fn format(at: Nanos) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn refine_dates_a_whole_second_stamp_by_its_arrival() {
@@ -168,7 +169,6 @@ mod tests {
         assert_eq!(refine(t, t - 5_000_000), t, "seen before its stamp: clock skew");
         assert_eq!(refine(t + 7, t + 100), t + 7, "a finer stamp is kept");
     }
-    use proptest::prelude::*;
 
     fn by_jiff(text: &str) -> Option<i128> {
         text.parse::<Timestamp>().ok().map(|t| t.as_nanosecond())

@@ -8,7 +8,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::document::{decode, decode_view, kind_from_file_name, Decoded, DocumentError};
-use crate::observe::view::ObjectView;
+use crate::observe::view::{ObjectView, Text};
 use crate::time::{self, Nanos};
 
 /// Where a document came from: named in every error.
@@ -151,10 +151,10 @@ pub fn recorded_line(line: &str) -> Option<Nanos> {
 #[derive(serde::Deserialize)]
 struct Recorded<'a, O> {
     #[serde(borrow, rename = "type")]
-    kind: std::borrow::Cow<'a, str>,
+    kind: Text<'a>,
     object: O,
     #[serde(borrow, default)]
-    time: Option<crate::observe::view::Text<'a>>,
+    time: Option<Text<'a>>,
 }
 
 /// The kind of the objects in `file` when its name says it (`pods.json`) and
