@@ -29,6 +29,7 @@ fn every_capture_replays_and_every_event_appears_exactly_once() {
             input.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()
         );
         let spans = spans(&json);
+        assert_traces_well_formed(&spans, capture);
         let counts = event_uid_counts(&spans);
         let expected = input_event_uids(&path);
         assert!(

@@ -142,6 +142,7 @@ fn replay_and_check() {
     assert_eq!(event_subjects.len() as u64, summary.event_records);
 
     let spans = spans(&json);
+    assert_traces_well_formed(&spans, "the synthetic capture");
     let counts = event_uid_counts(&spans);
     for (uid, about) in &event_subjects {
         match counts.get(uid) {

@@ -46,6 +46,14 @@ pub struct Span {
     pub events: Vec<BTreeMap<String, String>>,
     pub status_code: i64,
     pub service: String,
+    pub start: u64,
+    pub end: u64,
+    pub event_times: Vec<u64>,
+}
+
+/// OTLP/JSON writes 64-bit times as decimal strings.
+fn nanos(v: &Value) -> u64 {
+    v.as_str().and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("a time, not {v}"))
 }
 
 fn attributes(list: &Value) -> BTreeMap<String, String> {
@@ -90,12 +98,53 @@ pub fn spans(json: &str) -> Vec<Span> {
                             .collect(),
                         status_code: s["status"]["code"].as_i64().unwrap_or(0),
                         service: resource.get("service.name").cloned().unwrap_or_default(),
+                        start: nanos(&s["startTimeUnixNano"]),
+                        end: nanos(&s["endTimeUnixNano"]),
+                        event_times: s["events"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|e| nanos(&e["timeUnixNano"]))
+                            .collect(),
                     });
                 }
             }
         }
     }
     out
+}
+
+/// The shape every replay's traces must have, real captures and synthetic ones
+/// alike: span ids unique, one root per trace, every other span's parent in its
+/// own trace with no cycle, no span ending before it starts.
+pub fn assert_traces_well_formed(spans: &[Span], input: &str) {
+    let mut by_id = BTreeMap::new();
+    let mut roots = BTreeMap::<&str, usize>::new();
+    for s in spans {
+        assert!(by_id.insert((&s.trace, &s.id), s).is_none(), "{input}: span {} twice", s.id);
+        assert!(s.start <= s.end, "{input}: {} {} ends before it starts", s.name, s.id);
+        if s.parent.is_empty() {
+            *roots.entry(&s.trace).or_default() += 1;
+        }
+    }
+    for s in spans {
+        assert_eq!(
+            roots.get(s.trace.as_str()),
+            Some(&1),
+            "{input}: trace {} has one root",
+            s.trace
+        );
+        let mut at = s;
+        for _ in 0..spans.len() {
+            if at.parent.is_empty() {
+                break;
+            }
+            at = by_id.get(&(&at.trace, &at.parent)).unwrap_or_else(|| {
+                panic!("{input}: {} {}: parent {} not in its trace", at.name, at.id, at.parent)
+            });
+        }
+        assert!(at.parent.is_empty(), "{input}: {} {} is in a cycle", s.name, s.id);
+    }
 }
 
 /// Every `k8s.event.uid` in the output with how often it appears (span events and span attributes).
