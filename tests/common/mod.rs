@@ -48,7 +48,6 @@ pub struct Span {
     pub service: String,
     pub start: u64,
     pub end: u64,
-    pub event_times: Vec<u64>,
 }
 
 /// OTLP/JSON writes 64-bit times as decimal strings.
@@ -100,12 +99,6 @@ pub fn spans(json: &str) -> Vec<Span> {
                         service: resource.get("service.name").cloned().unwrap_or_default(),
                         start: nanos(&s["startTimeUnixNano"]),
                         end: nanos(&s["endTimeUnixNano"]),
-                        event_times: s["events"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(|e| nanos(&e["timeUnixNano"]))
-                            .collect(),
                     });
                 }
             }
