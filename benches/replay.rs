@@ -8,9 +8,9 @@
 //! cargo bench --bench replay -- scan /tmp/c.jsonl                        # the JSON floor
 //! ```
 //!
-//! - ingest: `kspan::source::replay::Timeline` (read, parse, decode, order), each
+//! - ingest: `kspan::source::timeline::Timeline` (read, parse, decode, order), each
 //!   observation dropped as it comes;
-//! - full: the same timeline through `kspan::replay::correlate_into` (exactly what
+//! - full: the same timeline through `kspan::cmd::replay::correlate_into` (exactly what
 //!   `kspan replay` runs) and each finished batch encoded as an OTLP
 //!   ExportTraceServiceRequest with prost (what the OTLP exporter sends), the bytes
 //!   discarded;
@@ -26,13 +26,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use kspan::cli::OtlpProtocol;
+use kspan::cmd::replay::correlate_into;
 use kspan::correlate::Config;
 use kspan::observe::{Observation, Observed};
-use kspan::replay::correlate_into;
 use kspan::sink::convert::ResourceOptions;
 use kspan::sink::json::request;
-use kspan::sink::otlp::{OtlpOptions, OtlpSink, Transport};
-use kspan::source::replay::Timeline;
+use kspan::sink::otlp::{OtlpOptions, OtlpSink};
+use kspan::source::timeline::Timeline;
 use kspan::span::SpanDraft;
 use kspan::synth;
 use prost::Message;
@@ -69,7 +70,7 @@ enum Command {
         file: PathBuf,
         endpoint: String,
         #[arg(long, default_value = "grpc")]
-        protocol: Transport,
+        protocol: OtlpProtocol,
     },
 }
 
@@ -186,33 +187,38 @@ fn full(file: &Path, every: u64) -> Figures {
 }
 
 /// Sends every finished batch of `file` to `endpoint`; only the sending is timed.
-fn otlp(file: &Path, endpoint: &str, protocol: Transport) -> anyhow::Result<()> {
+fn otlp(file: &Path, endpoint: &str, protocol: OtlpProtocol) -> anyhow::Result<()> {
     let mut batches = Vec::new();
     correlate_into(counting(file, 0).0, Config::default(), |b| batches.push(b));
     let spans: usize = batches.iter().map(Vec::len).sum();
     let options = OtlpOptions {
         endpoint: Some(endpoint.to_string()),
-        transport: Some(protocol),
+        transport: Some(protocol.into()),
         ..OtlpOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let mut sink = OtlpSink::new(&options, ResourceOptions::default())?;
+        let (mut exported, mut retries) = (0, 0);
         let started = Instant::now();
         for batch in &batches {
-            if let Err(e) = sink.send(batch).await {
-                eprintln!("error: {e}");
-            }
+            let delivered = match sink.send(batch).await {
+                Ok(delivered) => delivered,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    e.delivered
+                }
+            };
+            exported += delivered.spans;
+            retries += delivered.retries;
         }
         let seconds = started.elapsed().as_secs_f64();
         sink.shutdown();
         println!(
-            "mode=otlp protocol={protocol:?} batches={} spans={spans} exported={} dropped={} retries={} seconds={seconds:.3} spans_per_s={:.0}",
+            "mode=otlp protocol={protocol:?} batches={} spans={spans} exported={exported} dropped={} retries={retries} seconds={seconds:.3} spans_per_s={:.0}",
             batches.len(),
-            sink.exported,
-            sink.dropped,
-            sink.retries,
-            sink.exported as f64 / seconds,
+            spans as u64 - exported,
+            exported as f64 / seconds,
         );
         Ok(())
     })

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::sink::otlp::Transport;
-
 /// Without a subcommand, kspan-rs runs against the cluster (like kspan, whose
 /// flags it accepts).
 #[derive(Debug, Parser)]
@@ -58,7 +56,7 @@ pub struct ClusterArgs {
 
     /// Which Event API to watch.
     #[arg(long, default_value = "core/v1", env = "KSPAN_EVENTS_API")]
-    pub events_api: crate::source::watch::EventsApi,
+    pub events_api: EventsApiArg,
 
     /// Do not watch this namespace (repeatable; a field selector, so the API
     /// server does not even send its objects).
@@ -171,6 +169,21 @@ pub enum Output {
     Otlp,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventsApiArg {
+    #[value(name = "core/v1")]
+    CoreV1,
+    #[value(name = "events.k8s.io/v1")]
+    EventsV1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OtlpProtocol {
+    Grpc,
+    #[value(name = "http/protobuf")]
+    HttpProtobuf,
+}
+
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// Files or directories to replay (format detected per file).
@@ -233,11 +246,11 @@ pub struct ExportArgs {
 
     /// OTLP transport [default: from OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL, else grpc].
     #[arg(long)]
-    pub otlp_protocol: Option<Transport>,
+    pub otlp_protocol: Option<OtlpProtocol>,
 
     /// Extra OTLP request headers, `key=value,key2=value2` [also read from
     /// OTEL_EXPORTER_OTLP_HEADERS by the exporter].
-    #[arg(long, value_delimiter = ',', value_parser = crate::sink::otlp::parse_header)]
+    #[arg(long, value_delimiter = ',', value_parser = parse_header)]
     pub otlp_headers: Vec<(String, String)>,
 
     /// gRPC over TLS (kspan's flag); the server certificate must chain to a
@@ -294,9 +307,45 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// One `key=value` of `--otlp-headers k=v,k2=v2` (the OTEL_EXPORTER_OTLP_HEADERS syntax).
+pub fn parse_header(pair: &str) -> Result<(String, String), String> {
+    match pair.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("{pair:?}: expected key=value")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use clap::CommandFactory;
+
     use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("kspan").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn run(args: &[&str]) -> RunArgs {
+        match parse(&[&["run"], args].concat()).command {
+            Some(Command::Run(run)) => *run,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn replay(args: &[&str]) -> ReplayArgs {
+        match parse(&[&["replay"], args].concat()).command {
+            Some(Command::Replay(replay)) => *replay,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 
     #[test]
     fn durations() {
@@ -306,5 +355,161 @@ mod tests {
         assert!(parse_duration("5y").is_err());
         assert!(parse_duration("9000h").is_err());
         assert!(parse_duration("1e300h").is_err());
+    }
+
+    #[test]
+    fn cluster_flags() {
+        let args = run(&[
+            "--kubeconfig=/k",
+            "--context=c",
+            "-n=a",
+            "--namespace=b",
+            "--events-api=events.k8s.io/v1",
+            "--exclude-namespace=kube-system",
+            "--since=10m",
+        ]);
+        let c = args.cluster;
+        assert_eq!(c.kubeconfig.as_deref(), Some(Path::new("/k")));
+        assert_eq!(c.context.as_deref(), Some("c"));
+        assert_eq!(c.namespaces, ["a", "b"]);
+        assert_eq!(c.events_api, EventsApiArg::EventsV1);
+        assert_eq!(c.exclude_namespaces, ["kube-system"]);
+        assert_eq!(c.since, Some(Duration::from_secs(600)));
+        assert_eq!(run(&["--events-api", "core/v1"]).cluster.events_api, EventsApiArg::CoreV1);
+    }
+
+    #[test]
+    fn run_flags() {
+        let args = run(&[
+            "-o=otlp-json",
+            "--out=/o",
+            "--capture-to=/c",
+            "--queue-size=7",
+            "--metrics-addr=127.0.0.1:9",
+            "--pod-name=p",
+            "--pod-namespace=ns",
+            "--shutdown-grace=3s",
+        ]);
+        assert_eq!(args.output, Output::OtlpJson);
+        assert_eq!(args.out.as_deref(), Some(Path::new("/o")));
+        assert_eq!(args.capture_to.as_deref(), Some(Path::new("/c")));
+        assert_eq!(args.queue_size, 7);
+        assert_eq!(args.metrics_addr, "127.0.0.1:9".parse().unwrap());
+        assert_eq!(args.pod_name.as_deref(), Some("p"));
+        assert_eq!(args.pod_namespace.as_deref(), Some("ns"));
+        assert_eq!(args.shutdown_grace, Duration::from_secs(3));
+        assert_eq!(run(&["--output", "waterfall"]).output, Output::Waterfall);
+        assert_eq!(run(&["--shutdown-grace=1s"]).output, Output::Otlp, "the default");
+    }
+
+    #[test]
+    fn leader_flags() {
+        let l = run(&[
+            "--leader-elect",
+            "--lease-name=l",
+            "--lease-namespace=ns",
+            "--lease-duration=20s",
+            "--lease-renew-interval=4s",
+        ])
+        .leader;
+        assert!(l.leader_elect);
+        assert_eq!(l.lease_name, "l");
+        assert_eq!(l.lease_namespace.as_deref(), Some("ns"));
+        assert_eq!(l.lease_duration, Duration::from_secs(20));
+        assert_eq!(l.lease_renew_interval, Duration::from_secs(4));
+        assert!(!run(&[]).leader.leader_elect);
+    }
+
+    #[test]
+    fn correlation_flags() {
+        let c =
+            replay(&["--settle=2s", "--max-open=1m", "--pending-limit=9", "-l=app=web,tier!=db"])
+                .correlation;
+        assert_eq!(c.settle, Duration::from_secs(2));
+        assert_eq!(c.max_open, Duration::from_secs(60));
+        assert_eq!(c.pending_limit, 9);
+        assert_eq!(c.selector.map(|s| s.to_string()).as_deref(), Some("app=web,tier!=db"));
+        assert!(Cli::try_parse_from(["kspan", "replay", "--selector=app in"]).is_err());
+    }
+
+    #[test]
+    fn export_flags() {
+        let e = run(&[
+            "--service-name=s",
+            "--cluster-name=prod",
+            "--otlp-addr=http://c:4317",
+            "--otlp-protocol=http/protobuf",
+            "--otlp-headers=a=1,b = 2",
+            "--otlp-secured",
+            "--otlp-ca-file=/ca.pem",
+            "--otlp-timeout=5s",
+        ])
+        .export;
+        assert_eq!(e.service_name.as_deref(), Some("s"));
+        assert_eq!(e.cluster_name.as_deref(), Some("prod"));
+        assert_eq!(e.otlp_addr.as_deref(), Some("http://c:4317"));
+        assert_eq!(e.otlp_protocol, Some(OtlpProtocol::HttpProtobuf));
+        assert_eq!(e.otlp_headers, [("a".into(), "1".into()), ("b".into(), "2".into())]);
+        assert!(e.otlp_secured);
+        assert_eq!(e.otlp_ca_file.as_deref(), Some(Path::new("/ca.pem")));
+        assert_eq!(e.otlp_timeout, Some(Duration::from_secs(5)));
+        // kspan's own spelling.
+        let e = run(&["--otlp-endpoint=c:4317", "--otlp-protocol=grpc"]).export;
+        assert_eq!(e.otlp_addr.as_deref(), Some("c:4317"));
+        assert_eq!(e.otlp_protocol, Some(OtlpProtocol::Grpc));
+        assert!(Cli::try_parse_from(["kspan", "run", "--otlp-headers=novalue"]).is_err());
+    }
+
+    #[test]
+    fn replay_flags() {
+        let r = replay(&["a.yaml", "dir", "-o=waterfall", "--out=/o", "--no-events"]);
+        assert_eq!(r.paths, [Path::new("a.yaml"), Path::new("dir")]);
+        assert_eq!(r.output, Some(Output::Waterfall));
+        assert_eq!(r.out.as_deref(), Some(Path::new("/o")));
+        assert!(r.no_events);
+        assert_eq!(replay(&[]).output, None, "chosen by where stdout goes");
+    }
+
+    #[test]
+    fn record_flags() {
+        match parse(&["record", "--out=/c.jsonl", "--duration=1m", "-n=a"]).command {
+            Some(Command::Record(r)) => {
+                assert_eq!(r.out, Path::new("/c.jsonl"));
+                assert_eq!(r.duration, Some(Duration::from_secs(60)));
+                assert_eq!(r.cluster.namespaces, ["a"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["kspan", "record"]).is_err(), "--out is required");
+    }
+
+    #[test]
+    fn synth_flags() {
+        let args = [
+            "synth",
+            "--pods=10",
+            "--pods-per-workload=5",
+            "--rollouts=2",
+            "--seed=3",
+            "--warnings-percent=1.5",
+            "--rate=4",
+            "--out=/s.jsonl",
+        ];
+        match parse(&args).command {
+            Some(Command::Synth(s)) => {
+                assert_eq!((s.pods, s.pods_per_workload, s.rollouts, s.seed), (10, 5, 2, 3));
+                assert_eq!((s.warnings_percent, s.rate), (1.5, 4.0));
+                assert_eq!(s.out.as_deref(), Some(Path::new("/s.jsonl")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_a_subcommand_it_runs_with_kspans_flags() {
+        let cli = parse(&["--otlp-addr=collector:4317", "-n=default"]);
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.export.otlp_addr.as_deref(), Some("collector:4317"));
+        assert_eq!(cli.run.cluster.namespaces, ["default"]);
     }
 }

@@ -6,19 +6,13 @@
 //! but may not have delivered, and those finished while nobody led, are sent
 //! (some twice, with identical ids) instead of lost.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{Api, Client};
 use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-
-use crate::sink::queue::SpanQueue;
-use crate::span::SpanDraft;
-use crate::telemetry::Metrics;
 
 /// How often a follower reads the Lease to notice a release.
 const RELEASE_POLL: Duration = Duration::from_secs(1);
@@ -78,11 +72,11 @@ pub struct Election {
 impl Election {
     /// Fails when the Lease cannot be read or created (RBAC, namespace): better
     /// said at start than by a replica that silently never leads.
-    pub async fn start(client: Client, settings: LeaseSettings) -> anyhow::Result<Election> {
-        let manager = settings
-            .manager(&client)
-            .await
-            .map_err(|e| anyhow::anyhow!("lease {}/{}: {e}", settings.namespace, settings.name))?;
+    pub async fn start(client: Client, settings: LeaseSettings) -> crate::error::Result<Election> {
+        let manager = settings.manager(&client).await.map_err(|source| {
+            let lease = format!("{}/{}", settings.namespace, settings.name);
+            crate::error::Error::Lease { lease, source }
+        })?;
         let (tx, leading) = watch::channel(false);
         let (resign, resigned) = oneshot::channel();
         let task = tokio::spawn(campaign(client, settings, manager, tx, resigned));
@@ -165,133 +159,9 @@ async fn released(leases: &Api<Lease>, name: &str) {
     }
 }
 
-/// The spans a follower finished during the last `keep`, oldest first, at most
-/// `capacity` (beyond it the oldest go, counted as dropped).
-pub struct Standby {
-    spans: VecDeque<(Instant, SpanDraft)>,
-    keep: Duration,
-    capacity: usize,
-    pub dropped: u64,
-}
-
-impl Standby {
-    pub fn new(keep: Duration, capacity: usize) -> Self {
-        Standby { spans: VecDeque::new(), keep, capacity: capacity.max(1), dropped: 0 }
-    }
-
-    pub fn hold(&mut self, spans: Vec<SpanDraft>, now: Instant) {
-        self.spans.extend(spans.into_iter().map(|s| (now, s)));
-        self.forget(now);
-        let over = self.spans.len().saturating_sub(self.capacity);
-        if over > 0 {
-            self.spans.drain(..over);
-            self.dropped += over as u64;
-        }
-    }
-
-    /// What to export on taking over: every span finished within `keep` of `now`.
-    pub fn take_over(&mut self, now: Instant) -> Vec<SpanDraft> {
-        self.forget(now);
-        self.spans.drain(..).map(|(_, s)| s).collect()
-    }
-
-    fn forget(&mut self, now: Instant) {
-        while self.spans.front().is_some_and(|(at, _)| now.duration_since(*at) > self.keep) {
-            self.spans.pop_front();
-        }
-    }
-}
-
-/// Where finished spans go: to the export queue while this replica leads (or
-/// when there is no election), else to the standby buffer.
-pub struct Outbox {
-    queue: Arc<SpanQueue>,
-    standby: Option<Standby>,
-    leading: bool,
-}
-
-impl Outbox {
-    /// `standby`: Some with leader election, the replica then starts as a follower.
-    pub fn new(queue: Arc<SpanQueue>, standby: Option<Standby>, metrics: &Metrics) -> Self {
-        let leading = standby.is_none();
-        metrics.leader.set(leading as i64);
-        Outbox { queue, standby, leading }
-    }
-
-    pub fn push(&mut self, spans: Vec<SpanDraft>) {
-        match (&mut self.standby, self.leading) {
-            (Some(standby), false) => standby.hold(spans, Instant::now()),
-            _ => self.queue.push(spans),
-        }
-    }
-
-    /// Follows the election; on taking over, queues what the standby holds.
-    /// Spans already queued when the lease is lost are still delivered.
-    pub fn lead(&mut self, leading: bool, metrics: &Metrics) {
-        if leading == self.leading {
-            return;
-        }
-        self.leading = leading;
-        metrics.leader.set(leading as i64);
-        if let (true, Some(standby)) = (leading, &mut self.standby) {
-            let held = standby.take_over(Instant::now());
-            tracing::info!(
-                spans = held.len(),
-                lookback_s = standby.keep.as_secs(),
-                "took over: exporting the spans finished during the lookback"
-            );
-            self.queue.push(held);
-        }
-    }
-
-    pub fn standby_dropped(&self) -> u64 {
-        self.standby.as_ref().map_or(0, |s| s.dropped)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::span::Status;
-
-    fn span(n: u8) -> SpanDraft {
-        SpanDraft {
-            trace_id: [n; 16],
-            span_id: [n; 8],
-            parent: None,
-            name: "Pod.Startup",
-            start: 0,
-            end: 0,
-            status: Status::Unset,
-            attributes: Vec::new(),
-            events: Vec::new(),
-            links: Vec::new(),
-            service: "test".into(),
-        }
-    }
-
-    #[test]
-    fn a_takeover_exports_what_finished_within_the_lookback() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs;
-        let mut standby = Standby::new(s(20), 100);
-        standby.hold(vec![span(1)], t0);
-        standby.hold(vec![span(2), span(3)], t0 + s(10));
-        standby.hold(vec![span(4)], t0 + s(25));
-        let held: Vec<u8> = standby.take_over(t0 + s(31)).iter().map(|s| s.span_id[0]).collect();
-        assert_eq!(held, vec![4], "spans 1 to 3 finished more than 20 s before");
-        assert!(standby.take_over(t0 + s(31)).is_empty(), "taken once");
-    }
-
-    #[test]
-    fn the_standby_is_bounded_oldest_first() {
-        let mut standby = Standby::new(Duration::from_secs(60), 2);
-        standby.hold(vec![span(1), span(2), span(3)], Instant::now());
-        assert_eq!(standby.dropped, 1);
-        let held: Vec<u8> =
-            standby.take_over(Instant::now()).iter().map(|s| s.span_id[0]).collect();
-        assert_eq!(held, vec![2, 3]);
-    }
 
     #[test]
     fn lease_settings_are_whole_seconds_renewed_before_expiry() {

@@ -4,11 +4,12 @@
 //! [`correlate::Correlator`] (pure) -> [`span::SpanDraft`] -> sinks.
 
 pub mod cli;
+pub mod cmd;
+pub mod config;
 pub mod correlate;
+pub mod error;
 pub mod leader;
 pub mod observe;
-pub mod replay;
-pub mod run;
 pub mod sink;
 pub mod source;
 pub mod span;

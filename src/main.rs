@@ -1,20 +1,31 @@
 use std::io::IsTerminal;
+use std::process::ExitCode;
 
 use clap::Parser;
 use kspan::cli::{Cli, Command};
+use kspan::cmd;
 use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     init_logs();
     let cli = Cli::parse();
-    let code = match cli.command {
-        Some(Command::Replay(args)) => kspan::replay::run(*args)?,
-        Some(Command::Run(args)) => runtime()?.block_on(kspan::run::run(*args))?,
-        Some(Command::Record(args)) => runtime()?.block_on(kspan::run::record(args))?,
-        Some(Command::Synth(args)) => kspan::synth::run(args)?,
-        None => runtime()?.block_on(kspan::run::run(cli.run))?,
+    let status = match cli.command {
+        Some(Command::Replay(args)) => cmd::replay::run(*args).map_err(anyhow::Error::from),
+        Some(Command::Run(args)) => runtime().and_then(|r| Ok(r.block_on(cmd::run::run(*args))?)),
+        Some(Command::Record(args)) => {
+            runtime().and_then(|r| Ok(r.block_on(cmd::record::run(args))?))
+        }
+        Some(Command::Synth(args)) => kspan::synth::run(args).map(|code| code as u8),
+        None => runtime().and_then(|r| Ok(r.block_on(cmd::run::run(cli.run))?)),
     };
-    std::process::exit(code);
+    match status {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // As `fn main() -> anyhow::Result` prints it: the error and its causes.
+            eprintln!("Error: {e:?}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Levels from RUST_LOG (default warn); KSPAN_LOG_FORMAT=json for one JSON object per line.
@@ -28,6 +39,6 @@ fn init_logs() {
     }
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
 }

@@ -359,7 +359,7 @@ fn other_kinds_whatever_their_shape_and_broken_timestamps_in_a_recording() {
     let text: Vec<String> = lines.iter().map(Value::to_string).collect();
     std::fs::write(&file, text.join("\n") + "\n").unwrap();
 
-    let replay = kspan::source::replay::load(std::slice::from_ref(&file));
+    let replay = kspan::source::timeline::load(std::slice::from_ref(&file));
     let errors: Vec<String> = replay.errors.iter().map(|e| e.to_string()).collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     let expected = format!("{}: document 2 (line 2): Pod \"p\": ", file.display());

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 
 use kspan::sink::queue::SpanQueue;
 use kspan::span::{SpanDraft, Status};
+use prometheus_client::metrics::counter::Counter;
 
 fn span(n: u8) -> SpanDraft {
     SpanDraft {
@@ -25,16 +26,17 @@ fn span(n: u8) -> SpanDraft {
 #[test]
 fn beyond_its_bound_the_oldest_spans_are_dropped_and_counted() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let queue = SpanQueue::new(3);
+    let dropped = Counter::default();
+    let queue = SpanQueue::new(3, dropped.clone());
     queue.push((1..=5).map(span).collect());
     assert_eq!(queue.len(), 3);
-    assert_eq!(queue.dropped.load(Ordering::Relaxed), 2);
+    assert_eq!(dropped.get(), 2);
     let batch = rt.block_on(queue.next_batch(2)).unwrap();
     assert_eq!(batch.iter().map(|s| s.span_id[0]).collect::<Vec<_>>(), vec![3, 4]);
     // A failed batch goes back in front; with a new span, the bound drops the oldest again.
     queue.push(vec![span(6)]);
     queue.requeue(batch);
-    assert_eq!(queue.dropped.load(Ordering::Relaxed), 3);
+    assert_eq!(dropped.get(), 3);
     queue.close();
     let rest: Vec<u8> = std::iter::from_fn(|| rt.block_on(queue.next_batch(10)))
         .flatten()
@@ -46,7 +48,7 @@ fn beyond_its_bound_the_oldest_spans_are_dropped_and_counted() {
 #[test]
 fn a_batch_being_sent_or_retried_is_still_waiting() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let queue = SpanQueue::new(10);
+    let queue = SpanQueue::new(10, Counter::default());
     queue.push((1..=5).map(span).collect());
     let batch = rt.block_on(queue.next_batch(3)).unwrap();
     assert_eq!((queue.len(), queue.waiting()), (2, 5), "the batch out is still waiting");
@@ -119,10 +121,10 @@ fn a_batch_half_delivered_comes_back_without_the_delivered_half() {
     };
     let undelivered = rt.block_on(async {
         let mut sink = OtlpSink::new(&options, ResourceOptions::default()).unwrap();
-        let result = sink.send(&batch).await;
-        assert_eq!((sink.exported, sink.dropped), (2, 2));
-        result.expect_err("the kubelet's request fails").spans
+        sink.send(&batch).await.expect_err("the kubelet's request fails")
     });
+    assert_eq!(undelivered.delivered.spans, 2, "the a-controller's request was delivered");
+    let undelivered = undelivered.spans;
     assert!(requests.load(Ordering::SeqCst) >= 2);
     let ids: Vec<u8> = undelivered.iter().map(|s| s.span_id[0]).collect();
     assert_eq!(ids, vec![1, 3], "only the refused request's spans are to be sent again");

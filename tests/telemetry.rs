@@ -30,7 +30,7 @@ fn readyz_flips_once_the_initial_lists_are_synced_and_metrics_use_kspan_names() 
         involved_object: "Pod".into(),
     };
     metrics.events.get_or_create(&labels).inc_by(2);
-    metrics.dropped("queue", 5);
+    metrics.dropped("queue").inc_by(5);
     let (status, body) = get(address, "/metrics");
     assert_eq!(status, 200);
     assert!(

@@ -3,13 +3,13 @@
 mod common;
 
 use common::fixture;
+use kspan::cmd::replay::correlate;
 use kspan::correlate::Config;
-use kspan::replay::correlate;
 use kspan::sink::waterfall::{Waterfall, WIDTH};
-use kspan::source::replay;
+use kspan::source::timeline;
 
 fn render(capture: &str, events: bool) -> String {
-    let input = replay::load(&[fixture(capture)]);
+    let input = timeline::load(&[fixture(capture)]);
     let (batches, _) = correlate(&input, Config::default());
     let mut waterfall = Waterfall::new(events);
     batches.iter().for_each(|b| waterfall.add(b));

@@ -12,12 +12,12 @@ use opentelemetry_otlp::{
 use opentelemetry_sdk::trace::SpanExporter as _;
 
 use super::convert::{batch, ResourceOptions};
+use super::{Delivered, Undelivered};
 use crate::span::SpanDraft;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     Grpc,
-    #[value(name = "http/protobuf")]
     HttpProtobuf,
 }
 
@@ -52,21 +52,9 @@ pub enum OtlpError {
 /// Attempts per batch; the wait doubles from 200 ms between them.
 const ATTEMPTS: u32 = 4;
 
-/// What [`OtlpSink::send`] could not deliver: the last error and the spans of the
-/// requests that failed (those of the requests that succeeded are not among them).
-#[derive(Debug, thiserror::Error)]
-#[error("{error}")]
-pub struct Undelivered {
-    pub error: OtlpError,
-    pub spans: Vec<SpanDraft>,
-}
-
 pub struct OtlpSink {
     exporter: SpanExporter,
     resource: ResourceOptions,
-    pub exported: u64,
-    pub dropped: u64,
-    pub retries: u64,
 }
 
 /// The HTTP client for OTLP/HTTP: rustls (with the ring provider kube also uses),
@@ -93,14 +81,6 @@ fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, OtlpError> {
         map.insert(name, value);
     }
     Ok(MetadataMap::from_headers(map))
-}
-
-/// One `key=value` of `--otlp-headers k=v,k2=v2` (the OTEL_EXPORTER_OTLP_HEADERS syntax).
-pub fn parse_header(pair: &str) -> Result<(String, String), String> {
-    match pair.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!("{pair:?}: expected key=value")),
-    }
 }
 
 fn transport_from_env() -> Transport {
@@ -160,13 +140,14 @@ impl OtlpSink {
                 b.build()?
             }
         };
-        Ok(OtlpSink { exporter, resource, exported: 0, dropped: 0, retries: 0 })
+        Ok(OtlpSink { exporter, resource })
     }
 
     /// Delivers one batch of finished spans (one export request per service),
-    /// retrying with backoff; what still fails is counted as dropped and returned,
-    /// without the requests that were delivered, so a retry sends nothing twice.
-    pub async fn send(&mut self, drafts: &[SpanDraft]) -> Result<(), Undelivered> {
+    /// retrying with backoff; what still fails is returned, without the requests
+    /// that were delivered, so a retry sends nothing twice.
+    pub async fn send(&mut self, drafts: &[SpanDraft]) -> Result<Delivered, Undelivered> {
+        let mut delivered = Delivered::default();
         let mut failure = None;
         let mut undelivered = Vec::new();
         for (service, group) in self.resource.by_service(drafts) {
@@ -178,18 +159,17 @@ impl OtlpSink {
             loop {
                 match self.exporter.export(batch.spans.clone()).await {
                     Ok(()) => {
-                        self.exported += count;
+                        delivered.spans += count;
                         break;
                     }
                     Err(e) if attempt < ATTEMPTS => {
                         tracing::warn!(attempt, error = %e, "OTLP export failed, retrying");
-                        self.retries += 1;
+                        delivered.retries += 1;
                         attempt += 1;
                         tokio::time::sleep(wait).await;
                         wait *= 2;
                     }
                     Err(e) => {
-                        self.dropped += count;
                         failure =
                             Some(OtlpError::Export { attempts: attempt, last: e.to_string() });
                         undelivered.extend(group.iter().map(|d| (*d).clone()));
@@ -198,7 +178,10 @@ impl OtlpSink {
                 }
             }
         }
-        failure.map_or(Ok(()), |error| Err(Undelivered { error, spans: undelivered }))
+        match failure {
+            None => Ok(delivered),
+            Some(e) => Err(Undelivered { error: e.into(), spans: undelivered, delivered }),
+        }
     }
 
     pub fn shutdown(&mut self) {

@@ -119,10 +119,10 @@ mod tests {
     use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 
     use super::*;
+    use crate::cmd::replay::{correlate, EXAMPLE, EXAMPLE_NAME};
     use crate::correlate::Config;
-    use crate::replay::{correlate, EXAMPLE, EXAMPLE_NAME};
     use crate::sink::convert::batch;
-    use crate::source::replay::Timeline;
+    use crate::source::timeline::Timeline;
 
     /// What the OTLP exporter sends for the same drafts: the SDK's SpanData,
     /// grouped by resource and scope.

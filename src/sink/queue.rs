@@ -3,9 +3,10 @@
 //! goes is counted: memory stays bounded and the correlator never waits.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
 
 use crate::span::SpanDraft;
@@ -17,18 +18,19 @@ pub struct SpanQueue {
     closed: AtomicBool,
     /// Spans of the batch handed to the (single) consumer and not yet settled.
     taken: AtomicUsize,
-    pub dropped: AtomicU64,
+    dropped: Counter,
 }
 
 impl SpanQueue {
-    pub fn new(capacity: usize) -> Self {
+    /// `dropped` counts the spans that did not fit.
+    pub fn new(capacity: usize, dropped: Counter) -> Self {
         SpanQueue {
             spans: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
             notify: Notify::new(),
             closed: AtomicBool::new(false),
             taken: AtomicUsize::new(0),
-            dropped: AtomicU64::new(0),
+            dropped,
         }
     }
 
@@ -41,7 +43,7 @@ impl SpanQueue {
         let over = spans.len().saturating_sub(self.capacity);
         if over > 0 {
             spans.drain(..over);
-            self.dropped.fetch_add(over as u64, Ordering::Relaxed);
+            self.dropped.inc_by(over as u64);
             tracing::warn!(dropped = over, "span queue full; oldest spans dropped");
         }
         drop(spans);
@@ -59,7 +61,7 @@ impl SpanQueue {
         let over = spans.len().saturating_sub(self.capacity);
         if over > 0 {
             spans.drain(..over);
-            self.dropped.fetch_add(over as u64, Ordering::Relaxed);
+            self.dropped.inc_by(over as u64);
         }
     }
 

@@ -31,8 +31,18 @@ impl fmt::Display for Origin {
 pub enum ReadError {
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
-    #[error("{origin}: {message}")]
-    Document { origin: Origin, message: String },
+    #[error("{origin}: {fault}")]
+    Document { origin: Origin, fault: DocumentFault },
+}
+
+/// What is wrong with one document: text that is not JSON or YAML, or a value
+/// that is not a Kubernetes shape.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentFault {
+    #[error("{0}")]
+    Syntax(String),
+    #[error(transparent)]
+    Decode(#[from] DocumentError),
 }
 
 /// A decoded observation with its arrival time, if the input recorded one.
@@ -117,7 +127,7 @@ pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcom
         let value = match raw.value {
             Ok(value) => value,
             Err(message) => {
-                errors.push(ReadError::Document { origin, message });
+                errors.push(ReadError::Document { origin, fault: DocumentFault::Syntax(message) });
                 continue;
             }
         };
@@ -125,12 +135,17 @@ pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcom
         let result = decode(value, hint, &mut decoded);
         items.extend(decoded.into_iter().map(|d| Item { decoded: d, arrival: raw.arrival }));
         if let Err(e) = result {
-            errors.push(ReadError::Document { origin, message: e.to_string() });
+            errors.push(ReadError::Document { origin, fault: e.into() });
         }
     }
     let nothing_kubernetes = items.is_empty()
         && !errors.is_empty()
-        && errors.iter().all(|e| matches!(e, ReadError::Document { message, .. } if message == &DocumentError::NoKind.to_string()));
+        && errors.iter().all(|e| {
+            matches!(
+                e,
+                ReadError::Document { fault: DocumentFault::Decode(DocumentError::NoKind), .. }
+            )
+        });
     if walked && nothing_kubernetes {
         outcome.skipped.push(file.to_path_buf());
         return;
@@ -189,15 +204,15 @@ pub fn read_line(
         Err(_) => match serde_json::from_str::<Value>(text) {
             Ok(mut value) => (take_arrival(&mut value), decode(value, hint, &mut decoded)),
             Err(e) => {
-                let message = format!("invalid JSON: {e}");
-                outcome.errors.push(ReadError::Document { origin: origin(), message });
+                let fault = DocumentFault::Syntax(format!("invalid JSON: {e}"));
+                outcome.errors.push(ReadError::Document { origin: origin(), fault });
                 return;
             }
         },
     };
     outcome.items.extend(decoded.into_iter().map(|d| Item { decoded: d, arrival }));
     if let Err(e) = result {
-        outcome.errors.push(ReadError::Document { origin: origin(), message: e.to_string() });
+        outcome.errors.push(ReadError::Document { origin: origin(), fault: e.into() });
     }
 }
 

@@ -1,8 +1,9 @@
-//! Sources of observations: replay (files and directories of captures and dumps)
-//! and live watchers.
+//! Sources of observations: a timeline of files and directories (captures and
+//! dumps), and the live cluster's watchers.
 
+pub mod cluster;
 pub mod document;
 pub mod files;
 pub mod record;
-pub mod replay;
+pub mod timeline;
 pub mod watch;

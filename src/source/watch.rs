@@ -32,11 +32,9 @@ pub struct WatchStats {
 }
 
 /// Which Event API to watch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventsApi {
-    #[value(name = "core/v1")]
     CoreV1,
-    #[value(name = "events.k8s.io/v1")]
     EventsV1,
 }
 

@@ -9,6 +9,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::sink::{Delivered, Undelivered};
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
     pub r#type: String,
@@ -100,7 +102,22 @@ impl Metrics {
         self.ready.load(Ordering::SeqCst)
     }
 
-    pub fn dropped(&self, stage: &str, n: u64) {
-        self.spans_dropped.get_or_create(&DropLabels { stage: stage.into() }).inc_by(n);
+    /// The counter of spans dropped at `stage`, for the part that drops them.
+    pub fn dropped(&self, stage: &str) -> Counter {
+        self.spans_dropped.get_or_create(&DropLabels { stage: stage.into() }).clone()
+    }
+
+    /// Counts one delivery to the sink, whole or failed.
+    pub fn delivery(&self, result: &Result<Delivered, Undelivered>) {
+        let delivered = match result {
+            Ok(delivered) => delivered,
+            Err(undelivered) => {
+                // Not lost: the caller queues the batch again.
+                self.export_errors.inc();
+                &undelivered.delivered
+            }
+        };
+        self.spans_exported.inc_by(delivered.spans);
+        self.export_retries.inc_by(delivered.retries);
     }
 }

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use kspan::cmd::replay::correlate;
 use kspan::correlate::Config;
-use kspan::replay::correlate;
 use kspan::sink::convert::ResourceOptions;
 use kspan::sink::json::JsonLines;
-use kspan::source::replay::{self, Replay};
+use kspan::source::timeline::{self, Replay};
 use kspan::span::SpanDraft;
 use serde_json::Value;
 
@@ -25,7 +25,7 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 pub fn run(paths: &[PathBuf]) -> (Replay, Vec<SpanDraft>, String) {
-    let input = replay::load(paths);
+    let input = timeline::load(paths);
     let (batches, _) = correlate(&input, Config::default());
     let mut sink = JsonLines::new(Vec::new(), ResourceOptions::default());
     for batch in &batches {

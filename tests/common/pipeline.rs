@@ -6,7 +6,7 @@ use kspan::observe::{Observation, Observed};
 use kspan::sink::convert::ResourceOptions;
 use kspan::sink::json;
 use kspan::sink::waterfall::Waterfall;
-use kspan::source::replay::Timeline;
+use kspan::source::timeline::Timeline;
 use kspan::time::SECOND;
 
 /// The whole pipeline on one input: read, place, correlate (with a tiny pending
