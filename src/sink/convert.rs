@@ -1,5 +1,5 @@
-//! SpanDraft -> opentelemetry_sdk SpanData, grouped by resource (`service.name`).
-//! Shared by the OTLP exporter and the OTLP/JSON writer.
+//! SpanDraft -> opentelemetry_sdk SpanData, grouped by resource (`service.name`),
+//! for the OTLP exporter; and the resource attributes every sink gives.
 
 use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;

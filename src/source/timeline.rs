@@ -1,4 +1,4 @@
-//! Replay: read files, place every observation on one timeline, feed the correlator.
+//! The timeline of a replay: read files and place every observation in time order.
 //!
 //! Documents with an arrival time (kspan captures, recorded watch lines) keep it.
 //! Objects without one are snapshots (a dump, `kubectl get -o yaml`): like a
@@ -78,8 +78,8 @@ struct Lines {
     buffer: BinaryHeap<Reverse<Keyed>>,
     seq: u64,
     done: bool,
-    /// The line being read and what it gave, kept between lines: a fresh
-    /// kilobyte-sized buffer per line was a measurable share of the replay.
+    /// The line being read and what it gave, kept between lines so that a
+    /// recording of millions of lines does not allocate a buffer per line.
     bytes: Vec<u8>,
     outcome: ReadOutcome,
 }
@@ -264,8 +264,7 @@ impl Lines {
 }
 
 /// `BufRead::read_until(b'\n')`, but finding the newline with the memchr crate's
-/// SIMD search: the standard library's word-at-a-time search was 5% of reading a
-/// recording.
+/// SIMD search, the faster one on long lines (BENCHMARKS.md).
 fn read_line_into(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<usize> {
     let mut read = 0;
     loop {

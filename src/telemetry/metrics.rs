@@ -38,7 +38,7 @@ pub struct Metrics {
     pub open_rollouts: Gauge,
     pub watch_restarts: Counter,
     pub watch_errors: Counter,
-    /// Seconds between an observation's arrival and now, when it was correlated.
+    /// Milliseconds between an observation's arrival and its correlation.
     pub correlator_lag_ms: Gauge,
     pub traces: Counter,
     /// 1 while this replica exports (always, without --leader-elect).
