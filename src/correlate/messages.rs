@@ -1,8 +1,10 @@
-//! What controller events say about other objects, as one rule table per workload
-//! kind: the ReplicaSet a Deployment scaled, the Pod a ReplicaSet/StatefulSet/DaemonSet/Job
-//! created or deleted, the Job a CronJob started. These name objects before (or
-//! without) any watch delivers them, and give the causal edge child -> parent.
+//! What controller Events say about other objects: the ReplicaSet a Deployment
+//! scaled, the Pod a ReplicaSet/StatefulSet/DaemonSet/Job created or deleted, the
+//! Job a CronJob started, the size an autoscaler chose. These name objects before
+//! (or without) any watch delivers them, and give the causal edge child -> parent.
+//! Which kind's Events are read with which rule is in `kinds`.
 
+use super::kinds;
 use crate::observe::{EventSeen, Kind, ObjectKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,24 +24,12 @@ pub struct Mention {
     pub action: Action,
 }
 
-type Rule = fn(&str, &str) -> Option<(Kind, String, Action)>;
-
-/// (kind of the reporting subject, rules). Several rules per kind, tried in order.
-const RULES: &[(Kind, &[Rule])] = &[
-    (Kind::Deployment, &[scaled_replica_set]),
-    (Kind::ReplicaSet, &[created_or_deleted_pod]),
-    (Kind::DaemonSet, &[created_or_deleted_pod]),
-    (Kind::Job, &[created_or_deleted_pod]),
-    (Kind::StatefulSet, &[stateful_set_member]),
-    (Kind::CronJob, &[cron_job_run]),
-];
+/// Reads an Event's (reason, message): the object it names, and what was done to it.
+pub type Rule = fn(&str, &str) -> Option<(Kind, String, Action)>;
 
 pub fn mention(event: &EventSeen) -> Option<Mention> {
     let subject = &event.involved.key;
-    let rules = match &subject.kind {
-        Kind::Other(k) if k == "ReplicationController" => &[created_or_deleted_pod as Rule][..],
-        kind => RULES.iter().find(|(k, _)| k == kind)?.1,
-    };
+    let rules = kinds::of(&subject.kind).mentions;
     rules.iter().find_map(|rule| rule(&event.reason, &event.message)).map(|(kind, name, action)| {
         Mention { object: ObjectKey::new(kind, subject.namespace.clone(), name), action }
     })
@@ -70,7 +60,7 @@ pub fn rescale(event: &EventSeen) -> Option<Rescale> {
 }
 
 /// "Scaled up replica set px-5d567cc74c to 2" (and newer "... from 1 to 2").
-fn scaled_replica_set(reason: &str, message: &str) -> Option<(Kind, String, Action)> {
+pub fn scaled_replica_set(reason: &str, message: &str) -> Option<(Kind, String, Action)> {
     if reason != "ScalingReplicaSet" {
         return None;
     }
@@ -86,7 +76,7 @@ fn scaled_replica_set(reason: &str, message: &str) -> Option<(Kind, String, Acti
 }
 
 /// "Created pod: px-5d567cc74c-8xkzw" / "Deleted pod: px-7df978b9bf-4jmxf".
-fn created_or_deleted_pod(reason: &str, message: &str) -> Option<(Kind, String, Action)> {
+pub fn created_or_deleted_pod(reason: &str, message: &str) -> Option<(Kind, String, Action)> {
     let (prefix, action) = match reason {
         "SuccessfulCreate" => ("Created pod: ", Action::Create),
         "SuccessfulDelete" => ("Deleted pod: ", Action::Delete),
@@ -98,7 +88,7 @@ fn created_or_deleted_pod(reason: &str, message: &str) -> Option<(Kind, String, 
 
 /// "create Pod ingester-3 in StatefulSet ingester successful",
 /// "delete Pod ...", "create Claim data-ingester-3 Pod ingester-3 in StatefulSet ingester success".
-fn stateful_set_member(_reason: &str, message: &str) -> Option<(Kind, String, Action)> {
+pub fn stateful_set_member(_reason: &str, message: &str) -> Option<(Kind, String, Action)> {
     let mut words = message.split_whitespace();
     let action = match words.next()? {
         "create" => Action::Create,
@@ -115,7 +105,7 @@ fn stateful_set_member(_reason: &str, message: &str) -> Option<(Kind, String, Ac
 
 /// "Created job hello-27740160", "Saw completed job: hello-27740160, status: Complete",
 /// "Deleted job hello-27740100".
-fn cron_job_run(reason: &str, message: &str) -> Option<(Kind, String, Action)> {
+pub fn cron_job_run(reason: &str, message: &str) -> Option<(Kind, String, Action)> {
     let (rest, action) = match reason {
         "SuccessfulCreate" => (message.strip_prefix("Created job ")?, Action::Create),
         "SuccessfulDelete" => (message.strip_prefix("Deleted job ")?, Action::Delete),
