@@ -115,3 +115,109 @@ pub fn cron_job_run(reason: &str, message: &str) -> Option<(Kind, String, Action
     let name = rest.split([',', ' ']).next().filter(|n| !n.is_empty())?;
     Some((Kind::Job, name.to_string(), action))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{Involved, Name};
+
+    fn said(kind: Kind, reason: &str, message: &str) -> EventSeen {
+        EventSeen {
+            uid: "e1".into(),
+            name: "e1".into(),
+            namespace: "ns".into(),
+            reason: reason.into(),
+            kind: "Normal".into(),
+            message: message.into(),
+            count: 1,
+            first: None,
+            last: None,
+            involved: Involved {
+                key: ObjectKey::new(kind, "ns", "x"),
+                uid: None,
+                field_path: None,
+            },
+            component: Name::default(),
+            host: None,
+            top_level: false,
+        }
+    }
+
+    fn named(kind: Kind, reason: &str, message: &str) -> Option<(Kind, String, Action)> {
+        mention(&said(kind, reason, message)).map(|m| {
+            assert_eq!(m.object.namespace, "ns", "in the subject's namespace");
+            (m.object.kind, m.object.name.to_string(), m.action)
+        })
+    }
+
+    #[test]
+    fn a_deployment_names_the_replica_set_it_scaled_and_the_size() {
+        let up = named(Kind::Deployment, "ScalingReplicaSet", "Scaled up replica set px-5d to 2");
+        assert_eq!(up, Some((Kind::ReplicaSet, "px-5d".into(), Action::ScaleUp(2))));
+        let down = "Scaled down replica set px-7d to 0 from 1";
+        let down = named(Kind::Deployment, "ScalingReplicaSet", down);
+        assert_eq!(down, Some((Kind::ReplicaSet, "px-7d".into(), Action::ScaleDown(1))));
+    }
+
+    #[test]
+    fn pod_controllers_name_the_pods_they_create_and_delete() {
+        for kind in [Kind::ReplicaSet, Kind::DaemonSet, Kind::Job] {
+            let created = named(kind.clone(), "SuccessfulCreate", "Created pod: px-8xkzw");
+            assert_eq!(created, Some((Kind::Pod, "px-8xkzw".into(), Action::Create)), "{kind}");
+            let deleted = named(kind.clone(), "SuccessfulDelete", "Deleted pod: px-4jmxf");
+            assert_eq!(deleted, Some((Kind::Pod, "px-4jmxf".into(), Action::Delete)), "{kind}");
+        }
+        let rc = Kind::Other("ReplicationController".into());
+        assert_eq!(
+            named(rc, "SuccessfulCreate", "Created pod: old-1"),
+            Some((Kind::Pod, "old-1".into(), Action::Create))
+        );
+    }
+
+    #[test]
+    fn a_stateful_set_names_its_pods_and_claims() {
+        let pod = "create Pod ingester-3 in StatefulSet ingester successful";
+        assert_eq!(
+            named(Kind::StatefulSet, "SuccessfulCreate", pod),
+            Some((Kind::Pod, "ingester-3".into(), Action::Create))
+        );
+        let claim = "create Claim data-ingester-3 Pod ingester-3 in StatefulSet ingester success";
+        assert_eq!(
+            named(Kind::StatefulSet, "SuccessfulCreate", claim),
+            Some((Kind::PersistentVolumeClaim, "data-ingester-3".into(), Action::Create))
+        );
+    }
+
+    #[test]
+    fn a_cron_job_names_its_jobs() {
+        let saw = "Saw completed job: hello-27740160, status: Complete";
+        assert_eq!(
+            named(Kind::CronJob, "SawCompletedJob", saw),
+            Some((Kind::Job, "hello-27740160".into(), Action::Mention))
+        );
+        assert_eq!(
+            named(Kind::CronJob, "SuccessfulCreate", "Created job hello-1"),
+            Some((Kind::Job, "hello-1".into(), Action::Create))
+        );
+    }
+
+    #[test]
+    fn the_same_words_from_another_kind_name_nothing() {
+        assert_eq!(named(Kind::Pod, "SuccessfulCreate", "Created pod: px-1"), None);
+        assert_eq!(named(Kind::Node, "ScalingReplicaSet", "Scaled up replica set a to 1"), None);
+    }
+
+    #[test]
+    fn an_autoscaler_s_rescale_tells_its_size_and_reason() {
+        let message = "New size: 4; reason: cpu resource utilization above target";
+        let told = rescale(&said(Kind::HorizontalPodAutoscaler, "SuccessfulRescale", message));
+        assert_eq!(
+            told,
+            Some(Rescale {
+                size: Some(4),
+                reason: Some("cpu resource utilization above target".into())
+            })
+        );
+        assert_eq!(rescale(&said(Kind::Deployment, "SuccessfulRescale", message)), None);
+    }
+}
