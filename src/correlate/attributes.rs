@@ -24,6 +24,7 @@ pub fn bounded(message: &str) -> String {
     format!("{}… ({} bytes, truncated)", &message[..cut], message.len())
 }
 
+/// What a span event (or the Sync span) tells of its Kubernetes Event.
 pub fn event_attributes(placed: &Placed) -> Attributes {
     let e = &placed.event;
     let subject = &e.involved.key;
@@ -80,6 +81,7 @@ pub fn subject(key: &ObjectKey, uid: Option<&str>) -> Attributes {
     a
 }
 
+/// The uid of a tracked object.
 pub fn uid_of<'a>(objects: &'a Objects, key: &ObjectKey) -> Option<&'a str> {
     objects.get(key).map(|t| t.seen.uid.as_str())
 }

@@ -1,8 +1,7 @@
 //! The correlator: pure, synchronous, no I/O and no wall clock. Observations in,
 //! finished spans out. Its clock advances only from observation times.
 //!
-//! Shape (after kube-runtime's watcher): one step function, `ingest`, plus
-//! `finish` at the end of input.
+//! Shape: one step function, `ingest`, plus `finish` at the end of input.
 //! - An object updates the table and the causality graph; events waiting for it
 //!   in the pending set are placed.
 //! - An event whose owner chain is known joins the episode of its top-level
@@ -10,6 +9,9 @@
 //!   the best known ancestor when the settle window expires (never dropped).
 //! - An episode settles after `settle` of quiet (longer while a pod is visibly in
 //!   flight, up to `max_open`), and is built into spans: one trace per rollout.
+//!
+//! What differs per workload kind is in `kinds`; an episode is split into
+//! rollouts in `rollout`, and each rollout's spans are built in `build`.
 
 mod anatomy;
 mod attributes;

@@ -148,6 +148,8 @@ impl PodPlan<'_> {
     }
 }
 
+/// What a pod's events and its tracked object tell of it: which events start
+/// it and which end it, its ReplicaSet, and whether this rollout made it.
 fn plan<'a>(ctx: &Context<'_>, key: ObjectKey, pod: PodEvents<'a>) -> PodPlan<'a> {
     let tracked =
         ctx.objects.get(&key).filter(|t| pod.uid.as_ref().is_none_or(|u| *u == t.seen.uid));

@@ -1,7 +1,7 @@
 //! Splits an episode into rollouts: one trace per change of the top-level object.
 //! The generation (and when its spec change happened) decides where it is known;
 //! otherwise the events decide: a scale-up of a new ReplicaSet starts a new rollout,
-//! a CronJob's runs are one trace per Job.
+//! a CronJob's runs are one trace per Job. Which way a kind is split is in `kinds`.
 
 use super::episode::Placed;
 use super::graph::Graph;
