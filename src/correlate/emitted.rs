@@ -37,3 +37,36 @@ impl Roots for EmittedRoots {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: usize) -> TraceId {
+        let mut id = [0; 16];
+        id[..8].copy_from_slice(&(n as u64).to_be_bytes());
+        id
+    }
+
+    #[test]
+    fn the_oldest_roots_are_forgotten_first() {
+        let mut roots = EmittedRoots::default();
+        for n in 0..=EMITTED_ROOTS_KEPT {
+            roots.mark(id(n));
+        }
+        assert!(!roots.emitted(&id(0)), "one past the bound: the first is forgotten");
+        assert!(roots.emitted(&id(1)));
+        assert!(roots.emitted(&id(EMITTED_ROOTS_KEPT)));
+    }
+
+    #[test]
+    fn marking_a_root_again_does_not_count_twice() {
+        let mut roots = EmittedRoots::default();
+        roots.mark(id(0));
+        for _ in 0..EMITTED_ROOTS_KEPT {
+            roots.mark(id(0));
+        }
+        roots.mark(id(1));
+        assert!(roots.emitted(&id(0)) && roots.emitted(&id(1)));
+    }
+}
