@@ -1,135 +1,14 @@
 //! The correlator's rules, one small observation sequence each: feed observations,
 //! assert on the spans that come out.
 
+#[path = "correlator/given.rs"]
+mod given;
+
+use given::*;
 use kspan::correlate::{Config, Correlator};
-use kspan::observe::{
-    Condition, ContainerStatus, Ended, EventSeen, Involved, Kind, ObjectKey, ObjectSeen,
-    Observation, Observed, OwnerRef, PodStatus, SpecChange, WorkloadStatus,
-};
+use kspan::observe::{Kind, ObjectKey, ObjectSeen, Observation, Observed, WorkloadStatus};
 use kspan::span::{SpanDraft, Status, Value};
 use kspan::time::{Nanos, SECOND};
-
-const T0: Nanos = 1_700_000_000 * SECOND;
-
-fn object(kind: Kind, name: &str, uid: &str) -> ObjectSeen {
-    ObjectSeen {
-        key: ObjectKey::new(kind, "default", name),
-        uid: uid.into(),
-        generation: None,
-        resource_version: None,
-        created: Some(T0),
-        deleting: None,
-        owners: Vec::new(),
-        spec_change: None,
-        revision: None,
-        conditions: Vec::new(),
-        pod: None,
-        workload: None,
-        labels: Vec::new(),
-        scale_target: None,
-    }
-}
-
-fn owned_by(mut o: ObjectSeen, owner: &ObjectSeen) -> ObjectSeen {
-    o.owners.push(OwnerRef {
-        kind: owner.key.kind.clone(),
-        name: owner.key.name.clone(),
-        uid: owner.uid.clone(),
-        controller: true,
-    });
-    o
-}
-
-fn generation(mut o: ObjectSeen, g: i64, changed_at: Nanos) -> ObjectSeen {
-    o.generation = Some(g);
-    o.resource_version = Some(g as u64);
-    o.spec_change = Some(Box::new(SpecChange {
-        manager: "kubectl".into(),
-        operation: "Update".into(),
-        at: Some(changed_at),
-    }));
-    o
-}
-
-fn event(uid: &str, about: (Kind, &str), reason: &str, message: &str, at: Nanos) -> EventSeen {
-    EventSeen {
-        uid: uid.into(),
-        name: format!("{}.{uid}", about.1),
-        namespace: "default".into(),
-        reason: reason.into(),
-        kind: "Normal".into(),
-        message: message.into(),
-        count: 1,
-        first: Some(at),
-        last: Some(at),
-        involved: Involved {
-            key: ObjectKey::new(about.0, "default", about.1),
-            uid: None,
-            field_path: None,
-        },
-        component: "test".into(),
-        host: None,
-        top_level: false,
-    }
-}
-
-fn seen(at: Nanos, o: ObjectSeen) -> Observation {
-    Observation { at, what: Observed::Object(Box::new(o)) }
-}
-
-fn happened(e: EventSeen) -> Observation {
-    Observation { at: e.last.unwrap(), what: Observed::Event(Box::new(e)) }
-}
-
-fn tick(at: Nanos) -> Observation {
-    Observation { at, what: Observed::Tick }
-}
-
-fn feed(c: &mut Correlator, observations: Vec<Observation>) -> Vec<SpanDraft> {
-    let mut out = Vec::new();
-    for o in observations {
-        out.extend(c.ingest(o));
-    }
-    out
-}
-
-fn run(observations: Vec<Observation>) -> Vec<SpanDraft> {
-    let mut c = Correlator::new(Config::default());
-    let mut out = feed(&mut c, observations);
-    out.extend(c.finish());
-    out
-}
-
-fn text(s: &SpanDraft, key: &str) -> String {
-    s.attribute(key).map(Value::to_string).unwrap_or_default()
-}
-
-fn holding<'a>(spans: &'a [SpanDraft], uid: &str) -> &'a SpanDraft {
-    spans
-        .iter()
-        .find(|s| {
-            s.events.iter().any(|e| {
-                e.attributes.iter().any(|(k, v)| *k == "k8s.event.uid" && v.to_string() == uid)
-            })
-        })
-        .unwrap_or_else(|| panic!("{uid} in no span: {spans:#?}"))
-}
-
-fn root<'a>(spans: &'a [SpanDraft], s: &SpanDraft) -> &'a SpanDraft {
-    let mut at = spans.iter().find(|x| x.span_id == s.span_id).unwrap();
-    while let Some(p) = at.parent {
-        at = spans.iter().find(|x| x.span_id == p).expect("parent emitted");
-    }
-    at
-}
-
-/// Deployment -> ReplicaSet -> Pod by owner references.
-fn rollout_objects() -> (ObjectSeen, ObjectSeen, ObjectSeen) {
-    let d = generation(object(Kind::Deployment, "web", "d-1"), 2, T0);
-    let rs = owned_by(object(Kind::ReplicaSet, "web-abc", "rs-1"), &d);
-    let pod = owned_by(object(Kind::Pod, "web-abc-x1", "p-1"), &rs);
-    (d, rs, pod)
-}
 
 #[test]
 fn owner_references_route_pod_events_to_the_deployment_trace() {
@@ -138,27 +17,9 @@ fn owner_references_route_pod_events_to_the_deployment_trace() {
         seen(T0, d),
         seen(T0, rs),
         seen(T0, pod),
-        happened(event(
-            "e1",
-            (Kind::Deployment, "web"),
-            "ScalingReplicaSet",
-            "Scaled up replica set web-abc to 1",
-            T0,
-        )),
-        happened(event(
-            "e2",
-            (Kind::ReplicaSet, "web-abc"),
-            "SuccessfulCreate",
-            "Created pod: web-abc-x1",
-            T0 + 1,
-        )),
-        happened(event(
-            "e3",
-            (Kind::Pod, "web-abc-x1"),
-            "Started",
-            "Started container web",
-            T0 + 2 * SECOND,
-        )),
+        scaled_up("e1", "web", "web-abc", 1, T0),
+        created_pod("e2", (Kind::ReplicaSet, "web-abc"), "web-abc-x1", T0 + 1),
+        on_pod("e3", "web-abc-x1", "Started", "Started container web", T0 + 2 * SECOND),
     ]);
     let started = holding(&spans, "e3");
     assert_eq!(started.name, "Pod.Startup");
@@ -183,20 +44,8 @@ fn controller_messages_name_pods_no_watch_has_delivered() {
     let spans = run(vec![
         seen(T0, d),
         seen(T0, rs),
-        happened(event(
-            "e1",
-            (Kind::ReplicaSet, "web-abc"),
-            "SuccessfulCreate",
-            "Created pod: web-abc-zz",
-            T0,
-        )),
-        happened(event(
-            "e2",
-            (Kind::Pod, "web-abc-zz"),
-            "Scheduled",
-            "Successfully assigned default/web-abc-zz to n1",
-            T0 + 1,
-        )),
+        created_pod("e1", (Kind::ReplicaSet, "web-abc"), "web-abc-zz", T0),
+        scheduled("e2", "web-abc-zz", "n1", T0 + 1),
     ]);
     let scheduled = holding(&spans, "e2");
     assert_eq!(root(&spans, scheduled).name, "Deployment.Rollout");
@@ -211,10 +60,7 @@ fn controller_messages_name_pods_no_watch_has_delivered() {
 fn an_event_before_its_object_waits_and_is_placed_when_the_object_appears() {
     let (d, rs, pod) = rollout_objects();
     let mut c = Correlator::new(Config::default());
-    let early = feed(
-        &mut c,
-        vec![happened(event("e1", (Kind::Pod, "web-abc-x1"), "Pulling", "Pulling image", T0))],
-    );
+    let early = feed(&mut c, vec![on_pod("e1", "web-abc-x1", "Pulling", "Pulling image", T0)]);
     assert!(early.is_empty());
     assert_eq!(c.pending(), 1, "an unknown pod's event waits");
     let mut spans =
@@ -228,10 +74,7 @@ fn an_event_before_its_object_waits_and_is_placed_when_the_object_appears() {
 #[test]
 fn an_event_whose_object_never_appears_is_placed_best_effort_not_dropped() {
     let mut c = Correlator::new(Config::default());
-    let mut spans = feed(
-        &mut c,
-        vec![happened(event("e1", (Kind::Pod, "lonely"), "Pulling", "Pulling image", T0))],
-    );
+    let mut spans = feed(&mut c, vec![on_pod("e1", "lonely", "Pulling", "Pulling image", T0)]);
     spans.extend(feed(&mut c, vec![tick(T0 + 6 * SECOND)]));
     assert_eq!(c.pending(), 0, "the window expired");
     spans.extend(c.finish());
@@ -249,15 +92,7 @@ fn an_event_whose_object_never_appears_is_placed_best_effort_not_dropped() {
 fn a_full_pending_set_places_its_oldest_event_early() {
     let mut c = Correlator::new(Config { pending_limit: 2, ..Config::default() });
     let spans: Vec<_> = (0..3)
-        .flat_map(|i| {
-            c.ingest(happened(event(
-                &format!("e{i}"),
-                (Kind::Pod, &format!("p{i}")),
-                "Pulling",
-                "x",
-                T0 + i,
-            )))
-        })
+        .flat_map(|i| c.ingest(on_pod(&format!("e{i}"), &format!("p{i}"), "Pulling", "x", T0 + i)))
         .collect();
     assert!(spans.is_empty());
     assert_eq!(c.pending(), 2);
@@ -271,16 +106,9 @@ fn a_full_pending_set_places_its_oldest_event_early() {
 #[test]
 fn a_repeated_event_is_one_record_with_its_latest_count() {
     let (d, rs, pod) = rollout_objects();
-    let mut again = event(
-        "e1",
-        (Kind::Pod, "web-abc-x1"),
-        "BackOff",
-        "Back-off restarting failed container",
-        T0 + 3 * SECOND,
-    );
-    again.count = 4;
-    again.first = Some(T0);
-    again.kind = "Warning".into();
+    let message = "Back-off restarting failed container";
+    let again =
+        warning(event("e1", (Kind::Pod, "web-abc-x1"), "BackOff", message, T0 + 3 * SECOND), 4, T0);
     let mut first = again.clone();
     first.count = 1;
     first.last = Some(T0);
@@ -303,27 +131,15 @@ fn a_repeated_event_is_one_record_with_its_latest_count() {
 #[test]
 fn each_generation_is_its_own_trace_with_stable_ids() {
     let (d, rs, _) = rollout_objects();
-    let d3 = generation(d.clone(), 3, T0 + 60 * SECOND);
-    let rs2 = owned_by(object(Kind::ReplicaSet, "web-def", "rs-2"), &d);
+    let d3 = d.clone().generation(3, T0 + 60 * SECOND);
+    let rs2 = object(Kind::ReplicaSet, "web-def", "rs-2").owned_by(&d);
     let observations = vec![
         seen(T0, d),
         seen(T0, rs),
-        happened(event(
-            "e1",
-            (Kind::Deployment, "web"),
-            "ScalingReplicaSet",
-            "Scaled up replica set web-abc to 1",
-            T0,
-        )),
+        scaled_up("e1", "web", "web-abc", 1, T0),
         seen(T0 + 60 * SECOND, d3),
         seen(T0 + 60 * SECOND, rs2),
-        happened(event(
-            "e2",
-            (Kind::Deployment, "web"),
-            "ScalingReplicaSet",
-            "Scaled up replica set web-def to 1",
-            T0 + 61 * SECOND,
-        )),
+        scaled_up("e2", "web", "web-def", 1, T0 + 61 * SECOND),
     ];
     let spans = run(observations.clone());
     let (a, b) = (holding(&spans, "e1"), holding(&spans, "e2"));
@@ -336,27 +152,9 @@ fn each_generation_is_its_own_trace_with_stable_ids() {
 #[test]
 fn without_generations_a_scale_up_of_a_new_replica_set_starts_a_new_rollout() {
     let spans = run(vec![
-        happened(event(
-            "e1",
-            (Kind::Deployment, "web"),
-            "ScalingReplicaSet",
-            "Scaled up replica set web-abc to 1",
-            T0,
-        )),
-        happened(event(
-            "e2",
-            (Kind::Deployment, "web"),
-            "ScalingReplicaSet",
-            "Scaled up replica set web-abc to 2",
-            T0 + 1,
-        )),
-        happened(event(
-            "e3",
-            (Kind::Deployment, "web"),
-            "ScalingReplicaSet",
-            "Scaled up replica set web-def to 1",
-            T0 + 2,
-        )),
+        scaled_up("e1", "web", "web-abc", 1, T0),
+        scaled_up("e2", "web", "web-abc", 2, T0 + 1),
+        scaled_up("e3", "web", "web-def", 1, T0 + 2),
     ]);
     let traces: std::collections::BTreeSet<_> = spans.iter().map(|s| s.trace_id).collect();
     assert_eq!(traces.len(), 2);
@@ -370,33 +168,15 @@ fn without_generations_a_scale_up_of_a_new_replica_set_starts_a_new_rollout() {
 #[test]
 fn a_cron_job_gives_one_trace_per_job_with_the_job_above_its_pods() {
     let cron = object(Kind::CronJob, "nightly", "c-1");
-    let job1 = owned_by(object(Kind::Job, "nightly-1", "j-1"), &cron);
-    let job2 = owned_by(object(Kind::Job, "nightly-2", "j-2"), &cron);
+    let job1 = object(Kind::Job, "nightly-1", "j-1").owned_by(&cron);
+    let job2 = object(Kind::Job, "nightly-2", "j-2").owned_by(&cron);
     let spans = run(vec![
         seen(T0, cron),
-        happened(event(
-            "e1",
-            (Kind::CronJob, "nightly"),
-            "SuccessfulCreate",
-            "Created job nightly-1",
-            T0,
-        )),
+        created_job("e1", "nightly", "nightly-1", T0),
         seen(T0, job1),
-        happened(event(
-            "e2",
-            (Kind::Job, "nightly-1"),
-            "SuccessfulCreate",
-            "Created pod: nightly-1-aaa",
-            T0 + 1,
-        )),
-        happened(event("e3", (Kind::Pod, "nightly-1-aaa"), "Started", "Started container", T0 + 2)),
-        happened(event(
-            "e4",
-            (Kind::CronJob, "nightly"),
-            "SuccessfulCreate",
-            "Created job nightly-2",
-            T0 + 3,
-        )),
+        created_pod("e2", (Kind::Job, "nightly-1"), "nightly-1-aaa", T0 + 1),
+        on_pod("e3", "nightly-1-aaa", "Started", "Started container", T0 + 2),
+        created_job("e4", "nightly", "nightly-2", T0 + 3),
         seen(T0 + 3, job2),
     ]);
     let pod = holding(&spans, "e3");
@@ -409,8 +189,8 @@ fn a_cron_job_gives_one_trace_per_job_with_the_job_above_its_pods() {
 #[test]
 fn an_owner_cycle_ends_the_walk_instead_of_hanging() {
     let a = object(Kind::ReplicaSet, "a", "a-1");
-    let b = owned_by(object(Kind::ReplicaSet, "b", "b-1"), &a);
-    let a = owned_by(a, &b);
+    let b = object(Kind::ReplicaSet, "b", "b-1").owned_by(&a);
+    let a = a.owned_by(&b);
     let spans = run(vec![
         seen(T0, a),
         seen(T0, b),
@@ -429,20 +209,14 @@ fn a_pull_in_flight_keeps_the_rollout_open_past_the_settle_window() {
             seen(T0, d),
             seen(T0, rs),
             seen(T0, pod),
-            happened(event("e1", (Kind::Pod, "web-abc-x1"), "Pulling", "Pulling image", T0)),
+            on_pod("e1", "web-abc-x1", "Pulling", "Pulling image", T0),
             tick(T0 + 20 * SECOND),
         ],
     );
     assert!(spans.is_empty(), "still pulling");
     spans.extend(feed(
         &mut c,
-        vec![happened(event(
-            "e2",
-            (Kind::Pod, "web-abc-x1"),
-            "Pulled",
-            "Successfully pulled",
-            T0 + 25 * SECOND,
-        ))],
+        vec![on_pod("e2", "web-abc-x1", "Pulled", "Successfully pulled", T0 + 25 * SECOND)],
     ));
     spans.extend(feed(&mut c, vec![tick(T0 + 31 * SECOND)]));
     assert!(!spans.is_empty(), "settled after the pull finished");
@@ -454,37 +228,27 @@ fn a_pull_in_flight_keeps_the_rollout_open_past_the_settle_window() {
     assert!(c.finish().is_empty());
 }
 
+/// The rollout's objects and its scale-up at `T0`, settled by a tick 10 s later.
+fn a_settled_rollout() -> Vec<Observation> {
+    let (d, rs, pod) = rollout_objects();
+    vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod),
+        scaled_up("e1", "web", "web-abc", 1, T0),
+        tick(T0 + 10 * SECOND),
+    ]
+}
+
 #[test]
 fn a_later_episode_of_the_same_rollout_reuses_the_root() {
-    let (d, rs, pod) = rollout_objects();
     let mut c = Correlator::new(Config::default());
-    let first = feed(
-        &mut c,
-        vec![
-            seen(T0, d),
-            seen(T0, rs),
-            seen(T0, pod),
-            happened(event(
-                "e1",
-                (Kind::Deployment, "web"),
-                "ScalingReplicaSet",
-                "Scaled up replica set web-abc to 1",
-                T0,
-            )),
-            tick(T0 + 10 * SECOND),
-        ],
-    );
+    let first = feed(&mut c, a_settled_rollout());
     let roots: Vec<_> = first.iter().filter(|s| s.parent.is_none()).collect();
     assert_eq!(roots.len(), 1);
     let mut later = feed(
         &mut c,
-        vec![happened(event(
-            "e2",
-            (Kind::Pod, "web-abc-x1"),
-            "Unhealthy",
-            "Readiness probe failed",
-            T0 + 300 * SECOND,
-        ))],
+        vec![on_pod("e2", "web-abc-x1", "Unhealthy", "Readiness probe failed", T0 + 300 * SECOND)],
     );
     later.extend(c.finish());
     assert!(later.iter().all(|s| s.parent.is_some()), "no second root");
@@ -496,35 +260,13 @@ fn a_later_episode_of_the_same_rollout_reuses_the_root() {
 
 #[test]
 fn an_event_about_the_top_object_after_its_root_was_emitted_is_kept() {
-    let (d, rs, pod) = rollout_objects();
     let mut c = Correlator::new(Config::default());
-    let first = feed(
-        &mut c,
-        vec![
-            seen(T0, d),
-            seen(T0, rs),
-            seen(T0, pod),
-            happened(event(
-                "e1",
-                (Kind::Deployment, "web"),
-                "ScalingReplicaSet",
-                "Scaled up replica set web-abc to 1",
-                T0,
-            )),
-            tick(T0 + 10 * SECOND),
-        ],
-    );
+    let first = feed(&mut c, a_settled_rollout());
     let root = first.iter().find(|s| s.parent.is_none()).expect("a root").clone();
-    let mut later = feed(
-        &mut c,
-        vec![happened(event(
-            "e2",
-            (Kind::Deployment, "web"),
-            "DeploymentRollback",
-            "Rolled back deployment \"web\" to revision 1",
-            T0 + 300 * SECOND,
-        ))],
-    );
+    let message = "Rolled back deployment \"web\" to revision 1";
+    let rollback =
+        event("e2", (Kind::Deployment, "web"), "DeploymentRollback", message, T0 + 300 * SECOND);
+    let mut later = feed(&mut c, vec![happened(rollback)]);
     later.extend(c.finish());
     let s = holding(&later, "e2");
     assert_eq!(s.name, "Deployment.Activity");
@@ -540,27 +282,9 @@ fn arrival_order_within_the_window_does_not_change_the_spans() {
         seen(T0, d),
         seen(T0, rs),
         seen(T0, pod),
-        happened(event(
-            "e1",
-            (Kind::Deployment, "web"),
-            "ScalingReplicaSet",
-            "Scaled up replica set web-abc to 1",
-            T0,
-        )),
-        happened(event(
-            "e2",
-            (Kind::ReplicaSet, "web-abc"),
-            "SuccessfulCreate",
-            "Created pod: web-abc-x1",
-            T0,
-        )),
-        happened(event(
-            "e3",
-            (Kind::Pod, "web-abc-x1"),
-            "Scheduled",
-            "Successfully assigned default/web-abc-x1 to n1",
-            T0,
-        )),
+        scaled_up("e1", "web", "web-abc", 1, T0),
+        created_pod("e2", (Kind::ReplicaSet, "web-abc"), "web-abc-x1", T0),
+        scheduled("e3", "web-abc-x1", "n1", T0),
     ];
     let reference = run(list.clone());
     let mut reversed = list.clone();
@@ -571,31 +295,24 @@ fn arrival_order_within_the_window_does_not_change_the_spans() {
     assert_eq!(run(rotated), reference);
 }
 
+/// Generation 3 of the rollout's Deployment from a scale through the subresource
+/// (kubectl scale, an autoscaler): a new generation, managedFields as they were.
+fn scaled_through_the_subresource(d: &ObjectSeen) -> ObjectSeen {
+    let mut scaled = d.clone().version(3);
+    scaled.generation = Some(3);
+    scaled
+}
+
 #[test]
 fn a_scale_through_the_subresource_starts_a_generation_without_a_known_author() {
-    // kubectl scale bumps the generation but leaves managedFields as they were.
     let (d, rs, _) = rollout_objects();
-    let mut scaled = d.clone();
-    scaled.generation = Some(3);
-    scaled.resource_version = Some(3);
+    let scaled = scaled_through_the_subresource(&d);
     let spans = run(vec![
         seen(T0, d),
         seen(T0, rs),
-        happened(event(
-            "e1",
-            (Kind::Deployment, "web"),
-            "ScalingReplicaSet",
-            "Scaled up replica set web-abc to 1",
-            T0,
-        )),
+        scaled_up("e1", "web", "web-abc", 1, T0),
         seen(T0 + 60 * SECOND, scaled),
-        happened(event(
-            "e2",
-            (Kind::Deployment, "web"),
-            "ScalingReplicaSet",
-            "Scaled up replica set web-abc to 3",
-            T0 + 60 * SECOND,
-        )),
+        scaled_up("e2", "web", "web-abc", 3, T0 + 60 * SECOND),
     ]);
     let (first, second) =
         (root(&spans, holding(&spans, "e1")), root(&spans, holding(&spans, "e2")));
@@ -619,7 +336,7 @@ fn a_huge_message_is_truncated_with_its_size() {
         seen(T0, d),
         seen(T0, rs),
         seen(T0, pod),
-        happened(event("e1", (Kind::Pod, "web-abc-x1"), "Unhealthy", &message, T0)),
+        on_pod("e1", "web-abc-x1", "Unhealthy", &message, T0),
     ]);
     let e = &holding(&spans, "e1").events[0];
     let kept = e.attributes.iter().find(|(k, _)| *k == "k8s.event.message").unwrap().1.to_string();
@@ -632,29 +349,23 @@ fn a_huge_message_is_truncated_with_its_size() {
 
 #[test]
 fn a_deep_owner_chain_is_walked_to_a_bounded_depth() {
-    let mut objects = vec![object(Kind::Other("Level".into()), "level-0", "u-0")];
+    let level = || Kind::Other("Level".into());
+    let mut objects = vec![object(level(), "level-0", "u-0")];
     for i in 1..40 {
-        let child = owned_by(
-            object(Kind::Other("Level".into()), &format!("level-{i}"), &format!("u-{i}")),
-            &objects[i - 1],
-        );
+        let child =
+            object(level(), &format!("level-{i}"), &format!("u-{i}")).owned_by(&objects[i - 1]);
         objects.push(child);
     }
     let mut input: Vec<Observation> = objects.into_iter().map(|o| seen(T0, o)).collect();
-    input.push(happened(event("e1", (Kind::Other("Level".into()), "level-39"), "Odd", "deep", T0)));
+    input.push(happened(event("e1", (level(), "level-39"), "Odd", "deep", T0)));
     let spans = run(input);
     assert_eq!(spans.iter().flat_map(|s| &s.events).count(), 1, "placed once, no hang");
 }
 
 #[test]
 fn an_unknown_kind_is_traced_as_an_object_activity() {
-    let spans = run(vec![happened(event(
-        "e1",
-        (Kind::Other("Certificate".into()), "tls"),
-        "Issuing",
-        "renewing",
-        T0,
-    ))]);
+    let certificate = Kind::Other("Certificate".into());
+    let spans = run(vec![happened(event("e1", (certificate, "tls"), "Issuing", "renewing", T0))]);
     let root = root(&spans, holding(&spans, "e1"));
     assert_eq!(root.name, "Object.Activity");
     assert_eq!(text(root, "k8s.object.kind"), "Certificate");
@@ -675,8 +386,8 @@ fn clock_skew_keeps_the_events_own_times_and_settles_by_arrival() {
             seen(T0, d),
             seen(T0, rs),
             seen(T0, pod),
-            Observation { at: T0, what: Observed::Event(Box::new(ancient)) },
-            Observation { at: T0, what: Observed::Event(Box::new(future)) },
+            arriving(T0, ancient),
+            arriving(T0, future),
             tick(T0 + 6 * SECOND),
         ],
     );
@@ -703,24 +414,13 @@ fn a_duplicate_event_uid_is_one_record() {
 #[test]
 fn an_event_for_a_deleted_pod_still_finds_its_owners() {
     let (d, rs, pod) = rollout_objects();
+    let gone = Observed::deleted(ObjectKey::new(Kind::Pod, "default", "web-abc-x1"), "p-1".into());
     let spans = run(vec![
         seen(T0, d),
         seen(T0, rs),
         seen(T0, pod),
-        Observation {
-            at: T0 + SECOND,
-            what: Observed::deleted(
-                ObjectKey::new(Kind::Pod, "default", "web-abc-x1"),
-                "p-1".into(),
-            ),
-        },
-        happened(event(
-            "e1",
-            (Kind::Pod, "web-abc-x1"),
-            "Killing",
-            "Stopping container web",
-            T0 + 2 * SECOND,
-        )),
+        Observation { at: T0 + SECOND, what: gone },
+        on_pod("e1", "web-abc-x1", "Killing", "Stopping container web", T0 + 2 * SECOND),
     ]);
     let s = holding(&spans, "e1");
     assert_eq!(s.name, "Pod.Termination");
@@ -740,35 +440,11 @@ fn a_selector_keeps_only_rollouts_whose_top_level_object_matches() {
             seen(T0, rs.clone()),
             seen(T0, pod.clone()),
             seen(T0, bare.clone()),
-            happened(event(
-                "e1",
-                (Kind::Deployment, "web"),
-                "ScalingReplicaSet",
-                "Scaled up replica set web-abc to 1",
-                T0,
-            )),
-            happened(event(
-                "e2",
-                (Kind::Pod, "web-abc-x1"),
-                "Started",
-                "Started container web",
-                T0 + SECOND,
-            )),
-            happened(event(
-                "e3",
-                (Kind::Pod, "debug"),
-                "Started",
-                "Started container sh",
-                T0 + SECOND,
-            )),
+            scaled_up("e1", "web", "web-abc", 1, T0),
+            on_pod("e2", "web-abc-x1", "Started", "Started container web", T0 + SECOND),
+            on_pod("e3", "debug", "Started", "Started container sh", T0 + SECOND),
             // A top-level object never seen: matched as one without labels.
-            happened(event(
-                "e4",
-                (Kind::Deployment, "ghost"),
-                "ScalingReplicaSet",
-                "Scaled up replica set ghost-1 to 1",
-                T0,
-            )),
+            scaled_up("e4", "ghost", "ghost-1", 1, T0),
         ]
     };
     let traced = |selector: &str| {
@@ -796,83 +472,34 @@ fn a_selector_keeps_only_rollouts_whose_top_level_object_matches() {
     assert_eq!(traced("app notin (web)"), (vec!["e3".into(), "e4".into()], 1));
 }
 
-fn condition(kind: &str, status: &str, at: Nanos, reason: Option<&str>) -> Condition {
-    Condition {
-        kind: kind.into(),
-        status: status.into(),
-        at: Some(at),
-        reason: reason.map(Into::into),
-    }
-}
-
-/// A pod whose only container ended (restartPolicy Never).
-fn ended_pod(mut p: ObjectSeen, phase: &str, exit_code: i32, at: Nanos) -> ObjectSeen {
-    p.resource_version = Some(9);
-    p.pod = Some(PodStatus {
-        node: Some("node-1".into()),
-        phase: Some(phase.into()),
-        containers: vec![ContainerStatus {
-            name: "work".into(),
-            ended: Some(Box::new(Ended {
-                exit_code,
-                reason: Some(if exit_code == 0 { "Completed" } else { "Error" }.into()),
-                message: None,
-                at: Some(at),
-            })),
-            ..Default::default()
-        }],
-        ..Default::default()
-    });
-    p
+/// The Job `flaky`; the pod `flaky-b` of its retry, created 13 s in; and the
+/// Job's copy once it completed, 16 s in.
+fn a_flaky_job() -> (ObjectSeen, ObjectSeen, ObjectSeen) {
+    let job = object(Kind::Job, "flaky", "j-1");
+    let retry = object(Kind::Pod, "flaky-b", "p-b").owned_by(&job).created_at(T0 + 13 * SECOND);
+    let complete = condition("Complete", "True", T0 + 16 * SECOND, None);
+    let done = job.clone().version(5).with_conditions(vec![complete]);
+    (job, retry, done)
 }
 
 #[test]
 fn a_job_s_failed_pod_is_an_error_and_its_complete_condition_ends_the_job() {
-    let job = object(Kind::Job, "flaky", "j-1");
-    let a = owned_by(object(Kind::Pod, "flaky-a", "p-a"), &job);
-    let mut b = owned_by(object(Kind::Pod, "flaky-b", "p-b"), &job);
-    b.created = Some(T0 + 13 * SECOND);
-    let mut done = job.clone();
-    done.resource_version = Some(5);
-    done.conditions = vec![condition("Complete", "True", T0 + 16 * SECOND, None)];
+    let (job, b, done) = a_flaky_job();
+    let a = object(Kind::Pod, "flaky-a", "p-a").owned_by(&job);
     // The Job controller retries after 10 s: one episode holds both pods.
     let mut c = Correlator::new(Config { settle: 15 * SECOND, ..Config::default() });
     let mut spans = feed(
         &mut c,
         vec![
             seen(T0, job),
-            happened(event(
-                "e1",
-                (Kind::Job, "flaky"),
-                "SuccessfulCreate",
-                "Created pod: flaky-a",
-                T0,
-            )),
+            created_pod("e1", (Kind::Job, "flaky"), "flaky-a", T0),
             seen(T0, a.clone()),
-            happened(event(
-                "e2",
-                (Kind::Pod, "flaky-a"),
-                "Started",
-                "Started container work",
-                T0 + SECOND,
-            )),
-            seen(T0 + 3 * SECOND, ended_pod(a, "Failed", 3, T0 + 3 * SECOND)),
-            happened(event(
-                "e3",
-                (Kind::Job, "flaky"),
-                "SuccessfulCreate",
-                "Created pod: flaky-b",
-                T0 + 13 * SECOND,
-            )),
+            on_pod("e2", "flaky-a", "Started", "Started container work", T0 + SECOND),
+            seen(T0 + 3 * SECOND, a.ended("Failed", 3, T0 + 3 * SECOND)),
+            created_pod("e3", (Kind::Job, "flaky"), "flaky-b", T0 + 13 * SECOND),
             seen(T0 + 13 * SECOND, b.clone()),
-            happened(event(
-                "e4",
-                (Kind::Pod, "flaky-b"),
-                "Started",
-                "Started container work",
-                T0 + 14 * SECOND,
-            )),
-            seen(T0 + 16 * SECOND, ended_pod(b, "Succeeded", 0, T0 + 16 * SECOND)),
+            on_pod("e4", "flaky-b", "Started", "Started container work", T0 + 14 * SECOND),
+            seen(T0 + 16 * SECOND, b.ended("Succeeded", 0, T0 + 16 * SECOND)),
             seen(T0 + 16 * SECOND, done),
         ],
     );
@@ -901,26 +528,13 @@ fn a_job_s_failed_pod_is_an_error_and_its_complete_condition_ends_the_job() {
 #[test]
 fn a_cron_job_s_job_shows_how_it_ended_and_a_failed_job_is_an_error() {
     let cron = object(Kind::CronJob, "nightly", "c-1");
-    let mut job = owned_by(object(Kind::Job, "nightly-1", "j-1"), &cron);
-    job.conditions =
-        vec![condition("Failed", "True", T0 + 9 * SECOND, Some("BackoffLimitExceeded"))];
+    let failed = condition("Failed", "True", T0 + 9 * SECOND, Some("BackoffLimitExceeded"));
+    let job = object(Kind::Job, "nightly-1", "j-1").owned_by(&cron).with_conditions(vec![failed]);
     let spans = run(vec![
         seen(T0, cron),
         seen(T0, job),
-        happened(event(
-            "e1",
-            (Kind::CronJob, "nightly"),
-            "SuccessfulCreate",
-            "Created job nightly-1",
-            T0,
-        )),
-        happened(event(
-            "e2",
-            (Kind::Job, "nightly-1"),
-            "SuccessfulCreate",
-            "Created pod: nightly-1-aaa",
-            T0 + SECOND,
-        )),
+        created_job("e1", "nightly", "nightly-1", T0),
+        created_pod("e2", (Kind::Job, "nightly-1"), "nightly-1-aaa", T0 + SECOND),
     ]);
     let job = spans.iter().find(|s| s.name == "Job.Run").unwrap();
     assert_eq!(root(&spans, job).name, "CronJob.Run");
@@ -930,36 +544,22 @@ fn a_cron_job_s_job_shows_how_it_ended_and_a_failed_job_is_an_error() {
     assert!(matches!(&job.status, Status::Error(m) if m.starts_with("BackoffLimitExceeded")));
 }
 
-fn text_of(attributes: &[(&'static str, Value)], key: &str) -> String {
-    attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()).unwrap_or_default()
-}
-
 #[test]
 fn replica_set_and_stateful_set_conditions_are_on_their_spans() {
-    let d = generation(object(Kind::Deployment, "web", "d-1"), 2, T0);
-    let mut rs = owned_by(object(Kind::ReplicaSet, "web-abc", "rs-1"), &d);
-    rs.conditions =
-        vec![condition("ReplicaFailure", "True", T0 + 2 * SECOND, Some("FailedCreate"))];
-    let mut sts = generation(object(Kind::StatefulSet, "db", "s-1"), 1, T0);
-    sts.conditions = vec![condition("Ready", "True", T0 + 2 * SECOND, None)];
+    let d = object(Kind::Deployment, "web", "d-1").generation(2, T0);
+    let failure = condition("ReplicaFailure", "True", T0 + 2 * SECOND, Some("FailedCreate"));
+    let rs =
+        object(Kind::ReplicaSet, "web-abc", "rs-1").owned_by(&d).with_conditions(vec![failure]);
+    let sts = object(Kind::StatefulSet, "db", "s-1")
+        .generation(1, T0)
+        .with_conditions(vec![condition("Ready", "True", T0 + 2 * SECOND, None)]);
+    let message = "create Pod db-0 in StatefulSet db successful";
     let spans = run(vec![
         seen(T0, d),
         seen(T0, rs),
         seen(T0, sts),
-        happened(event(
-            "e1",
-            (Kind::Deployment, "web"),
-            "ScalingReplicaSet",
-            "Scaled up replica set web-abc to 1",
-            T0 + SECOND,
-        )),
-        happened(event(
-            "e2",
-            (Kind::StatefulSet, "db"),
-            "SuccessfulCreate",
-            "create Pod db-0 in StatefulSet db successful",
-            T0 + SECOND,
-        )),
+        scaled_up("e1", "web", "web-abc", 1, T0 + SECOND),
+        happened(event("e2", (Kind::StatefulSet, "db"), "SuccessfulCreate", message, T0 + SECOND)),
     ]);
     let step = holding(&spans, "e1");
     assert_eq!(step.name, "ReplicaSet.ScaleUp");
@@ -969,19 +569,11 @@ fn replica_set_and_stateful_set_conditions_are_on_their_spans() {
     assert!(sts.events.iter().any(|e| e.name == "Ready=True"), "{sts:#?}");
 }
 
-fn hpa(name: &str, target: (Kind, &str)) -> ObjectSeen {
-    let mut h = object(Kind::HorizontalPodAutoscaler, name, "hpa-1");
-    h.scale_target = Some(Box::new(ObjectKey::new(target.0, "default", target.1)));
-    h
-}
-
 #[test]
 fn an_autoscaler_s_rescale_is_the_cause_of_the_deployment_s_scale() {
     let (d, rs, pod) = rollout_objects();
     // The autoscaler scales through the subresource: a new generation, no managedFields entry.
-    let mut scaled = d.clone();
-    scaled.generation = Some(3);
-    scaled.resource_version = Some(3);
+    let scaled = scaled_through_the_subresource(&d);
     let at = T0 + 30 * SECOND;
     let mut rescale = event(
         "h1",
@@ -991,6 +583,7 @@ fn an_autoscaler_s_rescale_is_the_cause_of_the_deployment_s_scale() {
         at,
     );
     rescale.component = "horizontal-pod-autoscaler".into();
+    let no_metrics = "failed to get cpu utilization: unable to get metrics for resource cpu";
     let spans = run(vec![
         seen(T0, d),
         seen(T0, rs),
@@ -998,26 +591,14 @@ fn an_autoscaler_s_rescale_is_the_cause_of_the_deployment_s_scale() {
         seen(at, scaled),
         happened(rescale),
         seen(at, hpa("web", (Kind::Deployment, "web"))),
-        happened(event(
-            "e1",
-            (Kind::Deployment, "web"),
-            "ScalingReplicaSet",
-            "Scaled up replica set web-abc to 4",
-            at,
-        )),
+        scaled_up("e1", "web", "web-abc", 4, at),
         seen(at, pod),
-        happened(event(
-            "e2",
-            (Kind::ReplicaSet, "web-abc"),
-            "SuccessfulCreate",
-            "Created pod: web-abc-x1",
-            at,
-        )),
+        created_pod("e2", (Kind::ReplicaSet, "web-abc"), "web-abc-x1", at),
         happened(event(
             "h2",
             (Kind::HorizontalPodAutoscaler, "web"),
             "FailedGetResourceMetric",
-            "failed to get cpu utilization: unable to get metrics for resource cpu",
+            no_metrics,
             at + 40 * SECOND,
         )),
     ]);
@@ -1049,60 +630,22 @@ fn an_autoscaler_s_rescale_is_the_cause_of_the_deployment_s_scale() {
     );
 }
 
-fn node_event(uid: &str, node: &str, reason: &str, message: &str, at: Nanos) -> EventSeen {
-    let mut e = event(uid, (Kind::Node, node), reason, message, at);
-    e.involved.key.namespace = Default::default();
-    e.component = "node-controller".into();
-    e
-}
-
 #[test]
 fn a_pod_span_links_to_its_node_s_trouble_during_its_life() {
     let (d, rs, pod) = rollout_objects();
-    let mut on_node = pod.clone();
-    on_node.pod = Some(PodStatus { node: Some("node-1".into()), ..Default::default() });
     let at = T0 + 10 * SECOND;
+    let eviction = "Marking for deletion Pod default/web-abc-x1";
     let spans = run(vec![
         seen(T0, d),
         seen(T0, rs),
-        seen(T0, on_node),
-        happened(event(
-            "e1",
-            (Kind::ReplicaSet, "web-abc"),
-            "SuccessfulCreate",
-            "Created pod: web-abc-x1",
-            T0,
-        )),
-        happened(event(
-            "e2",
-            (Kind::Pod, "web-abc-x1"),
-            "Scheduled",
-            "Successfully assigned default/web-abc-x1 to node-1",
-            T0,
-        )),
-        happened(node_event(
-            "n1",
-            "node-1",
-            "NodeNotReady",
-            "Node node-1 status is now: NodeNotReady",
-            at,
-        )),
-        happened(event("e3", (Kind::Pod, "web-abc-x1"), "NodeNotReady", "Node is not ready", at)),
-        happened(event(
-            "e4",
-            (Kind::Pod, "web-abc-x1"),
-            "TaintManagerEviction",
-            "Marking for deletion Pod default/web-abc-x1",
-            at + SECOND,
-        )),
+        seen(T0, pod.on_node("node-1")),
+        created_pod("e1", (Kind::ReplicaSet, "web-abc"), "web-abc-x1", T0),
+        scheduled("e2", "web-abc-x1", "node-1", T0),
+        node_status("n1", "node-1", "NodeNotReady", at),
+        on_pod("e3", "web-abc-x1", "NodeNotReady", "Node is not ready", at),
+        on_pod("e4", "web-abc-x1", "TaintManagerEviction", eviction, at + SECOND),
         // Trouble on another node, and long after: no link.
-        happened(node_event(
-            "n2",
-            "node-2",
-            "NodeNotReady",
-            "Node node-2 status is now: NodeNotReady",
-            at,
-        )),
+        node_status("n2", "node-2", "NodeNotReady", at),
     ]);
     let node = holding(&spans, "n1");
     assert_eq!(node.name, "Node.Activity");
@@ -1135,23 +678,15 @@ fn a_pod_span_links_to_its_node_s_trouble_during_its_life() {
 #[test]
 fn a_link_to_a_node_episode_still_open_names_the_trace_it_will_have() {
     let (d, rs, pod) = rollout_objects();
-    let mut on_node = pod.clone();
-    on_node.pod = Some(PodStatus { node: Some("node-1".into()), ..Default::default() });
     let mut c = Correlator::new(Config::default());
     let mut spans = feed(
         &mut c,
         vec![
             seen(T0, d),
             seen(T0, rs),
-            seen(T0, on_node),
-            happened(event("e1", (Kind::Pod, "web-abc-x1"), "Started", "Started container", T0)),
-            happened(node_event(
-                "n1",
-                "node-1",
-                "NodeNotReady",
-                "Node node-1 status is now: NodeNotReady",
-                T0 + SECOND,
-            )),
+            seen(T0, pod.on_node("node-1")),
+            on_pod("e1", "web-abc-x1", "Started", "Started container", T0),
+            node_status("n1", "node-1", "NodeNotReady", T0 + SECOND),
             // The pod's episode settles while the node's is kept open by more of its events.
             tick(T0 + 6 * SECOND + 1),
         ],
@@ -1160,13 +695,7 @@ fn a_link_to_a_node_episode_still_open_names_the_trace_it_will_have() {
     assert_eq!(pod_span.links.len(), 1, "{spans:#?}");
     spans.extend(feed(
         &mut c,
-        vec![happened(node_event(
-            "n2",
-            "node-1",
-            "NodeNotSchedulable",
-            "Node node-1 status is now: NodeNotSchedulable",
-            T0 + 6 * SECOND + 2,
-        ))],
+        vec![node_status("n2", "node-1", "NodeNotSchedulable", T0 + 6 * SECOND + 2)],
     ));
     spans.extend(c.finish());
     let node = holding(&spans, "n1");
@@ -1178,39 +707,16 @@ fn a_link_to_a_node_episode_still_open_names_the_trace_it_will_have() {
 
 #[test]
 fn a_job_that_completes_after_its_root_was_emitted_shows_it_on_its_later_activity() {
-    let job = object(Kind::Job, "flaky", "j-1");
-    let mut b = owned_by(object(Kind::Pod, "flaky-b", "p-b"), &job);
-    b.created = Some(T0 + 13 * SECOND);
-    let mut done = job.clone();
-    done.resource_version = Some(5);
-    done.conditions = vec![condition("Complete", "True", T0 + 16 * SECOND, None)];
+    let (job, b, done) = a_flaky_job();
     // Default settle (5 s): the retry 13 s later is a second episode of the same run.
     let spans = run(vec![
         seen(T0, job),
-        happened(event("e1", (Kind::Job, "flaky"), "SuccessfulCreate", "Created pod: flaky-a", T0)),
-        happened(event(
-            "e1s",
-            (Kind::Pod, "flaky-a"),
-            "Scheduled",
-            "Successfully assigned default/flaky-a to node-1",
-            T0,
-        )),
-        happened(event(
-            "e1t",
-            (Kind::Pod, "flaky-a"),
-            "Started",
-            "Started container work",
-            T0 + SECOND,
-        )),
-        happened(event(
-            "e2",
-            (Kind::Job, "flaky"),
-            "SuccessfulCreate",
-            "Created pod: flaky-b",
-            T0 + 13 * SECOND,
-        )),
+        created_pod("e1", (Kind::Job, "flaky"), "flaky-a", T0),
+        scheduled("e1s", "flaky-a", "node-1", T0),
+        on_pod("e1t", "flaky-a", "Started", "Started container work", T0 + SECOND),
+        created_pod("e2", (Kind::Job, "flaky"), "flaky-b", T0 + 13 * SECOND),
         seen(T0 + 13 * SECOND, b.clone()),
-        seen(T0 + 16 * SECOND, ended_pod(b, "Succeeded", 0, T0 + 16 * SECOND)),
+        seen(T0 + 16 * SECOND, b.ended("Succeeded", 0, T0 + 16 * SECOND)),
         seen(T0 + 16 * SECOND, done),
     ]);
     let roots: Vec<&SpanDraft> = spans.iter().filter(|s| s.name == "Job.Run").collect();
@@ -1226,42 +732,21 @@ fn a_job_that_completes_after_its_root_was_emitted_shows_it_on_its_later_activit
     assert_eq!(later[0].end, T0 + 16 * SECOND);
 }
 
-fn warning(mut e: EventSeen, count: i32, first: Nanos) -> EventSeen {
-    e.kind = "Warning".into();
-    e.count = count;
-    e.first = Some(first);
-    e
-}
-
 /// A volume that cannot be mounted: the pod's span is in Error with the kubelet's
 /// last message, and the repeated Event is one record with its count.
 #[test]
 fn a_failed_mount_puts_the_pod_span_in_error_with_its_count() {
     let (d, rs, pod) = rollout_objects();
     let message = r#"MountVolume.SetUp failed for volume "data" : secret "db" not found"#;
+    let failed_mount =
+        event("e3", (Kind::Pod, "web-abc-x1"), "FailedMount", message, T0 + 40 * SECOND);
     let spans = run(vec![
         seen(T0, d),
         seen(T0, rs),
         seen(T0, pod),
-        happened(event(
-            "e1",
-            (Kind::ReplicaSet, "web-abc"),
-            "SuccessfulCreate",
-            "Created pod: web-abc-x1",
-            T0,
-        )),
-        happened(event(
-            "e2",
-            (Kind::Pod, "web-abc-x1"),
-            "Scheduled",
-            "Successfully assigned default/web-abc-x1 to n1",
-            T0 + SECOND,
-        )),
-        happened(warning(
-            event("e3", (Kind::Pod, "web-abc-x1"), "FailedMount", message, T0 + 40 * SECOND),
-            4,
-            T0 + 2 * SECOND,
-        )),
+        created_pod("e1", (Kind::ReplicaSet, "web-abc"), "web-abc-x1", T0),
+        scheduled("e2", "web-abc-x1", "n1", T0 + SECOND),
+        happened(warning(failed_mount, 4, T0 + 2 * SECOND)),
     ]);
     let mount = holding(&spans, "e3");
     assert_eq!(mount.name, "Pod.VolumeMount");
@@ -1286,7 +771,10 @@ fn a_failed_mount_puts_the_pod_span_in_error_with_its_count() {
 /// condition says so, and the root span is a failed rollout in Error.
 #[test]
 fn a_rollout_past_its_progress_deadline_is_a_failed_root() {
-    let (mut d, rs, pod) = rollout_objects();
+    let (d, rs, pod) = rollout_objects();
+    let deadline =
+        condition("Progressing", "False", T0 + 9 * SECOND, Some("ProgressDeadlineExceeded"));
+    let mut d = d.with_conditions(vec![deadline]);
     d.workload = Some(WorkloadStatus {
         observed_generation: Some(2),
         desired: Some(2),
@@ -1295,19 +783,11 @@ fn a_rollout_past_its_progress_deadline_is_a_failed_root() {
         ready: 1,
         available: 1,
     });
-    d.conditions =
-        vec![condition("Progressing", "False", T0 + 9 * SECOND, Some("ProgressDeadlineExceeded"))];
     let spans = run(vec![
         seen(T0, d),
         seen(T0, rs),
         seen(T0, pod),
-        happened(event(
-            "e1",
-            (Kind::Deployment, "web"),
-            "ScalingReplicaSet",
-            "Scaled up replica set web-abc to 2",
-            T0,
-        )),
+        scaled_up("e1", "web", "web-abc", 2, T0),
     ]);
     let top = root(&spans, holding(&spans, "e1"));
     assert_eq!(top.name, "Deployment.Rollout");
@@ -1319,47 +799,37 @@ fn a_rollout_past_its_progress_deadline_is_a_failed_root() {
     );
 }
 
-/// A pod running, its readiness probe not passed yet (Ready=False).
-fn running_pod(mut p: ObjectSeen, rv: u64, started: Nanos, ready: Option<Nanos>) -> ObjectSeen {
-    p.resource_version = Some(rv);
-    p.pod = Some(PodStatus {
-        node: Some("node-1".into()),
-        phase: Some("Running".into()),
-        started: Some(started),
-        ..Default::default()
-    });
-    p.conditions = vec![match ready {
-        Some(at) => condition("Ready", "True", at, None),
-        None => condition("Ready", "False", started, Some("ContainersNotReady")),
-    }];
-    p
-}
-
-/// Scheduled at `at`, its container started a second later.
-fn startup_events(pod: &str, at: Nanos) -> Vec<Observation> {
-    let message = format!("Successfully assigned default/{pod} to node-1");
-    let scheduled = event("s1", (Kind::Pod, pod), "Scheduled", &message, at);
-    let mut started =
-        event("s2", (Kind::Pod, pod), "Started", "Started container main", at + SECOND);
-    started.involved.field_path = Some("spec.containers{main}".into());
-    vec![happened(scheduled), happened(started)]
+/// The rollout's objects; its pod scheduled at `T0`, its container started a second
+/// later, and running from then (`started`) without being Ready yet.
+fn a_pod_starting(started: Nanos) -> (Vec<Observation>, ObjectSeen) {
+    let (d, rs, pod) = rollout_objects();
+    let startup = in_container(
+        event("s2", (Kind::Pod, "web-abc-x1"), "Started", "Started container main", T0 + SECOND),
+        "main",
+    );
+    let observations = vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod.clone()),
+        scheduled("s1", "web-abc-x1", "node-1", T0),
+        happened(startup),
+        seen(started, pod.clone().running(2, started, None)),
+    ];
+    (observations, pod)
 }
 
 #[test]
 fn a_pod_waiting_longer_than_settle_for_its_readiness_probe_keeps_its_rollout_open() {
-    let (d, rs, pod) = rollout_objects();
     let started = T0 + SECOND;
     let ready = started + 20 * SECOND; // four settle windows of quiet
+    let (mut observations, pod) = a_pod_starting(started);
     let mut c = Correlator::new(Config::default());
-    let mut observations = vec![seen(T0, d), seen(T0, rs), seen(T0, pod.clone())];
-    observations.extend(startup_events("web-abc-x1", T0));
-    observations.push(seen(started, running_pod(pod.clone(), 2, started, None)));
     observations.push(tick(ready - SECOND));
     let early = feed(&mut c, observations);
     assert!(early.is_empty(), "nothing is finished while the probe is under way: {early:#?}");
     let mut spans = feed(
         &mut c,
-        vec![seen(ready, running_pod(pod, 3, started, Some(ready))), tick(ready + 6 * SECOND)],
+        vec![seen(ready, pod.running(3, started, Some(ready))), tick(ready + 6 * SECOND)],
     );
     assert!(!spans.is_empty(), "settled once Ready");
     spans.extend(c.finish());
@@ -1371,12 +841,9 @@ fn a_pod_waiting_longer_than_settle_for_its_readiness_probe_keeps_its_rollout_op
 
 #[test]
 fn a_pod_whose_probe_fails_does_not_hold_its_rollout_open() {
-    let (d, rs, pod) = rollout_objects();
     let started = T0 + SECOND;
+    let (mut observations, pod) = a_pod_starting(started);
     let mut c = Correlator::new(Config::default());
-    let mut observations = vec![seen(T0, d), seen(T0, rs), seen(T0, pod.clone())];
-    observations.extend(startup_events("web-abc-x1", T0));
-    observations.push(seen(started, running_pod(pod.clone(), 2, started, None)));
     let mut unhealthy = event(
         "u1",
         (Kind::Pod, "web-abc-x1"),
@@ -1387,7 +854,7 @@ fn a_pod_whose_probe_fails_does_not_hold_its_rollout_open() {
     unhealthy.kind = "Warning".into();
     observations.push(happened(unhealthy));
     // Still not Ready after the warning: it does not reopen the wait.
-    observations.push(seen(started + 2 * SECOND, running_pod(pod, 3, started, None)));
+    observations.push(seen(started + 2 * SECOND, pod.running(3, started, None)));
     observations.push(tick(started + 8 * SECOND));
     let spans = feed(&mut c, observations);
     assert!(
@@ -1399,15 +866,11 @@ fn a_pod_whose_probe_fails_does_not_hold_its_rollout_open() {
 #[test]
 fn whole_second_stamps_are_dated_by_their_arrival_within_or_just_past_their_second() {
     let (d, rs, pod) = rollout_objects();
-    let container = |mut e: EventSeen| {
-        e.involved.field_path = Some("spec.containers{main}".into());
-        e
+    let on_main = |uid: &str, reason: &str, at: Nanos| {
+        in_container(event(uid, (Kind::Pod, "web-abc-x1"), reason, reason, at), "main")
     };
-    let arriving = |at: Nanos, e: EventSeen| Observation { at, what: Observed::Event(Box::new(e)) };
-    let created =
-        container(event("c1", (Kind::Pod, "web-abc-x1"), "Created", "Created", T0 + 10 * SECOND));
-    let started =
-        container(event("s1", (Kind::Pod, "web-abc-x1"), "Started", "Started", T0 + 12 * SECOND));
+    let created = on_main("c1", "Created", T0 + 10 * SECOND);
+    let started = on_main("s1", "Started", T0 + 12 * SECOND);
     // Stamped 14 s, became Ready at the end of that second, its update seen 30 ms later.
     let ready = T0 + 14 * SECOND;
     let spans = run(vec![
@@ -1416,7 +879,7 @@ fn whole_second_stamps_are_dated_by_their_arrival_within_or_just_past_their_seco
         seen(T0, pod.clone()),
         arriving(T0 + 10 * SECOND + SECOND / 2, created),
         arriving(T0 + 13 * SECOND + 20_000_000, started),
-        seen(ready + SECOND + 30_000_000, running_pod(pod, 2, T0 + 12 * SECOND, Some(ready))),
+        seen(ready + SECOND + 30_000_000, pod.running(2, T0 + 12 * SECOND, Some(ready))),
     ]);
     let named =
         |name: &str| spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("{name}"));
@@ -1432,12 +895,8 @@ fn whole_second_stamps_are_dated_by_their_arrival_within_or_just_past_their_seco
 fn a_stamp_seen_long_after_its_second_keeps_its_own_time() {
     let (d, rs, pod) = rollout_objects();
     let pulled = event("p1", (Kind::Pod, "web-abc-x1"), "Pulled", "cached", T0 + 2 * SECOND);
-    let spans = run(vec![
-        seen(T0, d),
-        seen(T0, rs),
-        seen(T0, pod),
-        Observation { at: T0 + 5 * SECOND, what: Observed::Event(Box::new(pulled)) },
-    ]);
+    let spans =
+        run(vec![seen(T0, d), seen(T0, rs), seen(T0, pod), arriving(T0 + 5 * SECOND, pulled)]);
     let placed = holding(&spans, "p1").events.iter().find(|e| e.name == "Pulled").unwrap();
     assert_eq!(placed.time, T0 + 2 * SECOND);
 }

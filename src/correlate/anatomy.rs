@@ -3,9 +3,9 @@
 //! did this pod take so long" at a glance. Each child takes the Events that tell
 //! its part; the rest stay on the pod's span.
 
-use super::build::{Tree, SLACK};
 use super::episode::Placed;
 use super::objects::Tracked;
+use super::tree::{Tree, SLACK};
 use crate::span::{self, Attributes};
 use crate::time::{Nanos, SECOND};
 

@@ -4,15 +4,15 @@
 
 use foldhash::{HashMap, HashMapExt};
 
-use super::rules::{Action, Mention};
-use crate::observe::{EventSeen, Kind, ObjectKey};
+use super::messages::{Action, Mention};
+use crate::observe::{EventSeen, Kind, ObjectKey, ObjectSeen};
 use crate::time::{self, Nanos};
 
 pub struct Episode {
     pub top: ObjectKey,
     /// By event uid; a repeated event (count bump) replaces its earlier copy.
-    /// Hashed, not ordered: building sorts by (time, uid) anyway, and comparing
-    /// uids down a tree was a measurable share of placing each Event.
+    /// Hashed, not ordered: building sorts by (time, uid) anyway, and placing
+    /// each Event then costs one hash instead of uid comparisons down a tree.
     pub events: HashMap<String, Placed>,
     pub opened: Nanos,
     pub last_activity: Nanos,
@@ -83,7 +83,7 @@ impl Episode {
         }
     }
 
-    /// `mentioned` is what the event's message names (see `rules::mention`).
+    /// `mentioned` is what the event's message names (see `messages::mention`).
     pub fn add(
         &mut self,
         event: Box<EventSeen>,
@@ -122,6 +122,13 @@ impl Episode {
         } else {
             longest.min(self.last_activity.saturating_add(settle))
         }
+    }
+
+    /// Its events by (time, uid): the order its spans are built in.
+    pub fn sorted(&self) -> Vec<&Placed> {
+        let mut events: Vec<&Placed> = self.events.values().collect();
+        events.sort_by(|a, b| (a.time(), &a.event.uid).cmp(&(b.time(), &b.event.uid)));
+        events
     }
 
     /// Counts a new event (each uid once) into its pod's progress.
@@ -197,5 +204,19 @@ impl Placed {
     /// (in a live watch, or recorded in a capture) gives the finer instant.
     pub fn time(&self) -> Nanos {
         self.event.time().map_or(self.at, |t| time::refine(t, self.at))
+    }
+}
+
+/// What a pod's status says of its readiness: `Some(true)` while its containers
+/// run and it is not Ready yet (a readiness probe under way), `Some(false)` once
+/// it is Ready or has ended; `None` before it started, or for other objects.
+pub fn awaiting_ready(object: &ObjectSeen) -> Option<bool> {
+    let pod = object.pod.as_ref()?;
+    let ready = object.conditions.iter().any(|c| c.kind == "Ready" && c.status == "True");
+    match pod.phase.as_deref() {
+        _ if ready => Some(false),
+        Some("Succeeded" | "Failed") => Some(false),
+        Some("Running") if pod.started.is_some() => Some(true),
+        _ => None,
     }
 }

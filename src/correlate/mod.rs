@@ -1,8 +1,7 @@
 //! The correlator: pure, synchronous, no I/O and no wall clock. Observations in,
 //! finished spans out. Its clock advances only from observation times.
 //!
-//! Shape (after kube-runtime's watcher): one step function, `ingest`, plus
-//! `finish` at the end of input.
+//! Shape: one step function, `ingest`, plus `finish` at the end of input.
 //! - An object updates the table and the causality graph; events waiting for it
 //!   in the pending set are placed.
 //! - An event whose owner chain is known joins the episode of its top-level
@@ -10,30 +9,46 @@
 //!   the best known ancestor when the settle window expires (never dropped).
 //! - An episode settles after `settle` of quiet (longer while a pod is visibly in
 //!   flight, up to `max_open`), and is built into spans: one trace per rollout.
+//!
+//! What differs per workload kind is in `kinds`; an episode is split into
+//! rollouts in `rollout`, and each rollout's spans are built in `build`.
 
 mod anatomy;
+mod attributes;
 mod build;
+mod emitted;
 mod episode;
 mod graph;
+mod job;
+mod kinds;
+mod messages;
+mod node_links;
 mod objects;
+mod pending;
+mod pod;
 mod rollout;
-mod rules;
+mod root;
 mod selector;
+mod steps;
+mod tree;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap};
 
-use foldhash::{HashMap, HashMapExt, HashSet};
+use foldhash::{HashMap, HashMapExt};
 
 use crate::observe::{EventSeen, Kind, Name, ObjectKey, ObjectSeen, Observation, Observed};
-use crate::span::{SpanDraft, TraceId};
+use crate::span::SpanDraft;
 use crate::time::{Nanos, SECOND};
-use build::{Context, NodeMark, NodeMarks, Roots};
+use build::Context;
+use emitted::{EmittedRoots, Roots};
 use episode::Episode;
 use graph::Graph;
+use node_links::{NodeLinks, NodeMark};
 use objects::Objects;
+use pending::{Pending, Waiting};
 
-pub use rules::{mention, rescale, Action, Mention, Rescale};
+pub use messages::{mention, rescale, Action, Mention, Rescale};
 pub use selector::Selector;
 
 #[derive(Debug, Clone)]
@@ -78,31 +93,6 @@ pub struct Stats {
     pub unselected: u64,
 }
 
-/// Root spans already emitted (bounded; the oldest are forgotten first).
-#[derive(Default)]
-struct EmittedRoots {
-    set: HashSet<TraceId>,
-    order: VecDeque<TraceId>,
-}
-
-const EMITTED_ROOTS_KEPT: usize = 100_000;
-
-impl Roots for EmittedRoots {
-    fn emitted(&self, trace: &TraceId) -> bool {
-        self.set.contains(trace)
-    }
-    fn mark(&mut self, trace: TraceId) {
-        if self.set.insert(trace) {
-            self.order.push_back(trace);
-            if self.order.len() > EMITTED_ROOTS_KEPT {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
-            }
-        }
-    }
-}
-
 pub struct Correlator {
     config: Config,
     now: Nanos,
@@ -119,102 +109,6 @@ pub struct Correlator {
     node_marks: HashMap<Name, Vec<NodeMark>>,
     last_prune: Nanos,
     stats: Stats,
-}
-
-/// The node marks a pod span can link to: of built node episodes, and of one
-/// still open (its trace id as it will be built).
-struct NodeLinks<'a> {
-    built: &'a HashMap<Name, Vec<NodeMark>>,
-    episodes: &'a BTreeMap<ObjectKey, Episode>,
-    objects: &'a Objects,
-    graph: &'a Graph,
-}
-
-impl NodeMarks for NodeLinks<'_> {
-    fn marks(&self, node: &str) -> Vec<NodeMark> {
-        let mut marks = self.built.get(node).cloned().unwrap_or_default();
-        let key = ObjectKey::new(Kind::Node, "", node);
-        if let Some(episode) = self.episodes.get(&key) {
-            let rollouts =
-                rollout::split(&key, self.objects.get(&key), self.graph, sorted(episode));
-            marks.extend(build::node_marks(&rollouts));
-        }
-        marks
-    }
-}
-
-/// What a pod's status says of its readiness: `Some(true)` while its containers
-/// run and it is not Ready yet (a readiness probe under way), `Some(false)` once
-/// it is Ready or has ended; `None` before it started, or for other objects.
-fn awaiting_ready(object: &ObjectSeen) -> Option<bool> {
-    let pod = object.pod.as_ref()?;
-    let ready = object.conditions.iter().any(|c| c.kind == "Ready" && c.status == "True");
-    match pod.phase.as_deref() {
-        _ if ready => Some(false),
-        Some("Succeeded" | "Failed") => Some(false),
-        Some("Running") if pod.started.is_some() => Some(true),
-        _ => None,
-    }
-}
-
-/// An episode's events by (time, uid): the order its spans are built in.
-fn sorted(episode: &Episode) -> Vec<&episode::Placed> {
-    let mut events: Vec<&episode::Placed> = episode.events.values().collect();
-    events.sort_by(|a, b| (a.time(), &a.event.uid).cmp(&(b.time(), &b.event.uid)));
-    events
-}
-
-/// Events whose owner chain is not known yet, indexed by arrival (to expire them
-/// in order) and by the unknown top object they wait for (to retry only those
-/// when it or an edge above it appears).
-#[derive(Default)]
-struct Pending {
-    by_uid: HashMap<String, Waiting>,
-    by_arrival: BTreeSet<(Nanos, String)>,
-    by_top: HashMap<ObjectKey, BTreeSet<String>>,
-}
-
-struct Waiting {
-    since: Nanos,
-    event: Box<EventSeen>,
-    top: ObjectKey,
-}
-
-impl Pending {
-    fn len(&self) -> usize {
-        self.by_uid.len()
-    }
-
-    fn insert(&mut self, since: Nanos, event: Box<EventSeen>, top: ObjectKey) {
-        let uid = event.uid.clone();
-        self.remove(&uid);
-        self.by_arrival.insert((since, uid.clone()));
-        self.by_top.entry(top.clone()).or_default().insert(uid.clone());
-        self.by_uid.insert(uid, Waiting { since, event, top });
-    }
-
-    fn remove(&mut self, uid: &str) -> Option<Waiting> {
-        let waiting = self.by_uid.remove(uid)?;
-        self.by_arrival.remove(&(waiting.since, uid.to_string()));
-        if let Some(set) = self.by_top.get_mut(&waiting.top) {
-            set.remove(uid);
-            if set.is_empty() {
-                self.by_top.remove(&waiting.top);
-            }
-        }
-        Some(waiting)
-    }
-
-    /// The oldest waiting event, if it arrived at or before `before`.
-    fn oldest(&self, before: Nanos) -> Option<String> {
-        self.by_arrival.first().filter(|(since, _)| *since <= before).map(|(_, uid)| uid.clone())
-    }
-
-    /// Takes out every event waiting for `top`.
-    fn waiting_for(&mut self, top: &ObjectKey) -> Vec<Waiting> {
-        let uids = self.by_top.remove(top).unwrap_or_default();
-        uids.iter().filter_map(|uid| self.remove(uid)).collect()
-    }
 }
 
 impl Correlator {
@@ -283,7 +177,7 @@ impl Correlator {
             };
             ObjectKey::new(o.kind.clone(), namespace, o.name.clone())
         });
-        let readiness = awaiting_ready(&object);
+        let readiness = episode::awaiting_ready(&object);
         let before = self.graph.top(&key);
         if self.objects.upsert(object, at) {
             self.graph.set_owner(&key, owner.as_ref());
@@ -307,7 +201,7 @@ impl Correlator {
 
     fn event(&mut self, event: Box<EventSeen>, at: Nanos) {
         self.stats.events += 1;
-        let mentioned = rules::mention(&event);
+        let mentioned = messages::mention(&event);
         let mut retry = None;
         if let Some(m) = &mentioned {
             retry = Some(self.graph.top(&m.object));
@@ -335,14 +229,14 @@ impl Correlator {
     /// The owner chain ends at an object known to have no owner, or at a kind
     /// nothing owns in practice.
     fn certain(&self, top: &ObjectKey) -> bool {
-        top.kind.is_usually_top_level() || self.objects.get(top).is_some()
+        kinds::of(&top.kind).top_level || self.objects.get(top).is_some()
     }
 
     /// Where an event belongs: its subject's top-level object; a
     /// HorizontalPodAutoscaler's rescale belongs to the rollout of what it scaled
     /// (its spec.scaleTargetRef: the message does not name it).
     fn top_of(&self, event: &EventSeen) -> ObjectKey {
-        let target = rules::rescale(event)
+        let target = messages::rescale(event)
             .and_then(|_| self.objects.get(&event.involved.key))
             .and_then(|t| t.seen.scale_target.as_deref());
         self.graph.top(target.unwrap_or(&event.involved.key))
@@ -379,7 +273,7 @@ impl Correlator {
     }
 
     fn place_waiting(&mut self, waiting: Waiting, certain: bool) {
-        let mentioned = rules::mention(&waiting.event);
+        let mentioned = messages::mention(&waiting.event);
         self.place(waiting.event, mentioned.as_ref(), certain, waiting.since);
     }
 
@@ -465,9 +359,9 @@ impl Correlator {
             return Vec::new();
         }
         let tracked = self.objects.get(&episode.top);
-        let rollouts = rollout::split(&episode.top, tracked, &self.graph, sorted(episode));
+        let rollouts = rollout::split(&episode.top, tracked, &self.graph, episode.sorted());
         if episode.top.kind == Kind::Node {
-            let marks = build::node_marks(&rollouts);
+            let marks = node_links::node_marks(&rollouts);
             if !marks.is_empty() {
                 self.node_marks.entry(episode.top.name.clone()).or_default().extend(marks);
             }
@@ -478,19 +372,18 @@ impl Correlator {
             objects: &self.objects,
             graph: &self.graph,
         };
-        let ctx = Context { objects: &self.objects, graph: &self.graph, nodes: &nodes };
+        let ctx = Context {
+            objects: &self.objects,
+            graph: &self.graph,
+            nodes: &nodes,
+            settle: self.config.settle,
+        };
         let mut drafts = Vec::new();
         for r in &rollouts {
             if !self.roots.emitted(&r.trace) {
                 self.stats.traces += 1;
             }
-            drafts.extend(build::rollout_spans(
-                &episode.top,
-                r,
-                &ctx,
-                &mut self.roots,
-                self.config.settle,
-            ));
+            drafts.extend(build::rollout_spans(&episode.top, r, &ctx, &mut self.roots));
         }
         drafts
     }

@@ -54,8 +54,8 @@ impl Tracked {
 #[derive(Default)]
 pub struct Objects {
     /// Keyed by `seen.key`. A hash table keeps up to twice its length in slots
-    /// (more while it grows): each slot is one pointer, not a ~500-byte Tracked
-    /// nor a second copy of its key.
+    /// (more while it grows): each slot is one pointer, not a whole Tracked nor
+    /// a second copy of its key.
     table: HashTable<Box<Tracked>>,
     hasher: RandomState,
     /// (deleted_at, key) of deleted objects, oldest first, for eviction without a scan.

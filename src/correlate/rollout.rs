@@ -1,12 +1,13 @@
 //! Splits an episode into rollouts: one trace per change of the top-level object.
 //! The generation (and when its spec change happened) decides where it is known;
 //! otherwise the events decide: a scale-up of a new ReplicaSet starts a new rollout,
-//! a CronJob's runs are one trace per Job.
+//! a CronJob's runs are one trace per Job. Which way a kind is split is in `kinds`.
 
 use super::episode::Placed;
 use super::graph::Graph;
+use super::kinds::{self, Rollouts};
+use super::messages::{self, Action};
 use super::objects::Tracked;
-use super::rules::{self, Action};
 use crate::observe::{Kind, Name, ObjectKey};
 use crate::span::{self, TraceId};
 use crate::time;
@@ -41,15 +42,14 @@ pub fn split<'a>(
     graph: &Graph,
     events: Vec<&'a Placed>,
 ) -> Vec<Rollout<'a>> {
-    let keys: Vec<(String, Option<i64>)> = match top.kind {
-        Kind::Pod => events.iter().map(|_| ("pod".to_string(), None)).collect(),
-        Kind::Job => events.iter().map(|_| ("run".to_string(), None)).collect(),
-        Kind::Node | Kind::HorizontalPodAutoscaler | Kind::Other(_) => {
+    let keys: Vec<(String, Option<i64>)> = match kinds::of(&top.kind).rollouts {
+        Rollouts::Whole(key) => events.iter().map(|_| (key.to_string(), None)).collect(),
+        Rollouts::PerEpisode => {
             let first = events.first().map(|p| time::format(p.time())).unwrap_or_default();
             events.iter().map(|_| (format!("activity:{first}"), None)).collect()
         }
-        Kind::CronJob => cron_job_runs(top, graph, &events),
-        _ => by_generation(tracked, &events),
+        Rollouts::PerJob => cron_job_runs(top, graph, &events),
+        Rollouts::ByGeneration => by_generation(tracked, &events),
     };
     let subject = subject_id(top, tracked, &events);
     let mut rollouts: Vec<Rollout<'a>> = Vec::new();
@@ -83,7 +83,7 @@ fn by_generation(tracked: Option<&Tracked>, events: &[&Placed]) -> Vec<(String, 
             continue;
         }
         keys.push((String::new(), None));
-        let scaled_up = rules::mention(&placed.event)
+        let scaled_up = messages::mention(&placed.event)
             .filter(|m| matches!(m.action, Action::ScaleUp(_)) && m.object.kind == Kind::ReplicaSet)
             .map(|m| m.object.name);
         if segments.is_empty() || (scaled_up.is_some() && last_up.is_some() && scaled_up != last_up)
@@ -115,7 +115,9 @@ fn cron_job_runs(top: &ObjectKey, graph: &Graph, events: &[&Placed]) -> Vec<(Str
         .map(|placed| {
             let event = &placed.event;
             let job = if event.involved.key == *top {
-                rules::mention(event).filter(|m| m.object.kind == Kind::Job).map(|m| m.object.name)
+                messages::mention(event)
+                    .filter(|m| m.object.kind == Kind::Job)
+                    .map(|m| m.object.name)
             } else {
                 graph
                     .route(&event.involved.key)

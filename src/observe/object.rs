@@ -25,8 +25,8 @@ pub struct Condition {
     pub kind: Name,
     pub status: Name,
     pub at: Option<Nanos>,
-    /// 16 bytes where a Name takes 24: a pod keeps four or five conditions,
-    /// most of them without a reason.
+    /// Boxed, smaller than a Name: a pod keeps several conditions, most of
+    /// them without a reason.
     pub reason: Option<Box<str>>,
 }
 
@@ -47,7 +47,7 @@ pub struct ContainerStatus {
     pub name: Name,
     pub restarts: i32,
     /// lastState.terminated.reason, e.g. `OOMKilled`, `Error`; rarely set, so
-    /// 16 bytes instead of a Name's 24.
+    /// boxed, smaller than a Name.
     pub last_reason: Option<Box<str>>,
     pub last_exit_code: Option<i32>,
     /// state.terminated now: a container that ran to completion (a Job's pod) or failed for good.
@@ -127,8 +127,7 @@ impl ObjectSeen {
 
 /// Maps an object's metadata (from a watch or a replayed document) to its projection.
 pub fn object_observation(kind: Kind, meta: &MetaView) -> ObjectSeen {
-    // From a slice, so the vector is allocated at its exact length (through
-    // Option::iter().flatten() it started at four: 240 bytes more per object).
+    // From a slice, so the vector is allocated at its exact length.
     let owners = meta
         .owner_references
         .as_deref()

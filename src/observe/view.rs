@@ -1,8 +1,7 @@
 //! What kspan-rs reads of an API object, as borrowed serde views: the few fields
 //! the projections use, deserialized straight from the JSON text (or a parsed
-//! value) with every other field skipped unread. A whole k8s-openapi object is
-//! built field by field, string by string, and dropped at once: on a replay of a
-//! large capture that was most of the time and of the allocations.
+//! value) with every other field skipped unread, so reading a line allocates
+//! little more than what the projection keeps.
 //!
 //! One view serves every kind (Events included): the fields of different kinds
 //! do not clash, so a recorded line is read in one pass before its kind is known.
@@ -23,7 +22,7 @@ use crate::time::{self, Nanos};
 /// A string of the JSON text, borrowed from it unless it had escapes to undo.
 /// serde's own `Cow<str>` borrows only as a bare struct field of that very type
 /// (not behind an alias, nor inside an Option, a Vec or a map): otherwise it
-/// allocates, which was about twenty allocations and copies a line.
+/// allocates a copy of every string.
 #[derive(Debug, Default, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Text<'a>(Cow<'a, str>);
 
@@ -63,8 +62,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 }
 
 /// An RFC 3339 instant; the zero time and other out-of-range instants read as
-/// unset. Text that is no instant at all fails the document, as it did with the
-/// k8s-openapi types.
+/// unset. Text that is no instant at all fails the document.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Instant(pub Option<Nanos>);
 
