@@ -6,3 +6,4 @@ pub mod files;
 pub mod record;
 pub mod replay;
 pub mod watch;
+pub mod watch_step;
