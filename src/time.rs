@@ -77,8 +77,8 @@ fn kubernetes_layout(b: &[u8]) -> Option<i128> {
 }
 
 /// `2006-01-02T15:04:05Z` for seconds since the epoch (up to 2262, as far as `Nanos` go).
-fn whole_seconds(seconds: i64) -> String {
-    let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
+pub fn whole_seconds(seconds: i64) -> String {
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
     let mut text = *b"0000-00-00T00:00:00Z";
     let mut put = |end: usize, width: usize, mut value: i64| {
@@ -134,7 +134,7 @@ fn days_in_month(year: i64, month: i64) -> i64 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;

@@ -7,3 +7,4 @@ pub mod files;
 pub mod record;
 pub mod timeline;
 pub mod watch;
+pub mod watch_step;

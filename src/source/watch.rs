@@ -3,7 +3,6 @@
 //! through the same decoder replay uses and then dropped: nothing but compact
 //! projections is kept. No API request per event: owners come from the watched kinds.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -12,14 +11,13 @@ use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Client;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::document::{decode, Decoded};
 use super::record::Recorder;
-use crate::observe::{Name, ObjectKey, Observation, Observed};
+use super::watch_step::{capture_type, to_document, Effect, WatchState};
+use crate::observe::Observation;
 use crate::telemetry::own_events::OwnEvents;
-use crate::time::{Nanos, SECOND};
+use crate::time::Nanos;
 
 /// Counters shared by all watchers.
 #[derive(Debug, Default)]
@@ -94,28 +92,6 @@ pub fn now() -> Nanos {
         .map_or(0, |d| d.as_nanos() as Nanos)
 }
 
-/// Remembers the version of each Event already delivered, so a relist (after a
-/// restart of the watch or 410 Gone) does not deliver it twice. Events live about
-/// an hour in the API server; entries are forgotten after two.
-#[derive(Default)]
-struct SeenEvents {
-    versions: HashMap<String, (String, Nanos)>,
-    last_purge: Nanos,
-}
-
-impl SeenEvents {
-    fn is_new(&mut self, uid: &str, version: &str, at: Nanos) -> bool {
-        if at - self.last_purge > 600 * SECOND {
-            self.versions.retain(|_, (_, seen)| at - *seen < 7200 * SECOND);
-            self.last_purge = at;
-        }
-        match self.versions.insert(uid.to_string(), (version.to_string(), at)) {
-            Some((old, _)) => old != version,
-            None => true,
-        }
-    }
-}
-
 /// Runs one watcher until the channel closes.
 pub async fn watch(
     client: Client,
@@ -127,126 +103,101 @@ pub async fn watch(
         Some(ns) => Api::namespaced_with(client, ns, &resource),
         None => Api::all_with(client, &resource),
     };
-    let is_event = resource.kind == "Event";
     let mut config = watcher::Config::default();
     if let Some(fields) = outlet.field_selector.as_deref().filter(|_| resource.kind != "Node") {
         config = config.fields(fields);
     }
     let mut stream = watcher(api, config).default_backoff().boxed();
-    let mut known: BTreeMap<ObjectKey, Name> = BTreeMap::new();
-    let mut relisted: Option<BTreeMap<ObjectKey, Name>> = None;
-    let mut seen_events = SeenEvents::default();
-    let mut first_list = true;
+    let mut state = WatchState::new(&resource.kind, outlet.history_from);
     while let Some(item) = stream.next().await {
         let at = now();
-        let (object, deleted, initial) = match item {
+        let event = match item {
+            Ok(event) => event,
             Err(e) => {
-                outlet.stats.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(kind = %resource.kind, error = %e, "watch failed; retrying with backoff");
-                let text = format!("{e:?}");
-                if let Some(own) = outlet
-                    .own_events
-                    .as_ref()
-                    .filter(|_| text.contains("403") || text.contains("orbidden"))
-                {
-                    let note =
-                        format!("cannot watch {}: {e}; check the ClusterRole", resource.plural);
-                    own.warn("WatchForbidden", "Watch", note).await;
-                }
+                failed(&resource, &outlet, &e).await;
                 continue;
             }
-            Ok(Event::Init) => {
-                if !first_list {
+        };
+        if !matches!(event, Event::Init | Event::InitDone) {
+            outlet.stats.received.fetch_add(1, Ordering::Relaxed);
+        }
+        let Some(event) = to_document(event, &resource) else { continue };
+        if let (Some(recorder), Some((event_type, document))) =
+            (&outlet.recorder, capture_type(&event))
+        {
+            recorder.write(event_type, document, at);
+        }
+        for effect in state.step(event, at) {
+            match effect {
+                Effect::Restarted => {
                     outlet.stats.restarts.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(kind = %resource.kind, "watch relisting");
                 }
-                relisted = Some(BTreeMap::new());
-                continue;
-            }
-            Ok(Event::InitDone) => {
-                // Objects missing from the new list were deleted while the watch was down.
-                if let Some(now_listed) = relisted.take() {
-                    if !is_event {
-                        for (key, uid) in &known {
-                            if !now_listed.contains_key(key) {
-                                let what = Observed::deleted(key.clone(), uid.clone());
-                                if outlet.observations.send(Observation { at, what }).await.is_err()
-                                {
-                                    return;
-                                }
-                            }
-                        }
-                        known = now_listed;
-                    }
-                }
-                if first_list {
+                Effect::InitialListDone => {
                     outlet.stats.initial_lists_done.fetch_add(1, Ordering::Relaxed);
                 }
-                first_list = false;
-                continue;
-            }
-            Ok(Event::InitApply(o)) => (o, false, true),
-            Ok(Event::Apply(o)) => (o, false, false),
-            Ok(Event::Delete(o)) => (o, true, false),
-        };
-        outlet.stats.received.fetch_add(1, Ordering::Relaxed);
-        let mut value = match serde_json::to_value(&object) {
-            Ok(v) => v,
-            Err(_) => continue,
-        };
-        if let Value::Object(map) = &mut value {
-            map.insert("apiVersion".into(), Value::String(resource.api_version.clone()));
-            map.insert("kind".into(), Value::String(resource.kind.clone()));
-        }
-        if let Some(recorder) = &outlet.recorder {
-            let kind = if deleted {
-                "DELETED"
-            } else if initial {
-                "ADDED"
-            } else {
-                "MODIFIED"
-            };
-            recorder.write(kind, &value, at);
-        }
-        if is_event && !deleted {
-            let uid = object.metadata.uid.as_deref().unwrap_or_default();
-            let version = object.metadata.resource_version.as_deref().unwrap_or_default();
-            if !seen_events.is_new(uid, version, at) {
-                continue;
-            }
-        }
-        let mut decoded: Vec<Decoded> = Vec::new();
-        if let Err(e) = decode(value, None, &mut decoded) {
-            outlet.stats.undecodable.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(kind = %resource.kind, name = ?object.metadata.name, error = %e, "cannot read object");
-            continue;
-        }
-        for d in decoded {
-            let what = match d.what {
-                // A deleted Event record changes nothing: its occurrence was already seen.
-                Observed::Event(_) if deleted => continue,
-                // History before --since is not replayed at start-up.
-                Observed::Event(_)
-                    if initial && first_list && d.time.is_some_and(|t| t < outlet.history_from) =>
-                {
-                    continue
+                Effect::Undecodable { name, error } => {
+                    outlet.stats.undecodable.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(kind = %resource.kind, name = ?name, error = %error, "cannot read object");
                 }
-                Observed::Object(o) if deleted => Observed::deleted(o.key, o.uid),
-                Observed::Object(o) => {
-                    match &mut relisted {
-                        Some(listing) if initial => listing.insert(o.key.clone(), o.uid.clone()),
-                        _ => known.insert(o.key.clone(), o.uid.clone()),
-                    };
-                    Observed::Object(o)
+                Effect::Observe(observation) => {
+                    if outlet.observations.send(observation).await.is_err() {
+                        return;
+                    }
                 }
-                other => other,
-            };
-            if let Observed::Deleted(gone) = &what {
-                known.remove(&gone.key);
-            }
-            if outlet.observations.send(Observation { at, what }).await.is_err() {
-                return;
             }
         }
+    }
+}
+
+/// Counts and logs a failed watch (the watcher retries with backoff); a forbidden
+/// one is also reported as an Event, since only a ClusterRole change fixes it.
+async fn failed(resource: &ApiResource, outlet: &Outlet, e: &watcher::Error) {
+    outlet.stats.errors.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(kind = %resource.kind, error = %e, "watch failed; retrying with backoff");
+    if let Some(own) = outlet.own_events.as_ref().filter(|_| is_forbidden(e)) {
+        let note = format!("cannot watch {}: {e}; check the ClusterRole", resource.plural);
+        own.warn("WatchForbidden", "Watch", note).await;
+    }
+}
+
+/// The API server refused the list or watch: 403, with the Forbidden reason or,
+/// behind a proxy that rewrote the body, the code alone.
+fn is_forbidden(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status))
+        | watcher::Error::WatchError(status) => status.code == 403 || status.is_forbidden(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::core::Status;
+
+    use super::*;
+
+    fn api(status: Status) -> kube::Error {
+        kube::Error::Api(status.boxed())
+    }
+
+    #[test]
+    fn forbidden_is_told_by_the_status_not_the_text() {
+        let forbidden = || Status::failure("pods is forbidden", "Forbidden").with_code(403);
+        assert!(is_forbidden(&watcher::Error::InitialListFailed(api(forbidden()))));
+        assert!(is_forbidden(&watcher::Error::WatchStartFailed(api(forbidden()))));
+        assert!(is_forbidden(&watcher::Error::WatchFailed(api(forbidden()))));
+        assert!(is_forbidden(&watcher::Error::WatchError(forbidden().boxed())));
+        let unparsed = Status::failure("<html>", "Failed to parse error data").with_code(403);
+        assert!(is_forbidden(&watcher::Error::InitialListFailed(api(unparsed))));
+
+        let gone =
+            Status::failure("too old resource version: 403 (1200)", "Expired").with_code(410);
+        assert!(!is_forbidden(&watcher::Error::WatchError(gone.boxed())));
+        let other = Status::failure("forbidden words", "InternalError").with_code(500);
+        assert!(!is_forbidden(&watcher::Error::WatchFailed(api(other))));
+        assert!(!is_forbidden(&watcher::Error::NoResourceVersion));
     }
 }
