@@ -37,7 +37,7 @@ pub enum Command {
     Record(RecordArgs),
     /// Write a deterministic synthetic capture (watch-event JSON lines) of many
     /// workloads rolling out at once, for benchmarks and scale tests.
-    Synth(crate::synth::SynthArgs),
+    Synth(SynthArgs),
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +157,40 @@ pub struct RecordArgs {
     /// Stop after this long [default: at SIGINT/SIGTERM].
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+}
+
+/// `kspan synth`: write a synthetic capture.
+#[derive(Debug, Clone, Args)]
+pub struct SynthArgs {
+    /// Live pods in the cluster; every one of them is replaced by each rollout.
+    #[arg(long, default_value_t = 1000)]
+    pub pods: u64,
+
+    /// Pods per workload (the workloads are pods / this many).
+    #[arg(long, default_value_t = 50)]
+    pub pods_per_workload: u32,
+
+    /// Rollouts of every workload (Job workloads run a new Job each time): more
+    /// events over the same live objects.
+    #[arg(long, default_value_t = 1)]
+    pub rollouts: u32,
+
+    /// Seed of the generator: same seed and flags, same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Share of new pods that meet a Warning (FailedScheduling, readiness probe
+    /// failures or a crash loop), each repeated a few times.
+    #[arg(long, default_value_t = 5.0)]
+    pub warnings_percent: f64,
+
+    /// Rollouts started per second of capture time (spread over the cluster).
+    #[arg(long, default_value_t = 1.0)]
+    pub rate: f64,
+
+    /// Where to write the capture [default: stdout].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::cli::{
     ClusterArgs, CorrelationArgs, EventsApiArg, ExportArgs, OtlpProtocol, Output, ReplayArgs,
-    RunArgs,
+    RunArgs, SynthArgs,
 };
 use crate::correlate;
 use crate::error::{Error, Result};
@@ -18,6 +18,7 @@ use crate::sink::otlp::{OtlpOptions, OtlpSink, Transport};
 use crate::sink::{Mode, Out, Sink};
 use crate::source::cluster::ClusterSettings;
 use crate::source::watch::{now, EventsApi};
+use crate::synth::SynthConfig;
 use crate::time::Nanos;
 
 pub fn correlation(args: &CorrelationArgs) -> correlate::Config {
@@ -140,4 +141,19 @@ fn writer(out: Option<&Path>, mode: Mode) -> Result<Out> {
         None if mode == Mode::Live => Box::new(std::io::stdout()),
         None => Box::new(BufWriter::new(std::io::stdout())),
     })
+}
+
+/// The flags brought into range.
+impl From<&SynthArgs> for SynthConfig {
+    fn from(a: &SynthArgs) -> Self {
+        SynthConfig {
+            pods: a.pods,
+            pods_per_workload: a.pods_per_workload.max(1),
+            rollouts: a.rollouts,
+            seed: a.seed,
+            warnings_percent: a.warnings_percent.clamp(0.0, 100.0),
+            rate: if a.rate > 0.0 { a.rate } else { 1.0 },
+            ..SynthConfig::default()
+        }
+    }
 }

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         Some(Command::Record(args)) => {
             runtime().and_then(|r| Ok(r.block_on(cmd::record::run(args))?))
         }
-        Some(Command::Synth(args)) => kspan::synth::run(args).map(|code| code as u8),
+        Some(Command::Synth(args)) => cmd::synth::run(args).map_err(anyhow::Error::from),
         None => runtime().and_then(|r| Ok(r.block_on(cmd::run::run(cli.run))?)),
     };
     match status {

@@ -3,6 +3,7 @@
 pub mod record;
 pub mod replay;
 pub mod run;
+pub mod synth;
 
 /// Resolves at SIGINT or SIGTERM.
 async fn shutdown_signal() {

@@ -59,7 +59,11 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         Some(path) => Some(Arc::new(Recorder::create(path).map_err(Error::file(path))?)),
         None => None,
     };
-    let stats = Arc::new(WatchStats::default());
+    let stats = Arc::new(WatchStats {
+        restarts: metrics.watch_restarts.clone(),
+        errors: metrics.watch_errors.clone(),
+        ..WatchStats::default()
+    });
     let Watchers { mut observations, tasks: mut watchers, count } = cluster::start_watchers(
         &cluster,
         &client,
@@ -159,7 +163,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
             _ = tick.tick() => {
                 outbox.push(correlator.ingest(Observation { at: now(), what: Observed::Tick }));
                 if let Some(r) = &recorder { r.flush(); }
-                if let (true, Some(own)) = (gauges.update(metrics, &correlator, &queue, &stats), &own_events) {
+                if let (true, Some(own)) = (gauges.update(metrics, &correlator, &queue), &own_events) {
                     let note = format!("pending set full ({} events): events placed before their owners were seen; raise --pending-limit", correlator.pending());
                     let own = own.clone();
                     tokio::spawn(async move { own.warn("PendingOverflow", "Correlate", note).await });
@@ -192,7 +196,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         s.traces,
         s.spans,
         metrics.dropped("queue").get(),
-        stats.restarts.load(Ordering::Relaxed),
+        stats.restarts.get(),
         if delivered {
             String::new()
         } else {
@@ -213,24 +217,16 @@ fn count_event(metrics: &Metrics, o: &Observation) {
     }
 }
 
-/// Counters kept elsewhere (queue, watchers, correlator) copied into the metrics once a second.
+/// The pure correlator's and the queue's state, copied into the metrics once a second.
 #[derive(Default)]
 struct Gauges {
-    restarts: u64,
-    errors: u64,
     traces: u64,
     overflow: u64,
 }
 
 impl Gauges {
     /// Returns whether the pending set overflowed since the last update.
-    fn update(
-        &mut self,
-        metrics: &Metrics,
-        correlator: &Correlator,
-        queue: &SpanQueue,
-        stats: &WatchStats,
-    ) -> bool {
+    fn update(&mut self, metrics: &Metrics, correlator: &Correlator, queue: &SpanQueue) -> bool {
         metrics.queue_depth.set(queue.waiting() as i64);
         metrics.pending_events.set(correlator.pending() as i64);
         metrics.tracked_objects.set(correlator.tracked_objects() as i64);
@@ -240,10 +236,6 @@ impl Gauges {
             *last = now;
             diff
         };
-        metrics
-            .watch_restarts
-            .inc_by(sync(&mut self.restarts, stats.restarts.load(Ordering::Relaxed)));
-        metrics.watch_errors.inc_by(sync(&mut self.errors, stats.errors.load(Ordering::Relaxed)));
         metrics.traces.inc_by(sync(&mut self.traces, correlator.stats().traces));
         sync(&mut self.overflow, correlator.stats().pending_overflow) > 0
     }

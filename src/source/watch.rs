@@ -11,6 +11,7 @@ use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Client;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 
 use super::record::Recorder;
@@ -19,12 +20,13 @@ use crate::observe::Observation;
 use crate::telemetry::own_events::OwnEvents;
 use crate::time::Nanos;
 
-/// Counters shared by all watchers.
+/// Counters shared by all watchers; `restarts` and `errors` are the metrics'
+/// own counters when there are metrics.
 #[derive(Debug, Default)]
 pub struct WatchStats {
     pub received: AtomicU64,
-    pub restarts: AtomicU64,
-    pub errors: AtomicU64,
+    pub restarts: Counter,
+    pub errors: Counter,
     pub undecodable: AtomicU64,
     pub initial_lists_done: AtomicU64,
 }
@@ -130,7 +132,7 @@ pub async fn watch(
         for effect in state.step(event, at) {
             match effect {
                 Effect::Restarted => {
-                    outlet.stats.restarts.fetch_add(1, Ordering::Relaxed);
+                    outlet.stats.restarts.inc();
                     tracing::info!(kind = %resource.kind, "watch relisting");
                 }
                 Effect::InitialListDone => {
@@ -153,7 +155,7 @@ pub async fn watch(
 /// Counts and logs a failed watch (the watcher retries with backoff); a forbidden
 /// one is also reported as an Event, since only a ClusterRole change fixes it.
 async fn failed(resource: &ApiResource, outlet: &Outlet, e: &watcher::Error) {
-    outlet.stats.errors.fetch_add(1, Ordering::Relaxed);
+    outlet.stats.errors.inc();
     tracing::warn!(kind = %resource.kind, error = %e, "watch failed; retrying with backoff");
     if let Some(own) = outlet.own_events.as_ref().filter(|_| is_forbidden(e)) {
         let note = format!("cannot watch {}: {e}; check the ClusterRole", resource.plural);

@@ -29,34 +29,5 @@ mod stateful_set;
 mod text;
 mod writer;
 
-use std::io;
-
-pub use config::{SynthArgs, SynthConfig};
+pub use config::SynthConfig;
 pub use writer::{generate, SynthSummary};
-
-use text::SEC;
-
-/// Writes the capture for `args` to `--out` or stdout; the summary goes to stderr.
-pub fn run(args: SynthArgs) -> anyhow::Result<i32> {
-    let config = SynthConfig::from(&args);
-    let summary = match &args.out {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            generate(&config, file)?
-        }
-        None => generate(&config, io::stdout().lock())?,
-    };
-    eprintln!(
-        "synth: {} lines ({} events, {} distinct, {} objects), {} workloads, {} pods started, {:.1} MiB, {}s of capture",
-        summary.lines,
-        summary.events,
-        summary.event_records,
-        summary.objects,
-        summary.workloads,
-        summary.pods_created,
-        summary.bytes as f64 / (1024.0 * 1024.0),
-        (summary.last - summary.first) / SEC,
-    );
-    Ok(0)
-}
