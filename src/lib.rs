@@ -17,6 +17,9 @@ pub mod synth;
 pub mod telemetry;
 pub mod time;
 
+/// How kspan-rs names itself to the API server and the collector.
+pub const USER_AGENT: &str = concat!("kspan-rs/", env!("CARGO_PKG_VERSION"));
+
 /// jemalloc: on a 150k-pod replay glibc's malloc spent more time consolidating
 /// and unlinking free chunks than kspan-rs spent correlating (BENCHMARKS.md).
 /// Set here, so the binary, its tests and its benchmarks run on the same one.

@@ -147,10 +147,113 @@ fn replay_over_tls_to_a_test_ca_with_a_tenant_header_over_grpc_and_http() {
         assert!(!requests.is_empty(), "{protocol}: the header reached the collector");
         assert!(requests.iter().all(|l| l["status"] == 200
             && l["ssl_protocol"].as_str().is_some_and(|p| p.starts_with("TLS"))));
+        assert!(
+            requests
+                .iter()
+                .all(|l| l["user_agent"].as_str().is_some_and(|a| a.starts_with("kspan-rs/"))),
+            "{protocol}: kspan-rs names itself: {requests:?}"
+        );
     }
     let spans = received(&receiver);
     assert_eq!(spans.len(), 2 * expected().len(), "both exports arrived");
     assert_eq!(trees(&spans), expected());
+    drop(proxy);
+    drop(receiver);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `kspan replay -o otlp` with `args`, its environment cleared of OTLP settings
+/// but for `env`: (stderr, exit status).
+fn replay_otlp(args: &[&str], env: &[(&str, &str)]) -> (String, Option<i32>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kspan"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("OTEL_")) {
+        command.env_remove(key);
+    }
+    let out = command
+        .args(["replay", "--output", "otlp", "--otlp-timeout", "5s"])
+        .args(args)
+        .envs(env.iter().copied())
+        .arg(common::fixture("kspan/deployment-2-pods.main.yaml"))
+        .output()
+        .unwrap();
+    (String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code())
+}
+
+/// kspan's users write `--otlp-addr=otel-collector.default:55680`: plain text.
+#[test]
+fn an_address_without_a_scheme_is_plain_text_from_the_flag_and_the_environment() {
+    if !require_installed(
+        "an_address_without_a_scheme_is_plain_text_from_the_flag_and_the_environment",
+    ) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("kspan-otlp-schemeless-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let receiver = LiveReceiver::start_in(&dir).expect("receiver starts");
+    let bare = |endpoint: &str| endpoint.trim_start_matches("http://").to_string();
+    let (grpc, http) = (bare(receiver.grpc_endpoint()), bare(receiver.http_endpoint()));
+    let exported = format!("otlp: {} spans exported, 0 dropped", expected().len());
+    for (args, env) in [
+        (vec!["--otlp-addr", grpc.as_str()], vec![]),
+        (vec!["--otlp-protocol", "http/protobuf", "--otlp-addr", http.as_str()], vec![]),
+        (vec![], vec![("OTEL_EXPORTER_OTLP_ENDPOINT", grpc.as_str())]),
+        (
+            vec![],
+            vec![
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", http.as_str()),
+            ],
+        ),
+    ] {
+        let (stderr, status) = replay_otlp(&args, &env);
+        assert_eq!(status, Some(0), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.contains(&exported), "{args:?} {env:?}: {stderr}");
+    }
+    let spans = received(&receiver);
+    assert_eq!(spans.len(), 4 * expected().len(), "every replay arrived");
+    assert_eq!(trees(&spans), expected());
+    drop(receiver);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// TLS to a plain-text collector, or plain text to a TLS one: said in words, and
+/// the replay fails, its last line saying how many spans were not delivered.
+#[test]
+fn a_tls_mismatch_is_said_in_words_and_an_undelivered_replay_fails() {
+    if !require_installed("a_tls_mismatch_is_said_in_words_and_an_undelivered_replay_fails") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("kspan-otlp-mismatch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let receiver = LiveReceiver::start_in(&dir).expect("receiver starts");
+    let proxy = support::TlsProxy::start_in(&dir).expect("TLS proxy starts");
+    let bare = |endpoint: &str| endpoint.split_once("://").unwrap().1.to_string();
+    let plain = bare(receiver.grpc_endpoint());
+    let tls = bare(proxy.http_endpoint());
+    let total = expected().len();
+    let cases = [
+        (
+            vec!["--otlp-addr", plain.as_str(), "--otlp-secured"],
+            format!("the collector at {plain} answered in plain text: use http://{plain}, or drop --otlp-secured"),
+        ),
+        (
+            vec!["--otlp-protocol", "http/protobuf", "--otlp-addr", tls.as_str()],
+            format!("the collector at {tls} speaks TLS: use https://{tls}, or add --otlp-secured"),
+        ),
+    ];
+    for (args, said) in cases {
+        let (stderr, status) = replay_otlp(&args, &[]);
+        assert!(stderr.contains(&said), "{args:?}: {stderr}");
+        assert_eq!(status, Some(2), "{args:?}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        let address = if args.contains(&"--otlp-secured") { &plain } else { &tls };
+        assert_eq!(
+            last,
+            format!(
+                "error: {total} of {total} spans were not delivered to the collector at {address}"
+            )
+        );
+    }
     drop(proxy);
     drop(receiver);
     let _ = std::fs::remove_dir_all(&dir);

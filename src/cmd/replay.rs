@@ -64,8 +64,12 @@ impl Iterator for Input {
     }
 }
 
+/// Exit status when some spans did not reach the collector.
+pub const UNDELIVERED: u8 = 2;
+
 /// Returns the process exit status: 0; 1 when some input could not be read
-/// (everything readable was still replayed) or some spans were not delivered.
+/// (everything readable was still replayed); [`UNDELIVERED`] when some spans
+/// were not delivered, whatever the input.
 pub fn run(args: ReplayArgs) -> Result<u8> {
     let timeline = if args.paths.is_empty() {
         Timeline::from_text(EXAMPLE_NAME, EXAMPLE)
@@ -94,15 +98,17 @@ pub fn run(args: ReplayArgs) -> Result<u8> {
         let delivery = runtime.block_on(deliver(&mut sink, &mut rx));
         (correlating.join().expect("the correlator does not panic"), delivery)
     });
-    let is_otlp = matches!(sink, Sink::Otlp(_));
+    let collector = match &sink {
+        Sink::Otlp(otlp) => Some(otlp.address().to_string()),
+        _ => None,
+    };
     sink.close()?;
     let stats = correlator.stats();
-    if is_otlp {
+    let undelivered = stats.spans - delivery.exported;
+    if collector.is_some() {
         eprintln!(
             "otlp: {} spans exported, {} dropped, {} retries",
-            delivery.exported,
-            stats.spans - delivery.exported,
-            delivery.retries
+            delivery.exported, undelivered, delivery.retries
         );
     }
     if let Some(e) = delivery.write_error {
@@ -121,6 +127,13 @@ pub fn run(args: ReplayArgs) -> Result<u8> {
         },
         if input.errors == 0 { String::new() } else { format!("; {} input errors", input.errors) }
     );
+    if let (Some(collector), 1..) = (collector, undelivered) {
+        eprintln!(
+            "error: {undelivered} of {} spans were not delivered to the collector at {collector}",
+            stats.spans
+        );
+        return Ok(UNDELIVERED);
+    }
     Ok(if input.errors == 0 { 0 } else { 1 })
 }
 

@@ -3,11 +3,13 @@
 //! and when the waterfall is drawn ([`Mode`]).
 
 pub mod convert;
+pub mod endpoint;
 pub mod json;
 pub mod otlp;
 pub mod outbox;
 pub mod proto;
 pub mod queue;
+pub mod tls_probe;
 pub mod waterfall;
 
 use std::io::Write;

@@ -12,6 +12,8 @@ use opentelemetry_otlp::{
 use opentelemetry_sdk::trace::SpanExporter as _;
 
 use super::convert::{batch, ResourceOptions};
+use super::endpoint::Endpoint;
+use super::tls_probe::{self, Speaks};
 use super::{Delivered, Undelivered};
 use crate::span::SpanDraft;
 
@@ -47,6 +49,10 @@ pub enum OtlpError {
     HttpClient(String),
     #[error("export failed after {attempts} attempts: {last}")]
     Export { attempts: u32, last: String },
+    #[error("the collector at {address} answered in plain text: {fix}")]
+    PlainTextCollector { address: String, fix: String },
+    #[error("the collector at {address} speaks TLS: use https://{address}, or add --otlp-secured")]
+    TlsCollector { address: String },
 }
 
 /// Attempts per batch; the wait doubles from 200 ms between them.
@@ -55,6 +61,11 @@ const ATTEMPTS: u32 = 4;
 pub struct OtlpSink {
     exporter: SpanExporter,
     resource: ResourceOptions,
+    endpoint: Endpoint,
+    /// Whether the TLS flags were given (else an https:// address asked for TLS).
+    tls_flag: Option<&'static str>,
+    /// What the collector speaks, once an export failed.
+    speaks: Option<Speaks>,
 }
 
 /// The HTTP client for OTLP/HTTP: rustls (with the ring provider kube also uses),
@@ -69,6 +80,15 @@ fn http_client(options: &OtlpOptions) -> Result<reqwest::Client, OtlpError> {
         builder = builder.add_root_certificate(cert);
     }
     builder.build().map_err(|e| OtlpError::HttpClient(e.to_string()))
+}
+
+/// The request headers: `User-Agent: kspan-rs/<version>` unless the operator set one.
+fn with_user_agent(headers: &[(String, String)]) -> Vec<(String, String)> {
+    let mut headers = headers.to_vec();
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent")) {
+        headers.push(("User-Agent".into(), crate::USER_AGENT.into()));
+    }
+    headers
 }
 
 fn metadata(headers: &[(String, String)]) -> Result<MetadataMap, OtlpError> {
@@ -95,16 +115,20 @@ fn transport_from_env() -> Transport {
 impl OtlpSink {
     pub fn new(options: &OtlpOptions, resource: ResourceOptions) -> Result<Self, OtlpError> {
         let transport = options.transport.unwrap_or_else(transport_from_env);
+        let tls_flag = match (options.tls, &options.ca_file) {
+            (true, _) => Some("--otlp-secured"),
+            (false, Some(_)) => Some("--otlp-ca-file"),
+            (false, None) => None,
+        };
+        let endpoint =
+            Endpoint::resolve(options.endpoint.as_deref(), transport, tls_flag.is_some());
+        let headers = with_user_agent(&options.headers);
         let exporter = match transport {
             Transport::Grpc => {
                 let mut b = SpanExporter::builder().with_tonic().with_protocol(Protocol::Grpc);
-                if let Some(endpoint) = &options.endpoint {
-                    b = b.with_endpoint(endpoint.clone());
-                }
-                if !options.headers.is_empty() {
-                    b = b.with_metadata(metadata(&options.headers)?);
-                }
-                if options.tls || options.ca_file.is_some() {
+                b = b.with_endpoint(endpoint.url.clone());
+                b = b.with_metadata(metadata(&headers)?);
+                if tls_flag.is_some() {
                     let mut tls = ClientTlsConfig::new().with_enabled_roots();
                     if let Some(path) = &options.ca_file {
                         let pem =
@@ -120,19 +144,8 @@ impl OtlpSink {
             }
             Transport::HttpProtobuf => {
                 let mut b = SpanExporter::builder().with_http().with_protocol(Protocol::HttpBinary);
-                if let Some(endpoint) = &options.endpoint {
-                    // The HTTP exporter wants the full signal path.
-                    let endpoint = endpoint.trim_end_matches('/');
-                    let endpoint = if endpoint.ends_with("/v1/traces") {
-                        endpoint.to_string()
-                    } else {
-                        format!("{endpoint}/v1/traces")
-                    };
-                    b = b.with_endpoint(endpoint);
-                }
-                if !options.headers.is_empty() {
-                    b = b.with_headers(options.headers.iter().cloned().collect());
-                }
+                b = b.with_endpoint(endpoint.url.clone());
+                b = b.with_headers(headers.into_iter().collect());
                 b = b.with_http_client(http_client(options)?);
                 if let Some(timeout) = options.timeout {
                     b = b.with_timeout(timeout);
@@ -140,7 +153,7 @@ impl OtlpSink {
                 b.build()?
             }
         };
-        Ok(OtlpSink { exporter, resource })
+        Ok(OtlpSink { exporter, resource, endpoint, tls_flag, speaks: None })
     }
 
     /// Delivers one batch of finished spans (one export request per service),
@@ -170,8 +183,8 @@ impl OtlpSink {
                         wait *= 2;
                     }
                     Err(e) => {
-                        failure =
-                            Some(OtlpError::Export { attempts: attempt, last: e.to_string() });
+                        let export = OtlpError::Export { attempts: attempt, last: e.to_string() };
+                        failure = Some(self.mismatch().await.unwrap_or(export));
                         undelivered.extend(group.iter().map(|d| (*d).clone()));
                         break;
                     }
@@ -182,6 +195,33 @@ impl OtlpSink {
             None => Ok(delivered),
             Some(e) => Err(Undelivered { error: e.into(), spans: undelivered, delivered }),
         }
+    }
+
+    /// The error to report instead when the collector speaks the other protocol
+    /// (probed once, at the first failure).
+    async fn mismatch(&mut self) -> Option<OtlpError> {
+        if self.speaks.is_none() {
+            let address = self.endpoint.address.clone();
+            let speaks = tokio::task::spawn_blocking(move || tls_probe::probe(&address)).await;
+            self.speaks = Some(speaks.unwrap_or(Speaks::Unknown));
+        }
+        let address = self.endpoint.address.clone();
+        match (self.speaks, self.endpoint.tls) {
+            (Some(Speaks::PlainText), true) => {
+                let fix = match self.tls_flag {
+                    Some(flag) => format!("use http://{address}, or drop {flag}"),
+                    None => format!("use http://{address}"),
+                };
+                Some(OtlpError::PlainTextCollector { address, fix })
+            }
+            (Some(Speaks::Tls), false) => Some(OtlpError::TlsCollector { address }),
+            _ => None,
+        }
+    }
+
+    /// The collector's `host:port`.
+    pub fn address(&self) -> &str {
+        &self.endpoint.address
     }
 
     pub fn shutdown(&mut self) {

@@ -43,6 +43,11 @@ pub async fn client(settings: &ClusterSettings) -> Result<Client> {
         None if settings.context.is_some() => kube::Config::from_kubeconfig(&options).await?,
         None => kube::Config::infer().await?,
     };
+    let mut config = config;
+    // So that an audit log tells kspan-rs' requests from everyone else's.
+    config
+        .headers
+        .push((http::header::USER_AGENT, http::HeaderValue::from_static(crate::USER_AGENT)));
     Ok(Client::try_from(config)?)
 }
 
