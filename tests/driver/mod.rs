@@ -138,7 +138,7 @@ pub fn metric(metrics: &str, name: &str) -> f64 {
 /// Kills kube-apiserver, keeps it down `seconds`, starts it again and waits until ready.
 pub fn restart_apiserver(cluster: &LiveCluster, seconds: u32) {
     let status = Command::new("bash")
-        .arg(crate::support::cluster::script())
+        .arg(crate::support::script::script())
         .args(["restart-apiserver", cluster.dir().to_str().unwrap(), &seconds.to_string()])
         .status()
         .unwrap();
@@ -148,7 +148,7 @@ pub fn restart_apiserver(cluster: &LiveCluster, seconds: u32) {
 /// Compacts etcd's history up to now: a watch resuming from before gets 410 Gone.
 pub fn compact_etcd(cluster: &LiveCluster) -> u64 {
     let out = Command::new("bash")
-        .arg(crate::support::cluster::script())
+        .arg(crate::support::script::script())
         .args(["compact-etcd", cluster.dir().to_str().unwrap()])
         .output()
         .unwrap();
