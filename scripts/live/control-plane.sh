@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # The control plane: etcd, kube-apiserver, kube-controller-manager and
 # kube-scheduler v1.20.2 on loopback, and kubectl. Installs into $BIN (built once
-# from Debian's source package); `start`, `stop`, `restart-apiserver`,
-# `compact-etcd`. Sourced by scripts/live-env.sh.
+# from Debian's source package); `start`, `restart-apiserver`, `compact-etcd`
+# (`stop`, in components.sh, stops every component of a dir). Sourced by
+# scripts/live-env.sh.
 
 K8S_VERSION=v1.20.2
 K8S_COMMIT=faecb196815e248d3ecfb03c680a4507229c2a56
@@ -13,7 +14,6 @@ control_plane_packages() {
   echo golang-go dpkg-dev make rsync jq openssl curl etcd-server etcd-client golang-github-modern-go-reflect2-dev
 }
 
-# Pid files in the order `stop` signals them.
 control_plane_processes() {
   echo watchdog kube-scheduler kube-controller-manager kube-apiserver etcd
 }

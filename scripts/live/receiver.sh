@@ -24,7 +24,6 @@ receiver_install() {
   log "rotel-agent: $("$VENV/bin/rotel-agent" --version 2>/dev/null || echo '?')"
 }
 
-
 receiver_check() {
   [ -x "$VENV/bin/rotel-agent" ] || { log "missing: $VENV/bin/rotel-agent"; return 1; }
 }
