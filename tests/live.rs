@@ -14,37 +14,29 @@ use std::time::Duration;
 
 use driver::*;
 use support::rotel::{self, Span};
-use support::{LiveCluster, LiveReceiver, NodeSim, NodeSimConfig};
+use support::NodeSimConfig;
 
 #[test]
 fn deployment_create_set_image_and_scale_each_give_one_trace() {
-    let Some(cluster) =
-        LiveCluster::start_or_skip("deployment_create_set_image_and_scale_each_give_one_trace")
+    let Some(live) =
+        Live::start_or_skip("deployment_create_set_image_and_scale_each_give_one_trace")
     else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
+    let receiver = live.receiver();
+    let dir = live.dir().to_path_buf();
     let capture = dir.join("capture.jsonl");
-    let kubeconfig = cluster.kubeconfig_path();
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-addr",
-            receiver.grpc_endpoint(),
-            "--settle",
-            "2s",
-            "--cluster-name",
-            "live-test",
-            "--capture-to",
-            capture.to_str().unwrap(),
-        ],
-    );
-    wait_for_sync(&kspan);
+    let kubeconfig = live.kubeconfig();
+    let mut kspan = live.kspan(&[
+        "--otlp-addr",
+        receiver.grpc_endpoint(),
+        "--settle",
+        "2s",
+        "--cluster-name",
+        "live-test",
+        "--capture-to",
+        capture.to_str().unwrap(),
+    ]);
     // `kspan record` beside it: the same observations, for replay.
     let recording = dir.join("record.jsonl");
     let mut record = std::process::Command::new(env!("CARGO_BIN_EXE_kspan"))
@@ -60,7 +52,7 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
         .unwrap();
     std::thread::sleep(Duration::from_secs(2));
     // The nodes join after kspan-rs started: their events are activity, not history.
-    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2))).unwrap();
+    let _sim = live.node_sim(NodeSimConfig::with_nodes(2));
 
     // Three spec changes, each left to settle before the next.
     for step in [
@@ -68,8 +60,8 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
         vec!["set", "image", "deployment/web", "nginx=nginx:1.20"],
         vec!["scale", "deployment/web", "--replicas=3"],
     ] {
-        kubectl(&cluster, &step);
-        kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=60s"]);
+        live.kubectl(&step);
+        live.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"]);
         std::thread::sleep(Duration::from_secs(4));
     }
     // Self-observability while it runs: ready after sync, counters moving with the rollout.
@@ -99,7 +91,7 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
     let log = kspan.stop();
     println!("{}", log.lines().last().unwrap_or_default());
 
-    let events = api_events(&cluster, "default");
+    let events = live.api_events("default");
     let spans = rotel::parse(&receiver.output());
     let placed = span_events(&spans);
     println!(
@@ -222,35 +214,24 @@ fn deployment_create_set_image_and_scale_each_give_one_trace() {
 
 #[test]
 fn statefulset_daemonset_and_job_over_http_protobuf() {
-    let Some(cluster) =
-        LiveCluster::start_or_skip("statefulset_daemonset_and_job_over_http_protobuf")
-    else {
+    let Some(live) = Live::start_or_skip("statefulset_daemonset_and_job_over_http_protobuf") else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
+    let receiver = live.receiver();
+    let dir = live.dir().to_path_buf();
     let capture = dir.join("capture.jsonl");
-    let kubeconfig = cluster.kubeconfig_path();
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-protocol",
-            "http/protobuf",
-            "--otlp-addr",
-            receiver.http_endpoint(),
-            "--otlp-headers",
-            "x-scope-orgid=live-test",
-            "--settle",
-            "2s",
-            "--capture-to",
-            capture.to_str().unwrap(),
-        ],
-    );
-    wait_for_sync(&kspan);
+    let mut kspan = live.kspan(&[
+        "--otlp-protocol",
+        "http/protobuf",
+        "--otlp-addr",
+        receiver.http_endpoint(),
+        "--otlp-headers",
+        "x-scope-orgid=live-test",
+        "--settle",
+        "2s",
+        "--capture-to",
+        capture.to_str().unwrap(),
+    ]);
     // The nodes join after kspan-rs started: their events are activity, not history.
     // Pull, start and readiness long enough to measure within 10%.
     let (pull, start, ready) =
@@ -261,11 +242,10 @@ fn statefulset_daemonset_and_job_over_http_protobuf() {
         ready_delay: ready,
         ..NodeSimConfig::with_nodes(2)
     };
-    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
+    let _sim = live.node_sim(config);
 
-    let manifests = dir.join("workloads.yaml");
-    std::fs::write(
-        &manifests,
+    live.apply(
+        "workloads.yaml",
         r#"
 apiVersion: apps/v1
 kind: StatefulSet
@@ -296,20 +276,18 @@ spec:
       restartPolicy: Never
       containers: [{name: migrate, image: "busybox:1.36"}]
 "#,
-    )
-    .unwrap();
-    kubectl(&cluster, &["apply", "-f", manifests.to_str().unwrap()]);
-    kubectl(&cluster, &["rollout", "status", "statefulset/db", "--timeout=60s"]);
-    kubectl(&cluster, &["rollout", "status", "daemonset/agent", "--timeout=60s"]);
+    );
+    live.kubectl(&["rollout", "status", "statefulset/db", "--timeout=60s"]);
+    live.kubectl(&["rollout", "status", "daemonset/agent", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(4));
     // A rolling update of the StatefulSet: pods replaced in reverse ordinal order.
-    kubectl(&cluster, &["set", "image", "statefulset/db", "db=postgres:16"]);
-    kubectl(&cluster, &["rollout", "status", "statefulset/db", "--timeout=90s"]);
+    live.kubectl(&["set", "image", "statefulset/db", "db=postgres:16"]);
+    live.kubectl(&["rollout", "status", "statefulset/db", "--timeout=90s"]);
     std::thread::sleep(Duration::from_secs(4));
     let log = kspan.stop();
     println!("{}", log.lines().last().unwrap_or_default());
 
-    let events = api_events(&cluster, "default");
+    let events = live.api_events("default");
     let spans = rotel::parse(&receiver.output());
     let placed = span_events(&spans);
     println!(
@@ -431,36 +409,22 @@ spec:
 
 #[test]
 fn a_restart_mid_rollout_keeps_the_trace_id() {
-    let Some(cluster) = LiveCluster::start_or_skip("a_restart_mid_rollout_keeps_the_trace_id")
-    else {
+    let Some(live) = Live::start_or_skip("a_restart_mid_rollout_keeps_the_trace_id") else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let kubeconfig = cluster.kubeconfig_path();
-    let args = [
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--otlp-addr",
-        receiver.grpc_endpoint(),
-        "--settle",
-        "2s",
-    ];
-    let mut first = Kspan::start(&dir, &args);
-    wait_for_sync(&first);
+    let receiver = live.receiver();
+    let args = ["--otlp-addr", receiver.grpc_endpoint(), "--settle", "2s"];
+    let mut first = live.kspan(&args);
     // Slow pulls keep the rollout in flight long enough to restart in the middle.
     let config =
         NodeSimConfig { pull_delay: Duration::from_secs(3), ..NodeSimConfig::with_nodes(2) };
-    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
-    kubectl(&cluster, &["create", "deployment", "slow", "--image=nginx:1.19", "--replicas=3"]);
+    let _sim = live.node_sim(config);
+    live.kubectl(&["create", "deployment", "slow", "--image=nginx:1.19", "--replicas=3"]);
     std::thread::sleep(Duration::from_secs(2));
     first.stop(); // SIGTERM: what it has is delivered
     let before = rotel::parse(&receiver.output());
-    let mut second = Kspan::start(&dir, &args);
-    wait_for_sync(&second);
-    kubectl(&cluster, &["rollout", "status", "deployment/slow", "--timeout=60s"]);
+    let mut second = live.kspan(&args);
+    live.kubectl(&["rollout", "status", "deployment/slow", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(4));
     second.stop();
     let all = rotel::parse(&receiver.output());
@@ -484,27 +448,19 @@ fn a_restart_mid_rollout_keeps_the_trace_id() {
 
 #[test]
 fn as_its_service_account_over_grpc_tls_with_headers_a_200_pod_rollout_costs_no_api_requests() {
-    let Some(cluster) =
-        LiveCluster::start_or_skip("as_its_service_account_over_grpc_tls_with_headers")
+    let Some(live) = Live::start_or_skip("as_its_service_account_over_grpc_tls_with_headers")
     else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let proxy = support::TlsProxy::start_in(cluster.dir()).expect("TLS proxy starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
+    let receiver = live.receiver();
+    let proxy = live.tls_proxy();
 
     // The project's own manifests, as the README applies them: namespace,
     // ServiceAccount, least-privilege RBAC.
-    let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");
-    kubectl(&cluster, &["apply", "-k", deploy]);
-    kubectl(&cluster, &["scale", "-n", "kspan", "deployment/kspan", "--replicas=0"]);
-    let identity = cluster
-        .service_account_kubeconfig("kspan", "kspan")
-        .expect("a token for the ServiceAccount");
+    let identity = live.deployed_identity("deploy");
     let user = "system:serviceaccount:kspan:kspan";
-    let secrets = cluster
+    let secrets = live
+        .cluster
         .kubectl()
         .args(["--kubeconfig", identity.to_str().unwrap(), "get", "secrets", "-A"])
         .output()
@@ -516,33 +472,31 @@ fn as_its_service_account_over_grpc_tls_with_headers_a_200_pod_rollout_costs_no_
         String::from_utf8_lossy(&secrets.stderr)
     );
 
-    let mut kspan = Kspan::start(
-        &dir,
+    let ca_file = proxy.ca_file();
+    let mut kspan = live.kspan_as(
+        &identity,
         &[
-            "--kubeconfig",
-            identity.to_str().unwrap(),
             "--otlp-addr",
             proxy.grpc_endpoint(),
             "--otlp-ca-file",
-            proxy.ca_file().to_str().unwrap(),
+            ca_file.to_str().unwrap(),
             "--otlp-headers",
             "x-scope-orgid=tenant-a",
             "--settle",
             "3s",
         ],
     );
-    wait_for_sync(&kspan);
     std::thread::sleep(Duration::from_secs(1));
-    let after_sync = cluster.audit_requests(user).len();
+    let after_sync = live.cluster.audit_requests(user).len();
 
     let config = NodeSimConfig { max_pods: "250".into(), ..NodeSimConfig::with_nodes(4) };
-    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
-    kubectl(&cluster, &["create", "deployment", "wide", "--image=nginx:1.19", "--replicas=200"]);
-    kubectl(&cluster, &["rollout", "status", "deployment/wide", "--timeout=240s"]);
+    let _sim = live.node_sim(config);
+    live.kubectl(&["create", "deployment", "wide", "--image=nginx:1.19", "--replicas=200"]);
+    live.kubectl(&["rollout", "status", "deployment/wide", "--timeout=240s"]);
     std::thread::sleep(Duration::from_secs(6));
-    let requests = cluster.audit_requests(user);
+    let requests = live.cluster.audit_requests(user);
     let log = kspan.stop();
-    let events = api_events(&cluster, "default");
+    let events = live.api_events("default");
     let during: Vec<_> =
         requests[after_sync..].iter().map(|r| format!("{} {}", r.verb, r.request_uri)).collect();
     println!(
@@ -587,24 +541,17 @@ fn as_its_service_account_over_grpc_tls_with_headers_a_200_pod_rollout_costs_no_
 
 #[test]
 fn export_failures_are_reported_as_warning_events_on_its_own_pod() {
-    let Some(cluster) =
-        LiveCluster::start_or_skip("export_failures_are_reported_as_warning_events_on_its_own_pod")
+    let Some(live) =
+        Live::start_or_skip("export_failures_are_reported_as_warning_events_on_its_own_pod")
     else {
         return;
     };
-    let rt = runtime();
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    kubectl(&cluster, &["apply", "-k", concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/base")]);
-    kubectl(&cluster, &["scale", "-n", "kspan", "deployment/kspan", "--replicas=0"]);
-    let identity = cluster.service_account_kubeconfig("kspan", "kspan").unwrap();
+    let identity = live.deployed_identity("deploy/base");
     // A collector that is not there: a port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let mut kspan = Kspan::start(
-        &dir,
+    let mut kspan = live.kspan_as(
+        &identity,
         &[
-            "--kubeconfig",
-            identity.to_str().unwrap(),
             "--otlp-addr",
             &format!("http://{closed}"),
             "--settle",
@@ -615,12 +562,11 @@ fn export_failures_are_reported_as_warning_events_on_its_own_pod() {
             "kspan",
         ],
     );
-    wait_for_sync(&kspan);
-    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(1))).unwrap();
-    kubectl(&cluster, &["create", "deployment", "web", "--image=nginx:1.19"]);
+    let _sim = live.node_sim(NodeSimConfig::with_nodes(1));
+    live.kubectl(&["create", "deployment", "web", "--image=nginx:1.19"]);
     let t0 = std::time::Instant::now();
     let event = loop {
-        let json = kubectl(&cluster, &["get", "events", "-n", "kspan", "-o", "json"]);
+        let json = live.kubectl(&["get", "events", "-n", "kspan", "-o", "json"]);
         let list: serde_json::Value = serde_json::from_str(&json).unwrap();
         let found = list["items"]
             .as_array()

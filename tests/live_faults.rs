@@ -4,8 +4,7 @@
 //! its oldest, counted), a collector that accepts and never answers (the queue and
 //! memory stay bounded, the correlator keeps up), SIGTERM in the middle of a
 //! rollout (what is pending is delivered within the grace period).
-//! The tests run one at a time ([`serial`]): they set the receiver's ports through
-//! the environment.
+//! The tests run one at a time ([`serial`]).
 
 mod driver;
 mod support;
@@ -14,43 +13,33 @@ use std::time::{Duration, Instant};
 
 use driver::*;
 use support::rotel;
-use support::{LiveCluster, LiveReceiver, NodeSim, NodeSimConfig};
+use support::NodeSimConfig;
 
 #[test]
 fn a_collector_down_at_start_gets_every_span_when_it_returns() {
     let _serial = serial();
-    let Some(cluster) =
-        LiveCluster::start_or_skip("a_collector_down_at_start_gets_every_span_when_it_returns")
+    let Some(live) =
+        Live::start_or_skip("a_collector_down_at_start_gets_every_span_when_it_returns")
     else {
         return;
     };
-    let rt = runtime();
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
     // Ports for a receiver that is not there yet.
     let (grpc, http) = {
         let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
     };
-    let kubeconfig = cluster.kubeconfig_path();
     let endpoint = format!("http://127.0.0.1:{grpc}");
-    let mut kspan = Kspan::start(
-        &dir,
-        &["--kubeconfig", kubeconfig.to_str().unwrap(), "--otlp-addr", &endpoint, "--settle", "2s"],
-    );
-    wait_for_sync(&kspan);
-    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2))).unwrap();
-    kubectl(&cluster, &["create", "deployment", "web", "--image=nginx:1.19", "--replicas=3"]);
-    kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let mut kspan = live.kspan(&["--otlp-addr", &endpoint, "--settle", "2s"]);
+    let _sim = live.node_sim(NodeSimConfig::with_nodes(2));
+    live.kubectl(&["create", "deployment", "web", "--image=nginx:1.19", "--replicas=3"]);
+    live.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(6));
     // The collector comes back where kspan-rs expects it.
-    std::env::set_var("KSPAN_RECEIVER_PORTS", format!("{grpc} {http}"));
-    let receiver = LiveReceiver::start_in(&dir).expect("receiver starts");
-    std::env::remove_var("KSPAN_RECEIVER_PORTS");
+    let receiver = live.receiver_on(grpc, http);
     let down_for = Instant::now();
-    let events = api_events(&cluster, "default");
-    let spans = wait_for_events(&rt, &receiver.log_path(), Duration::from_secs(45), &events)
+    let events = live.api_events("default");
+    let spans = wait_for_events(&live.rt, &receiver.log_path(), Duration::from_secs(45), &events)
         .unwrap_or_else(|partial| panic!("only {} spans arrived", partial.len()));
     println!(
         "collector outage: {} events, {} spans delivered {:.1} s after it returned",
@@ -108,23 +97,17 @@ fn a_collector_outage_mid_activity_delays_spans_and_a_small_queue_drops_the_olde
     let _serial = serial();
     let test =
         "a_collector_outage_mid_activity_delays_spans_and_a_small_queue_drops_the_oldest_counted";
-    let Some(cluster) = LiveCluster::start_or_skip(test) else {
+    let Some(live) = Live::start_or_skip(test) else {
         return;
     };
-    let rt = runtime();
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let mut receiver = LiveReceiver::start_in(&dir).expect("receiver starts");
-    let ports = format!(
-        "{} {}",
-        receiver.env["KSPAN_OTLP_GRPC_PORT"], receiver.env["KSPAN_OTLP_HTTP_PORT"]
-    );
+    let mut receiver = live.receiver();
+    let (grpc, http) = receiver.ports();
     let endpoint = receiver.grpc_endpoint().to_string();
-    let kubeconfig = cluster.kubeconfig_path();
+    let kubeconfig = live.kubeconfig();
     let common = ["--kubeconfig", kubeconfig.to_str().unwrap(), "--otlp-addr", &endpoint];
     let start = |name: &str, extra: &[&str]| {
         let args: Vec<&str> = common.iter().copied().chain(extra.iter().copied()).collect();
-        Kspan::start_named(&dir, name, &args)
+        Kspan::start_named(live.dir(), name, &args)
     };
     // The same cluster, two kspan-rs: the default queue, and one of 8 spans.
     let mut queued = start("kspan-queued", &["--settle", "2s", "--cluster-name", "queued"]);
@@ -132,28 +115,29 @@ fn a_collector_outage_mid_activity_delays_spans_and_a_small_queue_drops_the_olde
         start("kspan-small", &["--settle", "2s", "--cluster-name", "small", "--queue-size", "8"]);
     wait_for_sync(&queued);
     wait_for_sync(&small);
-    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(2))).unwrap();
-    kubectl(&cluster, &["create", "deployment", "web", "--image=nginx:1.19", "--replicas=3"]);
-    kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=60s"]);
-    let first = api_events(&cluster, "default");
-    rt.block_on(rotel::wait_for_spans(&receiver.log_path(), Duration::from_secs(30), |spans| {
-        let ours = by_cluster(spans, "queued");
-        let placed = span_events(&ours);
-        first.keys().all(|uid| placed.contains_key(uid))
-    }))
-    .expect("the first rollout delivered");
+    let _sim = live.node_sim(NodeSimConfig::with_nodes(2));
+    live.kubectl(&["create", "deployment", "web", "--image=nginx:1.19", "--replicas=3"]);
+    live.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let first = live.api_events("default");
+    live.rt
+        .block_on(rotel::wait_for_spans(&receiver.log_path(), Duration::from_secs(30), |spans| {
+            let ours = by_cluster(spans, "queued");
+            let placed = span_events(&ours);
+            first.keys().all(|uid| placed.contains_key(uid))
+        }))
+        .expect("the first rollout delivered");
     let rss_start = (queued.rss_kib(), small.rss_kib());
     // The collector goes away; activity goes on.
     receiver.stop().unwrap();
     let down = Instant::now();
     // Everything the first receiver got (its log is started anew when it comes back).
     let before = rotel::parse(&receiver.output());
-    kubectl(&cluster, &["set", "image", "deployment/web", "nginx=nginx:1.20"]);
-    kubectl(&cluster, &["create", "deployment", "api", "--image=nginx:1.19", "--replicas=4"]);
-    kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=60s"]);
-    kubectl(&cluster, &["rollout", "status", "deployment/api", "--timeout=60s"]);
-    kubectl(&cluster, &["scale", "deployment/web", "--replicas=6"]);
-    kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=60s"]);
+    live.kubectl(&["set", "image", "deployment/web", "nginx=nginx:1.20"]);
+    live.kubectl(&["create", "deployment", "api", "--image=nginx:1.19", "--replicas=4"]);
+    live.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    live.kubectl(&["rollout", "status", "deployment/api", "--timeout=60s"]);
+    live.kubectl(&["scale", "deployment/web", "--replicas=6"]);
+    live.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"]);
     let (mut rss_max, mut depth_max) = ((0, 0), (0.0f64, 0.0f64));
     // The outage lasts its time, and at least until the rollouts have settled.
     let quiet = Instant::now();
@@ -167,12 +151,11 @@ fn a_collector_outage_mid_activity_delays_spans_and_a_small_queue_drops_the_olde
     }
     let small_dropped = small.metric("kspan_spans_dropped_total");
     // Back on the same ports.
-    std::env::set_var("KSPAN_RECEIVER_PORTS", &ports);
-    let receiver = LiveReceiver::start_in(&dir).expect("receiver restarts");
-    std::env::remove_var("KSPAN_RECEIVER_PORTS");
+    let receiver = live.receiver_on(grpc, http);
     let back = Instant::now();
-    let events = api_events(&cluster, "default");
-    let after = rt
+    let events = live.api_events("default");
+    let after = live
+        .rt
         .block_on(rotel::wait_for_spans(&receiver.log_path(), Duration::from_secs(60), |spans| {
             let all: Vec<_> = before.iter().chain(spans).cloned().collect();
             let ours = by_cluster(&all, "queued");
@@ -250,33 +233,23 @@ fn stalled_collector() -> (u16, std::thread::JoinHandle<()>) {
 fn a_stalled_collector_keeps_the_queue_and_memory_bounded_and_the_correlator_current() {
     let _serial = serial();
     let test = "a_stalled_collector_keeps_the_queue_and_memory_bounded_and_the_correlator_current";
-    let Some(cluster) = LiveCluster::start_or_skip(test) else {
+    let Some(live) = Live::start_or_skip(test) else {
         return;
     };
-    let rt = runtime();
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
     let (port, _collector) = stalled_collector();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let kubeconfig = cluster.kubeconfig_path();
-    let mut kspan = Kspan::start(
-        &dir,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--otlp-addr",
-            &endpoint,
-            "--settle",
-            "2s",
-            "--queue-size",
-            "30",
-            "--shutdown-grace",
-            "3s",
-        ],
-    );
-    wait_for_sync(&kspan);
+    let mut kspan = live.kspan(&[
+        "--otlp-addr",
+        &endpoint,
+        "--settle",
+        "2s",
+        "--queue-size",
+        "30",
+        "--shutdown-grace",
+        "3s",
+    ]);
     let rss_start = kspan.rss_kib();
-    let _sim = rt.block_on(NodeSim::start(client, NodeSimConfig::with_nodes(3))).unwrap();
+    let _sim = live.node_sim(NodeSimConfig::with_nodes(3));
     let t0 = Instant::now();
     let (mut rss_max, mut depth_max, mut lag_max) = (0u64, 0.0f64, 0.0f64);
     let mut sample = |kspan: &Kspan| {
@@ -286,18 +259,18 @@ fn a_stalled_collector_keeps_the_queue_and_memory_bounded_and_the_correlator_cur
     };
     for (round, image) in ["nginx:1.19", "nginx:1.20", "nginx:1.21"].iter().enumerate() {
         if round == 0 {
-            kubectl(&cluster, &["create", "deployment", "web", &format!("--image={image}")]);
-            kubectl(&cluster, &["scale", "deployment/web", "--replicas=12"]);
+            live.kubectl(&["create", "deployment", "web", &format!("--image={image}")]);
+            live.kubectl(&["scale", "deployment/web", "--replicas=12"]);
         } else {
-            kubectl(&cluster, &["set", "image", "deployment/web", &format!("nginx={image}")]);
+            live.kubectl(&["set", "image", "deployment/web", &format!("nginx={image}")]);
         }
-        kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=90s"]);
+        live.kubectl(&["rollout", "status", "deployment/web", "--timeout=90s"]);
         sample(&kspan);
     }
     // Every rollout settles and is finished while the collector still says nothing.
     std::thread::sleep(Duration::from_secs(4));
     sample(&kspan);
-    let events = api_events(&cluster, "default");
+    let events = live.api_events("default");
     let dropped = kspan.metric("kspan_spans_dropped_total");
     let observed = kspan.metric("kspan_events_total");
     let stopping = Instant::now();
@@ -329,27 +302,34 @@ fn sigterm_mid_rollout_delivers_what_is_pending_within_the_grace_period() {
     let _serial = serial();
     let test = "sigterm_mid_rollout_delivers_what_is_pending_within_the_grace_period";
     // Nothing would settle on its own for a minute: only the shutdown flush delivers.
-    let Some(mut live) = Live::start_or_skip(test, &["--settle", "60s", "--shutdown-grace", "10s"])
-    else {
+    let Some(live) = Live::start_or_skip(test) else {
         return;
     };
+    let receiver = live.receiver();
+    let mut kspan = live.kspan(&[
+        "--otlp-addr",
+        receiver.grpc_endpoint(),
+        "--settle",
+        "60s",
+        "--shutdown-grace",
+        "10s",
+    ]);
     let config =
         NodeSimConfig { pull_delay: Duration::from_secs(5), ..NodeSimConfig::with_nodes(2) };
     let _sim = live.node_sim(config);
     live.kubectl(&["create", "deployment", "web", "--image=nginx:1.19", "--replicas=4"]);
-    wait_for_reason(&live.cluster, "default", "Pulling", Duration::from_secs(30));
+    live.wait_for_reason("default", "Pulling", Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(1));
-    let events = api_events(&live.cluster, "default");
+    let events = live.api_events("default");
     let ready =
         live.kubectl(&["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"]);
     std::thread::sleep(Duration::from_millis(500));
-    assert!(rotel::parse(&live.receiver.output()).is_empty(), "nothing delivered before SIGTERM");
+    assert!(rotel::parse(&receiver.output()).is_empty(), "nothing delivered before SIGTERM");
     let stopping = Instant::now();
-    let log = live.kspan.stop();
+    let log = kspan.stop();
     let exit = stopping.elapsed();
-    let spans =
-        wait_for_events(&live.rt, &live.receiver.log_path(), Duration::from_secs(10), &events)
-            .unwrap_or_else(|partial| partial);
+    let spans = wait_for_events(&live.rt, &receiver.log_path(), Duration::from_secs(10), &events)
+        .unwrap_or_else(|partial| partial);
     let delivery = check_delivery(&events, &spans);
     let roots = spans.iter().filter(|s| s.is_root() && s.name.contains("Rollout")).count();
     println!(

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use driver::*;
 use support::rotel;
-use support::{LiveCluster, LiveReceiver, NodeSim, NodeSimConfig};
+use support::NodeSimConfig;
 
 const LEASE_DURATION_S: u64 = 12;
 const RENEW_S: u64 = 2;
@@ -38,16 +38,14 @@ fn wait_for_leader(kspan: &Kspan, value: f64, within: Duration) -> Duration {
 
 #[test]
 fn a_killed_leader_is_replaced_and_no_event_is_lost_or_sent_twice() {
-    let Some(cluster) = LiveCluster::start_or_skip(
-        "a_killed_leader_is_replaced_and_no_event_is_lost_or_sent_twice",
-    ) else {
+    let Some(live) =
+        Live::start_or_skip("a_killed_leader_is_replaced_and_no_event_is_lost_or_sent_twice")
+    else {
         return;
     };
-    let rt = runtime();
-    let receiver = LiveReceiver::start_in(cluster.dir()).expect("receiver starts");
-    let client = rt.block_on(cluster.client()).unwrap();
-    let dir = cluster.dir().to_path_buf();
-    let kubeconfig = cluster.kubeconfig_path();
+    let receiver = live.receiver();
+    let dir = live.dir();
+    let kubeconfig = live.kubeconfig();
     let (duration, renew, settle) =
         (format!("{LEASE_DURATION_S}s"), format!("{RENEW_S}s"), format!("{SETTLE_S}s"));
     let args = [
@@ -65,28 +63,28 @@ fn a_killed_leader_is_replaced_and_no_event_is_lost_or_sent_twice() {
         "--lease-renew-interval",
         &renew,
     ];
-    let mut a = Kspan::start_named(&dir, "kspan-a", &args);
+    let mut a = Kspan::start_named(dir, "kspan-a", &args);
     wait_for_sync(&a);
     wait_for_leader(&a, 1.0, Duration::from_secs(20));
-    let mut b = Kspan::start_named(&dir, "kspan-b", &args);
+    let mut b = Kspan::start_named(dir, "kspan-b", &args);
     wait_for_sync(&b);
     assert_eq!(b.served_metric("kspan_leader"), Some(0.0), "one leader at a time");
 
     let config =
         NodeSimConfig { pull_delay: Duration::from_secs(2), ..NodeSimConfig::with_nodes(3) };
-    let _sim = rt.block_on(NodeSim::start(client, config)).unwrap();
-    kubectl(&cluster, &["create", "deployment", "web", "--image=nginx:1.19", "--replicas=4"]);
-    kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=90s"]);
+    let _sim = live.node_sim(config);
+    live.kubectl(&["create", "deployment", "web", "--image=nginx:1.19", "--replicas=4"]);
+    live.kubectl(&["rollout", "status", "deployment/web", "--timeout=90s"]);
     // Past the settle window and the lookback: what finished so far was exported
     // by the leader and is outside what a new leader re-sends, so any span
     // delivered twice would be a fault, not the documented failover overlap.
     std::thread::sleep(Duration::from_secs(SETTLE_S + LEASE_DURATION_S + RENEW_S + 3));
 
-    kubectl(&cluster, &["set", "image", "deployment/web", "nginx=nginx:1.20"]);
+    live.kubectl(&["set", "image", "deployment/web", "nginx=nginx:1.20"]);
     std::thread::sleep(Duration::from_secs(2));
     a.kill();
     let takeover = wait_for_leader(&b, 1.0, Duration::from_secs(LEASE_DURATION_S + 10));
-    kubectl(&cluster, &["rollout", "status", "deployment/web", "--timeout=90s"]);
+    live.kubectl(&["rollout", "status", "deployment/web", "--timeout=90s"]);
     std::thread::sleep(Duration::from_secs(SETTLE_S + 4));
     let b_log = std::fs::read_to_string(&b.log).unwrap();
     assert!(b_log.contains("leading: this replica exports"), "{b_log}");
@@ -97,7 +95,7 @@ fn a_killed_leader_is_replaced_and_no_event_is_lost_or_sent_twice() {
         .expect("spans counted");
 
     // A third replica joins; the leader stopped with SIGTERM hands over at once.
-    let c = Kspan::start_named(&dir, "kspan-c", &args);
+    let c = Kspan::start_named(dir, "kspan-c", &args);
     wait_for_sync(&c);
     assert_eq!(c.served_metric("kspan_leader"), Some(0.0));
     let stopped = Instant::now();
@@ -114,7 +112,7 @@ fn a_killed_leader_is_replaced_and_no_event_is_lost_or_sent_twice() {
     let mut c = c;
     c.stop();
 
-    let events = api_events(&cluster, "default");
+    let events = live.api_events("default");
     let spans = rotel::parse(&receiver.output());
     let placed = span_events(&spans);
     let missing: Vec<_> = events.iter().filter(|(uid, _)| !placed.contains_key(*uid)).collect();
@@ -156,17 +154,12 @@ fn a_killed_leader_is_replaced_and_no_event_is_lost_or_sent_twice() {
 /// are enough to take the Lease, named by default, in the Pod's own namespace.
 #[test]
 fn the_deployed_service_account_can_take_the_lease() {
-    let Some(cluster) =
-        LiveCluster::start_or_skip("the_deployed_service_account_can_take_the_lease")
-    else {
+    let Some(live) = Live::start_or_skip("the_deployed_service_account_can_take_the_lease") else {
         return;
     };
-    let dir = cluster.dir().to_path_buf();
-    kubectl(&cluster, &["apply", "-k", concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/base")]);
-    kubectl(&cluster, &["scale", "-n", "kspan", "deployment/kspan", "--replicas=0"]);
-    let identity = cluster.service_account_kubeconfig("kspan", "kspan").unwrap();
+    let identity = live.deployed_identity("deploy/base");
     let mut kspan = Kspan::start(
-        &dir,
+        live.dir(),
         &[
             "--kubeconfig",
             identity.to_str().unwrap(),
@@ -180,17 +173,27 @@ fn the_deployed_service_account_can_take_the_lease() {
         ],
     );
     let took = wait_for_leader(&kspan, 1.0, Duration::from_secs(20));
-    let holder = kubectl(
-        &cluster,
-        &["get", "lease", "-n", "kspan", "kspan-rs", "-o", "jsonpath={.spec.holderIdentity}"],
-    );
+    let holder = live.kubectl(&[
+        "get",
+        "lease",
+        "-n",
+        "kspan",
+        "kspan-rs",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
     assert!(holder.starts_with("kspan-self-"), "the Pod name, then pid and start time: {holder}");
     let log = kspan.stop();
     assert!(log.contains("lease released"), "{log}");
-    let after = kubectl(
-        &cluster,
-        &["get", "lease", "-n", "kspan", "kspan-rs", "-o", "jsonpath={.spec.holderIdentity}"],
-    );
+    let after = live.kubectl(&[
+        "get",
+        "lease",
+        "-n",
+        "kspan",
+        "kspan-rs",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
     assert_eq!(after, "", "released on SIGTERM");
     println!(
         "service account kspan/kspan leads after {:.1}s, lease kspan/kspan-rs released on SIGTERM",

@@ -232,7 +232,7 @@ async fn receiver_prints_spans_with_events() {
     use opentelemetry::KeyValue;
     use opentelemetry_otlp::WithExportConfig as _;
 
-    if !support::cluster::require_installed("live_harness receiver") {
+    if !support::script::require_installed("live_harness receiver") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("kspan-live-receiver-{}", std::process::id()));

@@ -18,28 +18,28 @@ use support::NodeSimConfig;
 #[test]
 fn an_api_server_restart_loses_and_repeats_nothing() {
     let _serial = serial();
-    let Some(mut live) =
-        Live::start_or_skip("an_api_server_restart_loses_and_repeats_nothing", &["--settle", "3s"])
-    else {
+    let Some(live) = Live::start_or_skip("an_api_server_restart_loses_and_repeats_nothing") else {
         return;
     };
+    let receiver = live.receiver();
+    let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "3s"]);
     let config =
         NodeSimConfig { pull_delay: Duration::from_secs(2), ..NodeSimConfig::with_nodes(2) };
     let _sim = live.node_sim(config);
     live.kubectl(&["create", "deployment", "web", "--image=nginx:1.19", "--replicas=4"]);
     live.kubectl(&["rollout", "status", "deployment/web", "--timeout=90s"]);
     std::thread::sleep(Duration::from_secs(5));
-    restart_apiserver(&live.cluster, 3);
+    live.restart_apiserver(3);
     std::thread::sleep(Duration::from_secs(3));
     live.kubectl(&["set", "image", "deployment/web", "nginx=nginx:1.20"]);
     live.kubectl(&["rollout", "status", "deployment/web", "--timeout=90s"]);
     std::thread::sleep(Duration::from_secs(6));
-    let (_, metrics) = live.kspan.get("/metrics");
-    let log = live.kspan.stop();
+    let (_, metrics) = kspan.get("/metrics");
+    let log = kspan.stop();
     let restarts = metric(&metrics, "kspan_watch_restarts_total");
     let errors = metric(&metrics, "kspan_watch_errors_total");
-    let events = api_events(&live.cluster, "default");
-    let spans = rotel::parse(&live.receiver.output());
+    let events = live.api_events("default");
+    let spans = rotel::parse(&receiver.output());
     let placed = span_events(&spans);
     let missing: Vec<_> = events.iter().filter(|(uid, _)| !placed.contains_key(*uid)).collect();
     println!(
@@ -62,28 +62,29 @@ fn an_api_server_restart_loses_and_repeats_nothing() {
 fn api_server_down_mid_rollout(test: &str, compact: bool) {
     let _serial = serial();
     // A settle window longer than the outage: the rollout's trace is not cut by it.
-    let Some(mut live) = Live::start_or_skip(test, &["--settle", "10s"]) else {
+    let Some(live) = Live::start_or_skip(test) else {
         return;
     };
+    let receiver = live.receiver();
+    let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "10s"]);
     let config =
         NodeSimConfig { pull_delay: Duration::from_secs(3), ..NodeSimConfig::with_nodes(2) };
     let _sim = live.node_sim(config);
     live.kubectl(&["create", "deployment", "web", "--image=nginx:1.19", "--replicas=4"]);
-    wait_for_reason(&live.cluster, "default", "Pulling", Duration::from_secs(30));
+    live.wait_for_reason("default", "Pulling", Duration::from_secs(30));
     let ready_before =
         live.kubectl(&["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"]);
-    let revision = compact.then(|| compact_etcd(&live.cluster));
-    restart_apiserver(&live.cluster, 3);
+    let revision = compact.then(|| live.compact_etcd());
+    live.restart_apiserver(3);
     live.kubectl(&["rollout", "status", "deployment/web", "--timeout=120s"]);
-    let events = api_events(&live.cluster, "default");
-    let spans =
-        wait_for_events(&live.rt, &live.receiver.log_path(), Duration::from_secs(60), &events)
-            .unwrap_or_else(|partial| partial);
-    let (_, metrics) = live.kspan.get("/metrics");
-    let log = live.kspan.stop();
+    let events = live.api_events("default");
+    let spans = wait_for_events(&live.rt, &receiver.log_path(), Duration::from_secs(60), &events)
+        .unwrap_or_else(|partial| partial);
+    let (_, metrics) = kspan.get("/metrics");
+    let log = kspan.stop();
     let spans = {
         // What the shutdown flushed too.
-        let all = rotel::parse(&live.receiver.output());
+        let all = rotel::parse(&receiver.output());
         if all.len() >= spans.len() {
             all
         } else {

@@ -58,12 +58,13 @@ fn within_10_percent(actual: f64, expected: f64, what: &str) {
 
 #[test]
 fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
-    let Some(mut live) = Live::start_or_skip(
-        "slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity",
-        &["--settle", "3s"],
-    ) else {
+    let Some(live) =
+        Live::start_or_skip("slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity")
+    else {
         return;
     };
+    let receiver = live.receiver();
+    let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "3s"]);
     let pull = Duration::from_millis(2500);
     // Long enough that the API server's write latency on a busy machine (tens of
     // milliseconds) stays well inside the 10% asked of every duration.
@@ -112,7 +113,7 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
     };
     live.kubectl(&["rollout", "status", "deployment/big", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(8));
-    let spans = live.stop();
+    let spans = kspan.stop_and_read(&receiver);
 
     // Slow pull: the pull span is as long as the kubelet's pull, and the slowest step.
     let pulls = of(&spans, "slow", "Pod.ImagePull");
@@ -202,11 +203,11 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
 #[test]
 fn job_with_a_failed_pod_and_a_cron_job_run() {
     // The Job controller retries a failed pod after 10 s: one episode must hold both.
-    let Some(mut live) =
-        Live::start_or_skip("job_with_a_failed_pod_and_a_cron_job_run", &["--settle", "15s"])
-    else {
+    let Some(live) = Live::start_or_skip("job_with_a_failed_pod_and_a_cron_job_run") else {
         return;
     };
+    let receiver = live.receiver();
+    let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "15s"]);
     let run_for = Duration::from_millis(3000);
     let first_failed = Arc::new(AtomicBool::new(false));
     let behaviour = move |c: &ContainerInfo<'_>| {
@@ -289,10 +290,10 @@ spec:
     }
     let run_prefix = format!("{scheduled}-");
     std::thread::sleep(Duration::from_secs(20));
-    let spans = live.stop();
+    let spans = kspan.stop_and_read(&receiver);
 
     // Every Event exactly once.
-    let events = api_events(&live.cluster, "default");
+    let events = live.api_events("default");
     let placed = span_events(&spans);
     let missing: Vec<_> = events.iter().filter(|(uid, _)| !placed.contains_key(*uid)).collect();
     assert!(missing.is_empty(), "events not delivered: {missing:#?}");
@@ -391,12 +392,11 @@ spec:
 /// own trace, over OTLP.
 #[test]
 fn a_pod_span_links_to_its_node_reporting_not_ready() {
-    let Some(mut live) = Live::start_or_skip(
-        "a_pod_span_links_to_its_node_reporting_not_ready",
-        &["--settle", "3s"],
-    ) else {
+    let Some(live) = Live::start_or_skip("a_pod_span_links_to_its_node_reporting_not_ready") else {
         return;
     };
+    let receiver = live.receiver();
+    let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "3s"]);
     let sim = live.node_sim(NodeSimConfig::with_nodes(1));
     // The node's registration settles into its own trace first.
     std::thread::sleep(Duration::from_secs(5));
@@ -407,7 +407,7 @@ fn a_pod_span_links_to_its_node_reporting_not_ready() {
     std::thread::sleep(Duration::from_secs(3));
     live.rt.block_on(sim.report_not_ready("sim-node-1")).unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    let spans = live.stop();
+    let spans = kspan.stop_and_read(&receiver);
 
     let node_root = spans
         .iter()
@@ -450,12 +450,12 @@ fn a_pod_span_links_to_its_node_reporting_not_ready() {
 /// Spec.MinReplicas"), and its SuccessfulRescale is the cause of the scale-up.
 #[test]
 fn an_autoscaler_rescale_is_the_cause_of_the_scale_up() {
-    let Some(mut live) = Live::start_or_skip(
-        "an_autoscaler_rescale_is_the_cause_of_the_scale_up",
-        &["--settle", "3s"],
-    ) else {
+    let Some(live) = Live::start_or_skip("an_autoscaler_rescale_is_the_cause_of_the_scale_up")
+    else {
         return;
     };
+    let receiver = live.receiver();
+    let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "3s"]);
     let _sim = live.node_sim(NodeSimConfig::with_nodes(1));
     live.apply("web.yaml", &deployment("web", "nginx:1.19", "100m"));
     live.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"]);
@@ -485,7 +485,7 @@ spec:
         std::thread::sleep(Duration::from_millis(500));
     }
     std::thread::sleep(Duration::from_secs(6));
-    let spans = live.stop();
+    let spans = kspan.stop_and_read(&receiver);
 
     let cause = spans
         .iter()
@@ -524,12 +524,13 @@ spec:
 /// ReplicaSet's replacement pod starts.
 #[test]
 fn an_evicted_pod_is_an_error_linked_to_its_node_and_replaced() {
-    let Some(mut live) = Live::start_or_skip(
-        "an_evicted_pod_is_an_error_linked_to_its_node_and_replaced",
-        &["--settle", "3s"],
-    ) else {
+    let Some(live) =
+        Live::start_or_skip("an_evicted_pod_is_an_error_linked_to_its_node_and_replaced")
+    else {
         return;
     };
+    let receiver = live.receiver();
+    let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "3s"]);
     let sim = live.node_sim(NodeSimConfig::with_nodes(1));
     live.apply("evictee.yaml", &deployment("evictee", "nginx:1.19", "100m"));
     live.kubectl(&["rollout", "status", "deployment/evictee", "--timeout=60s"]);
@@ -555,7 +556,7 @@ fn an_evicted_pod_is_an_error_linked_to_its_node_and_replaced() {
         std::thread::sleep(Duration::from_millis(300));
     }
     std::thread::sleep(Duration::from_secs(6));
-    let spans = live.stop();
+    let spans = kspan.stop_and_read(&receiver);
 
     let holder = spans
         .iter()
@@ -587,12 +588,12 @@ fn an_evicted_pod_is_an_error_linked_to_its_node_and_replaced() {
 /// with the count and the message, as long as the wait, then the pod starts.
 #[test]
 fn a_missing_config_map_holds_the_pod_in_volume_mount() {
-    let Some(mut live) = Live::start_or_skip(
-        "a_missing_config_map_holds_the_pod_in_volume_mount",
-        &["--settle", "3s"],
-    ) else {
+    let Some(live) = Live::start_or_skip("a_missing_config_map_holds_the_pod_in_volume_mount")
+    else {
         return;
     };
+    let receiver = live.receiver();
+    let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "3s"]);
     // The kubelet retries the mount every 300 ms here: the wait ends within that of the ConfigMap.
     let retry = Duration::from_millis(300);
     let config = NodeSimConfig {
@@ -627,7 +628,7 @@ fn a_missing_config_map_holds_the_pod_in_volume_mount() {
     let waited = bound.elapsed();
     live.kubectl(&["rollout", "status", "deployment/mounting", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(6));
-    let spans = live.stop();
+    let spans = kspan.stop_and_read(&receiver);
 
     let mounts = of(&spans, "mounting", "Pod.VolumeMount");
     assert_eq!(mounts.len(), 1, "{spans:#?}");
@@ -659,12 +660,12 @@ fn a_missing_config_map_holds_the_pod_in_volume_mount() {
 /// partition to 0 then replaces db-0 (the next trace).
 #[test]
 fn a_stateful_set_claims_volumes_and_updates_by_partition() {
-    let Some(mut live) = Live::start_or_skip(
-        "a_stateful_set_claims_volumes_and_updates_by_partition",
-        &["--settle", "3s"],
-    ) else {
+    let Some(live) = Live::start_or_skip("a_stateful_set_claims_volumes_and_updates_by_partition")
+    else {
         return;
     };
+    let receiver = live.receiver();
+    let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "3s"]);
     let _sim = live.node_sim(NodeSimConfig::with_nodes(2));
     let volumes: String = (0..2)
         .map(|i| {
@@ -741,7 +742,7 @@ spec:
     ]);
     ready("2/2");
     std::thread::sleep(Duration::from_secs(6));
-    let spans = live.stop();
+    let spans = kspan.stop_and_read(&receiver);
 
     let rollout = |generation: &str| {
         spans

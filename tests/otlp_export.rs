@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use support::cluster::require_installed;
 use support::rotel;
+use support::script::require_installed;
 use support::LiveReceiver;
 
 fn expected() -> BTreeSet<(String, String, String, String, BTreeSet<String>)> {

@@ -1,20 +1,26 @@
-//! Test support for live tests against a real Kubernetes control plane.
+//! Test support for live tests against a real Kubernetes control plane, each
+//! piece started and stopped through `scripts/live-env.sh` ([`script`]):
 //!
-//! * [`cluster`]: start/stop etcd + kube-apiserver + kube-controller-manager +
-//!   kube-scheduler (v1.20.2) through `scripts/live-env.sh`, load the kubeconfig,
-//!   read the apiserver's audit log, make ServiceAccount kubeconfigs;
-//!   start an OTLP receiver (rotel) that prints the spans it gets, and a TLS proxy
-//!   (nginx) in front of it that logs request headers.
+//! * [`cluster`]: etcd + kube-apiserver + kube-controller-manager + kube-scheduler
+//!   (v1.20.2): the kubeconfig, ServiceAccount kubeconfigs, the [`audit`] log;
+//! * [`receiver`]: an OTLP receiver (rotel) that prints the spans it gets, parsed by
+//!   [`rotel`]; [`tls_proxy`]: nginx in front of it, logging request headers;
 //! * [`nodesim`]: a node simulator playing the kubelet (nodes, pod status, kubelet events).
-//! * [`rotel`]: parses the receiver's span output.
 //!
 //! Each integration test that uses it declares `mod support;`.
 
 #![allow(dead_code, unused_imports)]
 
+pub mod audit;
 pub mod cluster;
 pub mod nodesim;
+pub mod receiver;
 pub mod rotel;
+pub mod script;
+pub mod tls_proxy;
 
-pub use cluster::{AuditRequest, LiveCluster, LiveReceiver, TlsProxy};
+pub use audit::AuditRequest;
+pub use cluster::LiveCluster;
 pub use nodesim::{ContainerBehaviour, NodeSim, NodeSimConfig};
+pub use receiver::LiveReceiver;
+pub use tls_proxy::TlsProxy;
