@@ -511,6 +511,16 @@ fn as_its_service_account_over_grpc_tls_with_headers_a_200_pod_rollout_costs_no_
     assert!(requests[..after_sync]
         .iter()
         .all(|r| r.verb == "list" || r.verb == "watch" || r.verb == "get"));
+    // The test's own kubectl calls as the ServiceAccount aside, every request names kspan-rs.
+    let agents: std::collections::BTreeSet<_> = requests
+        .iter()
+        .map(|r| r.user_agent.as_str())
+        .filter(|a| !a.starts_with("kubectl/"))
+        .collect();
+    assert!(
+        !agents.is_empty() && agents.iter().all(|a| a.starts_with("kspan-rs/")),
+        "kspan-rs names itself in the audit log: {agents:?}"
+    );
 
     // Delivered through TLS with the header, every event of the rollout in place.
     let spans = rotel::parse(&receiver.output());
