@@ -8,6 +8,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::document::{decode, decode_view, kind_from_file_name, Decoded, DocumentError};
+use super::text;
 use crate::observe::view::{ObjectView, Text};
 use crate::time::{self, Nanos};
 
@@ -107,7 +108,7 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 pub fn read_file(file: &Path, walked: bool, outcome: &mut ReadOutcome) {
     match std::fs::read(file) {
-        Ok(bytes) => read_text(file, &String::from_utf8_lossy(&bytes), walked, outcome),
+        Ok(bytes) => read_text(file, &text::decode(&bytes), walked, outcome),
         Err(e) => outcome.errors.push(ReadError::Io(file.to_path_buf(), e)),
     }
 }
