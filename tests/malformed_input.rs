@@ -133,6 +133,8 @@ const TOKENS: &[&str] = &[
     "\u{1F600}",
     "\u{FEFF}",
     "\r\n",
+    "\n```json\n",
+    "\n~~~\n",
 ];
 
 fn edit() -> impl Strategy<Value = Edit> {

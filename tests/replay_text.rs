@@ -1,5 +1,7 @@
 //! Dumps as people save and share them: written by Windows PowerShell (UTF-16
-//! with a byte-order mark, CRLF). The traces must be those of the original.
+//! with a byte-order mark, CRLF), pasted into markdown between code fences, or
+//! a file of other text given by mistake. The traces must be those of the
+//! original; text with no document is named once, and the rest still replayed.
 
 mod common;
 
@@ -142,4 +144,92 @@ fn a_dump_saved_by_windows_powershell_replays_like_the_original() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("error"), "{stderr}");
+}
+
+/// A cluster-info dump and a YAML capture pasted into an issue, between prose
+/// and a shell snippet: read from their fences, as if they were files.
+#[test]
+fn a_dump_pasted_into_markdown_is_read_from_its_fences() {
+    let dir = temp_dir("markdown");
+    let dump = cluster_info_dump();
+    std::fs::write(dir.join("dump.txt"), &dump).unwrap();
+    let issue = format!(
+        "### Rollout hangs\n\nSteps: run this, then look:\n\n```sh\nkubectl cluster-info dump > dump.txt\n```\n\n\
+         <details><summary>dump.txt</summary>\n\n```json\n{dump}```\n</details>\n\nAny idea: anyone?\n"
+    );
+    let file = dir.join("issue.md");
+    std::fs::write(&file, &issue).unwrap();
+    let (expected, _, reference) = run(&[dir.join("dump.txt")]);
+    let (replay, _, json) = run(std::slice::from_ref(&file));
+    assert!(errors(&replay).is_empty(), "{:?}", errors(&replay));
+    assert_eq!(replay.observations.len(), expected.observations.len());
+    assert!(!spans(&reference).is_empty());
+    assert_eq!(json, reference, "the same spans as the dump on its own");
+
+    // Plain YAML documents in a fence, one broken: named by its line in the file.
+    let capture = std::fs::read_to_string(fixture(MAIN)).unwrap();
+    let broken = "apiVersion: v1\nkind: Event\nmetadata: {name: x, uid: [unclosed\n";
+    let wiki =
+        format!("Seen on staging:\n\n~~~yaml\n{capture}---\n{broken}~~~\n\nNote: more later.\n");
+    let file = dir.join("wiki.md");
+    std::fs::write(&file, &wiki).unwrap();
+    let output = kspan_replay(&[&file]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "a broken document: {stderr}");
+    let line = wiki.lines().position(|l| l.starts_with("metadata: {name: x")).unwrap() - 1;
+    let documents = capture.matches("\n---\n").count() + 2;
+    let error =
+        format!("error: {}: document {documents} (line {line}): invalid YAML", file.display());
+    assert!(stderr.lines().any(|l| l.starts_with(&error)), "{error} in {stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{stderr}");
+    let (_, _, original) = run(&[fixture(MAIN)]);
+    assert_eq!(
+        event_uid_counts(&spans(&String::from_utf8(output.stdout).unwrap())),
+        event_uid_counts(&spans(&original)),
+        "every event of the capture is replayed"
+    );
+}
+
+/// Text with no document is named once (not a YAML error per paragraph), the
+/// other input is still replayed, and the exit status says input was bad; found
+/// by walking a directory (a container's log), it is skipped with a note.
+#[test]
+fn text_with_no_documents_is_named_and_the_rest_is_replayed() {
+    let dir = temp_dir("no-documents");
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, "Rollout of px, 19 May.\nThe pods: stuck: no idea why.\n").unwrap();
+    let readme = dir.join("README.md");
+    std::fs::write(&readme, "# Steps\n\n```sh\nkubectl cluster-info dump > dump.txt\n```\n")
+        .unwrap();
+    let output = kspan_replay(&[&notes, &fixture(MAIN), &readme]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    let expected: Vec<String> = [&notes, &readme]
+        .iter()
+        .map(|f| {
+            format!(
+                "error: no Kubernetes documents found in {} \
+                 (is it a cluster-info dump wrapped in other text?)",
+                f.display()
+            )
+        })
+        .collect();
+    assert_eq!(errors, expected, "{stderr}");
+    assert!(!stderr.contains("mapping values"), "{stderr}");
+    let counts = event_uid_counts(&spans(&String::from_utf8(output.stdout).unwrap()));
+    assert_eq!(counts.len(), 19, "all events of the capture still replayed");
+
+    // `kubectl cluster-info dump --output-directory`: each container's log beside the lists.
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("default/px-1")).unwrap();
+    std::fs::copy(fixture(MAIN), tree.join("default/capture.yaml")).unwrap();
+    let log = tree.join("default/px-1/logs.txt");
+    std::fs::write(&log, "I0519 10:02:11 main.go:12] Starting: podinfo\nlevel: info msg: ready\n")
+        .unwrap();
+    let output = kspan_replay(&[&tree]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let note = format!("note: {}: no Kubernetes objects, skipped", log.display());
+    assert!(stderr.lines().any(|l| l == note), "{note} in {stderr}");
 }

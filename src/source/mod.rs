@@ -9,3 +9,4 @@ pub mod text;
 pub mod timeline;
 pub mod watch;
 pub mod watch_step;
+pub mod wrapped;
