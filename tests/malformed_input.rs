@@ -101,6 +101,7 @@ enum Edit {
     Insert { at: usize, bytes: Vec<u8> },
     Delete { at: usize, len: usize },
     Repeat { at: usize, len: usize, times: usize },
+    Utf16 { big_endian: bool },
 }
 
 /// Tokens that mean something to YAML, JSON or Kubernetes.
@@ -130,21 +131,26 @@ const TOKENS: &[&str] = &[
     "ownerReferences:\n- {kind: Pod, name: x, uid: u, controller: true}\n",
     "é",
     "\u{1F600}",
+    "\u{FEFF}",
+    "\r\n",
+    "\n```json\n",
+    "\n~~~\n",
 ];
 
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
-        (any::<usize>(), 0u8..8).prop_map(|(at, bit)| Edit::Flip { at, bit }),
-        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..8))
+        6 => (any::<usize>(), 0u8..8).prop_map(|(at, bit)| Edit::Flip { at, bit }),
+        6 => (any::<usize>(), prop::collection::vec(any::<u8>(), 1..8))
             .prop_map(|(at, bytes)| Edit::Insert { at, bytes }),
-        (any::<usize>(), prop::sample::select(TOKENS))
+        6 => (any::<usize>(), prop::sample::select(TOKENS))
             .prop_map(|(at, t)| Edit::Insert { at, bytes: t.as_bytes().to_vec() }),
-        (any::<usize>(), 1usize..64).prop_map(|(at, len)| Edit::Delete { at, len }),
-        (any::<usize>(), 1usize..32, 2usize..64).prop_map(|(at, len, times)| Edit::Repeat {
+        6 => (any::<usize>(), 1usize..64).prop_map(|(at, len)| Edit::Delete { at, len }),
+        6 => (any::<usize>(), 1usize..32, 2usize..64).prop_map(|(at, len, times)| Edit::Repeat {
             at,
             len,
             times
         }),
+        1 => any::<bool>().prop_map(|big_endian| Edit::Utf16 { big_endian }),
     ]
 }
 
@@ -171,6 +177,16 @@ fn apply(bytes: &mut Vec<u8>, edit: &Edit) {
             let piece = bytes[at..(at + len).min(n)].to_vec();
             let copies: Vec<u8> = piece.iter().copied().cycle().take(piece.len() * times).collect();
             bytes.splice(at..at, copies);
+        }
+        Edit::Utf16 { big_endian } => {
+            // The text so far saved as UTF-16 with its byte-order mark, as Windows does.
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            let mark = if *big_endian { [0xFE, 0xFF] } else { [0xFF, 0xFE] };
+            let units = text.encode_utf16().flat_map(|u| match big_endian {
+                true => u.to_be_bytes(),
+                false => u.to_le_bytes(),
+            });
+            *bytes = mark.into_iter().chain(units).collect();
         }
     }
 }
@@ -303,8 +319,9 @@ proptest! {
         for e in &edits {
             apply(&mut bytes, e);
         }
-        // The readers get text: files are read lossily, as `read_file` does.
-        pipeline(&fixture.name, &String::from_utf8_lossy(&bytes));
+        // The readers get text as `read_file` decodes it (a byte-order mark an
+        // edit wrote makes the rest UTF-16), lossily.
+        pipeline(&fixture.name, &kspan::source::text::decode(&bytes));
     }
 
     /// A few real documents (objects and events of one fixture), with nodes replaced,

@@ -8,6 +8,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::document::{decode, decode_view, kind_from_file_name, Decoded, DocumentError};
+use super::{text, wrapped};
 use crate::observe::view::{ObjectView, Text};
 use crate::time::{self, Nanos};
 
@@ -33,6 +34,10 @@ pub enum ReadError {
     Io(PathBuf, std::io::Error),
     #[error("{origin}: {fault}")]
     Document { origin: Origin, fault: DocumentFault },
+    /// A named file of text that holds no document: what it has is not worth
+    /// a syntax error per paragraph.
+    #[error("no Kubernetes documents found in {} (is it a cluster-info dump wrapped in other text?)", .0.display())]
+    NoDocuments(PathBuf),
 }
 
 /// What is wrong with one document: text that is not JSON or YAML, or a value
@@ -107,7 +112,7 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 pub fn read_file(file: &Path, walked: bool, outcome: &mut ReadOutcome) {
     match std::fs::read(file) {
-        Ok(bytes) => read_text(file, &String::from_utf8_lossy(&bytes), walked, outcome),
+        Ok(bytes) => read_text(file, &text::decode(&bytes), walked, outcome),
         Err(e) => outcome.errors.push(ReadError::Io(file.to_path_buf(), e)),
     }
 }
@@ -115,11 +120,7 @@ pub fn read_file(file: &Path, walked: bool, outcome: &mut ReadOutcome) {
 /// Reads one file's text; `walked` says it was found in a directory rather than named.
 pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcome) {
     let hint = kind_hint(file);
-    let documents = if text.trim_start().starts_with(['{', '[']) {
-        json_documents(text)
-    } else {
-        yaml_documents(text)
-    };
+    let documents = documents(text);
     let (mut items, mut errors) = (Vec::new(), Vec::new());
     for (index, raw) in documents.into_iter().enumerate() {
         let document = index + 1;
@@ -146,8 +147,18 @@ pub fn read_text(file: &Path, text: &str, walked: bool, outcome: &mut ReadOutcom
                 ReadError::Document { fault: DocumentFault::Decode(DocumentError::NoKind), .. }
             )
         });
-    if walked && nothing_kubernetes {
+    // Other text (notes, a log, markdown without a dump): said once, not as
+    // the YAML errors of its paragraphs.
+    let other_text = items.is_empty()
+        && !is_json(text)
+        && has_content(text)
+        && !wrapped::mentions_kubernetes(text);
+    if walked && (nothing_kubernetes || other_text) {
         outcome.skipped.push(file.to_path_buf());
+        return;
+    }
+    if other_text {
+        outcome.errors.push(ReadError::NoDocuments(file.to_path_buf()));
         return;
     }
     outcome.items.extend(items);
@@ -216,6 +227,56 @@ pub fn read_line(
     }
 }
 
+fn is_json(text: &str) -> bool {
+    text.trim_start().starts_with(['{', '['])
+}
+
+/// Whether YAML text has more than blank lines and comments.
+fn has_content(text: &str) -> bool {
+    text.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+}
+
+/// The documents of a file: JSON, YAML, or (when the file is not YAML: a paste
+/// into markdown or other text) those in its code fences that look like
+/// Kubernetes, else its lines of JSON; numbered in file order.
+fn documents(text: &str) -> Vec<RawDocument> {
+    if is_json(text) {
+        return json_documents(text);
+    }
+    let documents = yaml_documents(text);
+    if documents.iter().all(|d| d.value.is_ok()) {
+        return documents;
+    }
+    let blocks: Vec<_> = wrapped::fenced_blocks(text)
+        .into_iter()
+        .filter(|b| wrapped::mentions_kubernetes(&b.text))
+        .collect();
+    if !blocks.is_empty() {
+        let mut found = Vec::new();
+        for block in blocks {
+            let documents = match is_json(&block.text) {
+                true => json_documents(&block.text),
+                false => yaml_documents(&block.text),
+            };
+            found.extend(
+                documents.into_iter().map(|d| RawDocument { line: d.line + block.line - 1, ..d }),
+            );
+        }
+        return found;
+    }
+    // No YAML document at all: JSON after a line of prose, perhaps, which the
+    // JSON reader passes over as it passes over a dump's logs.
+    let structured = |d: &RawDocument| matches!(d.value, Ok(Value::Object(_) | Value::Array(_)));
+    if documents.iter().any(structured) {
+        return documents;
+    }
+    let json = json_documents(text);
+    match json.iter().any(structured) {
+        true => json,
+        false => documents,
+    }
+}
+
 struct RawDocument {
     value: Result<Value, String>,
     arrival: Option<Nanos>,
@@ -230,7 +291,7 @@ fn yaml_documents(text: &str) -> Vec<RawDocument> {
     let mut arrival = None;
     let mut start = 1;
     let mut flush = |body: &mut String, arrival: &mut Option<Nanos>, start: usize| {
-        if body.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')) {
+        if has_content(body) {
             let value =
                 serde_yaml::from_str::<Value>(body).map_err(|e| format!("invalid YAML: {e}"));
             documents.push(RawDocument { value, arrival: *arrival, line: start });

@@ -5,6 +5,8 @@ pub mod cluster;
 pub mod document;
 pub mod files;
 pub mod record;
+pub mod text;
 pub mod timeline;
 pub mod watch;
 pub mod watch_step;
+pub mod wrapped;

@@ -13,13 +13,13 @@
 use std::borrow::Cow;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use super::files::{
     collect_paths, kind_hint, read_line, read_text, recorded_line, ReadError, ReadOutcome,
 };
+use super::text;
 use crate::observe::{Observation, Observed};
 use crate::time::Nanos;
 
@@ -73,7 +73,7 @@ impl Ord for Keyed {
 struct Lines {
     file: PathBuf,
     hint: Option<&'static str>,
-    reader: BufReader<File>,
+    reader: BufReader<text::Reader>,
     line: usize,
     buffer: BinaryHeap<Reverse<Keyed>>,
     seq: u64,
@@ -131,7 +131,10 @@ impl Timeline {
         Timeline::new(outcome, Vec::new())
     }
 
-    fn new(outcome: ReadOutcome, streams: Vec<(PathBuf, (BufReader<File>, Nanos))>) -> Timeline {
+    fn new(
+        outcome: ReadOutcome,
+        streams: Vec<(PathBuf, (BufReader<text::Reader>, Nanos))>,
+    ) -> Timeline {
         // A recording's first line is its earliest: it may set the origin too.
         let origin = outcome
             .items
@@ -289,23 +292,45 @@ fn read_line_into(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Res
 /// A file whose first line is a recorded watch event (with its arrival time) is
 /// read line by line; anything else is read whole. Returns the reader and the
 /// first line's arrival.
-fn open_recorded(file: &Path) -> std::io::Result<Option<(BufReader<File>, Nanos)>> {
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(file)?);
+fn open_recorded(file: &Path) -> std::io::Result<Option<(BufReader<text::Reader>, Nanos)>> {
+    let mut reader = BufReader::with_capacity(1 << 20, text::open(file)?);
     // Bounded: a huge one-line JSON document is not a recording.
     let mut first = Vec::new();
     std::io::Read::take(&mut reader, 1 << 20).read_until(b'\n', &mut first)?;
     let Some(arrival) = recorded_line(&String::from_utf8_lossy(&first)) else {
         return Ok(None);
     };
-    // Start over: the first line is an observation too.
-    let mut reader = reader.into_inner();
-    std::io::Seek::rewind(&mut reader)?;
-    Ok(Some((BufReader::with_capacity(1 << 20, reader), arrival)))
+    // Start over (opened anew: a decoder cannot rewind): the first line is an
+    // observation too.
+    Ok(Some((BufReader::with_capacity(1 << 20, text::open(file)?), arrival)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A recording saved as UTF-16 (with its byte-order mark, CRLF) is still
+    /// a recording, read a line at a time, each line as UTF-8.
+    #[test]
+    fn a_utf16_recording_is_read_a_line_at_a_time() {
+        let lines = [
+            r#"{"type":"ADDED","time":"2021-05-19T10:00:01Z","object":{"kind":"Pod"}}"#,
+            r#"{"type":"ADDED","time":"2021-05-19T10:00:02Z","object":{"kind":"Node"}}"#,
+        ];
+        let text = lines.join("\r\n") + "\r\n";
+        let file = std::env::temp_dir().join(format!("kspan-utf16-{}.jsonl", std::process::id()));
+        let units = text.encode_utf16().flat_map(u16::to_be_bytes);
+        std::fs::write(&file, [0xFE, 0xFF].into_iter().chain(units).collect::<Vec<u8>>()).unwrap();
+        let (mut reader, first) = open_recorded(&file).unwrap().expect("a recording");
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(Some(first), crate::time::parse("2021-05-19T10:00:01Z"));
+        for line in lines {
+            let mut read = Vec::new();
+            read_line_into(&mut reader, &mut read).unwrap();
+            assert_eq!(String::from_utf8(read).unwrap(), format!("{line}\r\n"));
+        }
+        assert_eq!(read_line_into(&mut reader, &mut Vec::new()).unwrap(), 0);
+    }
 
     /// Every line as `read_until` gives it, whether it lies in one buffer fill or
     /// spans several, and a last line without its newline.
