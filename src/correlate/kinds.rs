@@ -220,6 +220,18 @@ mod tests {
     }
 
     #[test]
+    fn a_workload_s_rollouts_are_its_controller_s() {
+        let controller = |kind: Kind| of(&kind).controller;
+        assert_eq!(controller(Kind::Deployment), Some("deployment-controller"));
+        assert_eq!(controller(Kind::DaemonSet), Some("daemonset-controller"));
+        assert_eq!(controller(Kind::CronJob), Some("cronjob-controller"));
+        assert_eq!(controller(Kind::PersistentVolumeClaim), Some("persistentvolume-controller"));
+        // Many components report on a pod or a node, none of them its controller.
+        assert_eq!((controller(Kind::Pod), controller(Kind::Node)), (None, None));
+        assert_eq!(controller(Kind::Other("Certificate".into())), None);
+    }
+
+    #[test]
     fn workloads_nothing_owns_are_top_level() {
         let top: Vec<&str> = KINDS.iter().filter(|k| k.top_level).map(|k| k.kind).collect();
         assert_eq!(top, ["Deployment", "StatefulSet", "DaemonSet", "CronJob", "Node"]);
