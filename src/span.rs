@@ -4,6 +4,8 @@
 
 use crate::time::Nanos;
 
+pub mod service;
+
 pub type TraceId = [u8; 16];
 pub type SpanId = [u8; 8];
 
@@ -86,7 +88,8 @@ pub struct SpanDraft {
     pub attributes: Attributes,
     pub events: Vec<SpanEventDraft>,
     pub links: Vec<SpanLinkDraft>,
-    /// The reporting component: becomes the resource's `service.name`.
+    /// The reporting component, as it named itself: the resource's `service.name`
+    /// and `service.instance.id` (see `service::split`).
     pub service: String,
 }
 

@@ -900,3 +900,83 @@ fn a_stamp_seen_long_after_its_second_keeps_its_own_time() {
     let placed = holding(&spans, "p1").events.iter().find(|e| e.name == "Pulled").unwrap();
     assert_eq!(placed.time, T0 + 2 * SECOND);
 }
+
+/// The StatefulSet is not in the dump: its pods' ownerReferences name it.
+#[test]
+fn a_stateful_set_known_only_by_its_pods_owner_references_carries_their_uid() {
+    let sts = object(Kind::StatefulSet, "ingester", "sts-1");
+    let pod = object(Kind::Pod, "ingester-0", "p-1").owned_by(&sts);
+    let create = "create Pod ingester-0 in StatefulSet ingester successful";
+    let spans = run(vec![
+        seen(T0, pod),
+        happened(event("e1", (Kind::StatefulSet, "ingester"), "SuccessfulCreate", create, T0)),
+        on_pod("e2", "ingester-0", "Started", "Started container ingester", T0 + SECOND),
+    ]);
+    let top = root(&spans, holding(&spans, "e2"));
+    assert_eq!(top.name, "StatefulSet.Rollout");
+    assert_eq!(text(top, "k8s.statefulset.name"), "ingester");
+    assert_eq!(text(top, "k8s.statefulset.uid"), "sts-1");
+}
+
+/// Deleted before the dump, the ReplicaSet is told by its own Events' involvedObject.
+#[test]
+fn a_replica_set_gone_before_the_dump_carries_the_uid_its_events_name() {
+    let (d, _, _) = rollout_objects();
+    let rs = (Kind::ReplicaSet, "web-old");
+    let created = event("e2", rs, "SuccessfulCreate", "Created pod: web-old-x1", T0 + 1);
+    let spans = run(vec![
+        seen(T0, d),
+        scaled_up("e1", "web", "web-old", 1, T0),
+        happened(reported(created, "replicaset-controller", "rs-9")),
+    ]);
+    let step = holding(&spans, "e1");
+    assert_eq!(step.name, "ReplicaSet.ScaleUp");
+    assert_eq!(text(step, "k8s.replicaset.name"), "web-old");
+    assert_eq!(text(step, "k8s.replicaset.uid"), "rs-9");
+}
+
+/// A kubelet puts a Node's name where its uid goes: that identifies nothing.
+#[test]
+fn a_node_named_in_place_of_its_uid_has_no_uid() {
+    let message = "Node node-1 status is now: NodeNotReady";
+    let mut e = event("e1", (Kind::Node, "node-1"), "NodeNotReady", message, T0);
+    e.involved.key.namespace = Default::default();
+    let spans = run(vec![happened(reported(e, "kubelet", "node-1"))]);
+    let node = holding(&spans, "e1");
+    assert_eq!(node.name, "Node.Activity");
+    assert_eq!(text(node, "k8s.node.name"), "node-1");
+    assert_eq!(node.attribute("k8s.node.uid"), None);
+}
+
+/// minikube's hostpath provisioner reports under one process instance's name.
+#[test]
+fn a_rollout_root_is_its_controller_s_service_whoever_reported() {
+    let instance = "k8s.io/minikube-hostpath_minikube_072e4558-5ba2-4e1b-9d6c-0c6f1c0e1a3b";
+    let claim = || (Kind::PersistentVolumeClaim, "data");
+    let provisioning = "External provisioner is provisioning volume for claim \"default/data\"";
+    let done = "Successfully provisioned volume pvc-2f1c";
+    let started = event("e1", claim(), "Provisioning", provisioning, T0);
+    let succeeded = event("e2", claim(), "ProvisioningSucceeded", done, T0 + 1);
+    let spans = run(vec![
+        happened(reported(started, instance, "c-1")),
+        happened(reported(succeeded, instance, "c-1")),
+    ]);
+    let top = root(&spans, holding(&spans, "e2"));
+    assert_eq!(top.service, "persistentvolume-controller");
+    assert_eq!(text(top, "k8s.persistentvolumeclaim.uid"), "c-1");
+
+    let (d, rs, pod) = rollout_objects();
+    let scaled = "Scaled up replica set web-abc to 1";
+    let scale = event("e3", (Kind::Deployment, "web"), "ScalingReplicaSet", scaled, T0);
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod),
+        happened(reported(scale, "my-operator", "d-1")),
+        created_pod("e4", (Kind::ReplicaSet, "web-abc"), "web-abc-x1", T0 + 1),
+    ]);
+    let top = root(&spans, holding(&spans, "e4"));
+    assert_eq!(top.name, "Deployment.Rollout");
+    assert_eq!(top.service, "deployment-controller");
+    assert_eq!(holding(&spans, "e3").service, "my-operator", "a step is its reporter's");
+}

@@ -428,3 +428,34 @@ fn a_selector_keeps_only_the_rollouts_of_matching_top_level_objects() {
         unlabelled.len()
     );
 }
+
+/// Kubernetes 1.8's DaemonSet controller reported as `daemon-set`; the Endpoints
+/// its leader elections were about are not in the dump, their Events name their uids.
+#[test]
+fn roots_are_their_controller_s_and_objects_known_by_reference_carry_their_uid() {
+    let path = fixture("sonobuoy-v1.8");
+    let (_, _, json) = run(std::slice::from_ref(&path));
+    let spans = spans(&json);
+    let daemon_sets: Vec<_> = spans.iter().filter(|s| s.name == "DaemonSet.Rollout").collect();
+    assert_eq!(daemon_sets.len(), 4);
+    assert!(daemon_sets.iter().all(|s| s.service == "daemonset-controller"));
+    let mut pods = spans.iter().filter(|s| s.attributes.contains_key("k8s.pod.name"));
+    assert!(pods.any(|s| s.service == "daemon-set"), "a pod span is its reporter's");
+
+    let docs = input_documents(&path);
+    let election = docs
+        .iter()
+        .find(|d| {
+            d["involvedObject"]["name"] == "kube-scheduler" && d["reason"] == "LeaderElection"
+        })
+        .unwrap();
+    let endpoints = span_with_event(&spans, election["metadata"]["uid"].as_str().unwrap());
+    assert_eq!(endpoints.attributes["k8s.object.kind"], "Endpoints");
+    assert_eq!(endpoints.attributes["k8s.object.uid"], election["involvedObject"]["uid"]);
+    // A kubelet names a Node by its name in place of its uid.
+    let nodes = spans.iter().filter(|s| s.name == "Node.Activity");
+    for node in nodes {
+        let (name, uid) = (&node.attributes["k8s.node.name"], node.attributes.get("k8s.node.uid"));
+        assert_ne!(uid, Some(name), "{name}");
+    }
+}

@@ -3,7 +3,6 @@
 
 use super::episode::Placed;
 use super::kinds;
-use super::objects::Objects;
 use crate::observe::ObjectKey;
 use crate::span::Attributes;
 use crate::time;
@@ -79,9 +78,4 @@ pub fn subject(key: &ObjectKey, uid: Option<&str>) -> Attributes {
         a.push((uid_key, uid.into()));
     }
     a
-}
-
-/// The uid of a tracked object.
-pub fn uid_of<'a>(objects: &'a Objects, key: &ObjectKey) -> Option<&'a str> {
-    objects.get(key).map(|t| t.seen.uid.as_str())
 }

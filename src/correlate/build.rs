@@ -9,12 +9,13 @@ use super::graph::Graph;
 use super::job;
 use super::messages::{self, Mention};
 use super::node_links::{self, NodeMarks};
-use super::objects::{Objects, Tracked};
+use super::objects::Objects;
 use super::pod::{self, Pods};
 use super::rollout::Rollout;
 use super::root::{self, Root};
 use super::steps::{Rescales, Steps};
 use super::tree::Tree;
+use super::uids::Uids;
 use crate::observe::{Kind, ObjectKey};
 use crate::span::SpanDraft;
 use crate::time::Nanos;
@@ -24,6 +25,7 @@ pub struct Context<'a> {
     pub objects: &'a Objects,
     pub graph: &'a Graph,
     pub nodes: &'a dyn NodeMarks,
+    pub uids: &'a Uids<'a>,
     /// The settle window: how long after its last event a span may still be told something.
     pub settle: Nanos,
 }
@@ -39,18 +41,22 @@ pub fn rollout_spans(
     let tracked = ctx.objects.get(top);
     let mut tree = Tree::new(rollout.trace);
     let continuing = roots.emitted(&rollout.trace);
+    let top_uid = ctx.uids.of(top);
     let Root { node: root, sync } =
-        root::add(&mut tree, top, rollout, tracked, continuing, ctx.settle);
+        root::add(&mut tree, top, top_uid, rollout, tracked, continuing, ctx.settle);
     let rescales = Rescales::add(&mut tree, root, rollout, ctx, continuing);
     let sorted = sort(top, rollout, sync);
     let steps = Steps::add(&mut tree, sorted.scales, &rescales, ctx);
     let job = job::cron_job_run(&mut tree, root, top, rollout, ctx, continuing);
     let last = rollout.events.last().map(|p| p.time()).unwrap_or_default();
     steps.conditions(&mut tree, ctx, last);
-    let later =
-        if continuing { job::ended_later(&mut tree, root, top, rollout, tracked) } else { None };
+    let later = if continuing {
+        job::ended_later(&mut tree, root, (top, top_uid), rollout, tracked)
+    } else {
+        None
+    };
     let rest = Rest { root, job, continuing, later };
-    rest.place(&mut tree, top, tracked, &steps, sorted.rest);
+    rest.place(&mut tree, (top, top_uid), &steps, sorted.rest);
 
     let plans = sorted.pods.plans(top, ctx, roots);
     let default_parent = job.unwrap_or(root);
@@ -114,8 +120,7 @@ impl Rest {
     fn place(
         mut self,
         tree: &mut Tree,
-        top: &ObjectKey,
-        tracked: Option<&Tracked>,
+        top: (&ObjectKey, Option<&str>),
         steps: &Steps,
         rest: Vec<&Placed>,
     ) {
@@ -127,9 +132,7 @@ impl Rest {
                 _ => self.root,
             };
             if node == self.root && self.continuing {
-                node = *self
-                    .later
-                    .get_or_insert_with(|| root::later(tree, self.root, top, tracked, placed));
+                node = *self.later.get_or_insert_with(|| root::later(tree, self.root, top, placed));
             }
             tree.record(node, placed);
         }

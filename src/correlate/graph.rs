@@ -86,6 +86,14 @@ impl Graph {
         }
     }
 
+    /// The objects whose ownerReferences name `key`.
+    pub fn owned<'a>(&'a self, key: &ObjectKey) -> impl Iterator<Item = &'a ObjectKey> + 'a {
+        let edges = self.find(key).into_iter().flat_map(move |n| {
+            self.graph.edges_directed(n, Direction::Incoming).filter(|e| *e.weight() == Edge::Owner)
+        });
+        edges.map(move |e| &self.graph[e.source()])
+    }
+
     pub fn route(&self, key: &ObjectKey) -> Route {
         let mut chain = vec![key.clone()];
         let Some(mut n) = self.find(key) else {

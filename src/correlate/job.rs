@@ -1,7 +1,7 @@
 //! A Job's run: how it ended (its Complete or Failed condition), and the Job a
 //! CronJob's run is about.
 
-use super::attributes::{subject, uid_of};
+use super::attributes::subject;
 use super::build::Context;
 use super::objects::Tracked;
 use super::rollout::Rollout;
@@ -45,7 +45,7 @@ pub fn cron_job_run(
 ) -> Option<usize> {
     let job = rollout.key.strip_prefix("job:").filter(|_| top.kind == Kind::CronJob)?;
     let key = ObjectKey::new(Kind::Job, top.namespace.clone(), job);
-    let attributes = subject(&key, uid_of(ctx.objects, &key));
+    let attributes = subject(&key, ctx.uids.of(&key));
     let node =
         tree.add(span::span_id(&rollout.trace, &["job", job]), Some(root), "Job.Run", attributes);
     if let (Some(t), false) = (ctx.objects.get(&key), continuing) {
@@ -67,7 +67,7 @@ pub fn cron_job_run(
 pub fn ended_later(
     tree: &mut Tree,
     root: usize,
-    top: &ObjectKey,
+    (top, uid): (&ObjectKey, Option<&str>),
     rollout: &Rollout<'_>,
     tracked: Option<&Tracked>,
 ) -> Option<usize> {
@@ -80,7 +80,7 @@ pub fn ended_later(
     if !ended {
         return None;
     }
-    let node = root::later(tree, root, top, tracked, first);
+    let node = root::later(tree, root, (top, uid), first);
     end(tree, node, t, first.time() - SLACK);
     Some(node)
 }

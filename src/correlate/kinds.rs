@@ -36,6 +36,10 @@ pub struct KindRules {
     /// The semantic-convention attribute keys `k8s.<kind>.name` and `.uid`; a
     /// kind without its own uses `k8s.object.*`.
     pub attributes: Option<(&'static str, &'static str)>,
+    /// The component that acts on it, as its Events name it: the service of its
+    /// rollout's root whoever reported first (a provisioner, Flux, a scheduler),
+    /// so that every rollout of the kind is found under one service.
+    pub controller: Option<&'static str>,
 }
 
 const KINDS: &[KindRules] = &[
@@ -47,6 +51,7 @@ const KINDS: &[KindRules] = &[
         mentions: &[scaled_replica_set],
         top_level: true,
         attributes: Some(("k8s.deployment.name", "k8s.deployment.uid")),
+        controller: Some("deployment-controller"),
     },
     KindRules {
         kind: "ReplicaSet",
@@ -56,6 +61,7 @@ const KINDS: &[KindRules] = &[
         mentions: &[created_or_deleted_pod],
         top_level: false,
         attributes: Some(("k8s.replicaset.name", "k8s.replicaset.uid")),
+        controller: Some("replicaset-controller"),
     },
     KindRules {
         kind: "StatefulSet",
@@ -65,6 +71,7 @@ const KINDS: &[KindRules] = &[
         mentions: &[stateful_set_member],
         top_level: true,
         attributes: Some(("k8s.statefulset.name", "k8s.statefulset.uid")),
+        controller: Some("statefulset-controller"),
     },
     KindRules {
         kind: "DaemonSet",
@@ -74,6 +81,7 @@ const KINDS: &[KindRules] = &[
         mentions: &[created_or_deleted_pod],
         top_level: true,
         attributes: Some(("k8s.daemonset.name", "k8s.daemonset.uid")),
+        controller: Some("daemonset-controller"),
     },
     KindRules {
         kind: "Job",
@@ -83,6 +91,7 @@ const KINDS: &[KindRules] = &[
         mentions: &[created_or_deleted_pod],
         top_level: false,
         attributes: Some(("k8s.job.name", "k8s.job.uid")),
+        controller: Some("job-controller"),
     },
     KindRules {
         kind: "CronJob",
@@ -92,6 +101,7 @@ const KINDS: &[KindRules] = &[
         mentions: &[cron_job_run],
         top_level: true,
         attributes: Some(("k8s.cronjob.name", "k8s.cronjob.uid")),
+        controller: Some("cronjob-controller"),
     },
     KindRules {
         kind: "Pod",
@@ -101,6 +111,7 @@ const KINDS: &[KindRules] = &[
         mentions: &[],
         top_level: false,
         attributes: Some(("k8s.pod.name", "k8s.pod.uid")),
+        controller: None,
     },
     KindRules {
         kind: "Node",
@@ -110,6 +121,7 @@ const KINDS: &[KindRules] = &[
         mentions: &[],
         top_level: true,
         attributes: Some(("k8s.node.name", "k8s.node.uid")),
+        controller: None,
     },
     KindRules {
         kind: "PersistentVolumeClaim",
@@ -119,6 +131,7 @@ const KINDS: &[KindRules] = &[
         mentions: &[],
         top_level: false,
         attributes: Some(("k8s.persistentvolumeclaim.name", "k8s.persistentvolumeclaim.uid")),
+        controller: Some("persistentvolume-controller"),
     },
     KindRules {
         kind: "HorizontalPodAutoscaler",
@@ -128,6 +141,7 @@ const KINDS: &[KindRules] = &[
         mentions: &[],
         top_level: false,
         attributes: Some(("k8s.hpa.name", "k8s.hpa.uid")),
+        controller: Some("horizontal-pod-autoscaler"),
     },
     KindRules {
         kind: "ReplicationController",
@@ -137,6 +151,7 @@ const KINDS: &[KindRules] = &[
         mentions: &[created_or_deleted_pod],
         top_level: false,
         attributes: None,
+        controller: Some("replication-controller"),
     },
 ];
 
@@ -149,6 +164,7 @@ const OTHER: KindRules = KindRules {
     mentions: &[],
     top_level: false,
     attributes: None,
+    controller: None,
 };
 
 /// The rules of `kind`.
@@ -201,6 +217,18 @@ mod tests {
         assert_eq!(rules.root, "Object.Activity");
         assert_eq!(rules.mentions.len(), 1);
         assert!(rules.attributes.is_none());
+    }
+
+    #[test]
+    fn a_workload_s_rollouts_are_its_controller_s() {
+        let controller = |kind: Kind| of(&kind).controller;
+        assert_eq!(controller(Kind::Deployment), Some("deployment-controller"));
+        assert_eq!(controller(Kind::DaemonSet), Some("daemonset-controller"));
+        assert_eq!(controller(Kind::CronJob), Some("cronjob-controller"));
+        assert_eq!(controller(Kind::PersistentVolumeClaim), Some("persistentvolume-controller"));
+        // Many components report on a pod or a node, none of them its controller.
+        assert_eq!((controller(Kind::Pod), controller(Kind::Node)), (None, None));
+        assert_eq!(controller(Kind::Other("Certificate".into())), None);
     }
 
     #[test]

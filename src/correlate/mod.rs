@@ -31,6 +31,7 @@ mod root;
 mod selector;
 mod steps;
 mod tree;
+mod uids;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -47,6 +48,7 @@ use graph::Graph;
 use node_links::{NodeLinks, NodeMark};
 use objects::Objects;
 use pending::{Pending, Waiting};
+use uids::Uids;
 
 pub use messages::{mention, rescale, Action, Mention, Rescale};
 pub use selector::Selector;
@@ -359,7 +361,9 @@ impl Correlator {
             return Vec::new();
         }
         let tracked = self.objects.get(&episode.top);
-        let rollouts = rollout::split(&episode.top, tracked, &self.graph, episode.sorted());
+        let events = episode.sorted();
+        let uids = Uids::new(&self.objects, &self.graph, &events);
+        let rollouts = rollout::split(&episode.top, tracked, &self.graph, events);
         if episode.top.kind == Kind::Node {
             let marks = node_links::node_marks(&rollouts);
             if !marks.is_empty() {
@@ -376,6 +380,7 @@ impl Correlator {
             objects: &self.objects,
             graph: &self.graph,
             nodes: &nodes,
+            uids: &uids,
             settle: self.config.settle,
         };
         let mut drafts = Vec::new();

@@ -25,6 +25,7 @@ pub struct Root<'a> {
 pub fn add<'a>(
     tree: &mut Tree,
     top: &ObjectKey,
+    uid: Option<&str>,
     rollout: &Rollout<'a>,
     tracked: Option<&Tracked>,
     continuing: bool,
@@ -33,13 +34,13 @@ pub fn add<'a>(
     let sync = rollout.events.iter().find(|p| p.event.top_level && !continuing).copied();
     let sync_node = sync.map(|p| {
         let mut attributes = event_attributes(p);
-        attributes.extend(subject(top, tracked.map(|t| t.seen.uid.as_str())));
+        attributes.extend(subject(top, uid));
         let node =
             tree.add(span::span_id(&rollout.trace, &["sync"]), None, "Event.Sync", attributes);
         tree.reported(node, p);
         node
     });
-    let mut attributes = subject(top, tracked.map(|t| t.seen.uid.as_str()));
+    let mut attributes = subject(top, uid);
     attributes.extend(rollout_attributes(rollout, tracked));
     let root = tree.add(
         span::span_id(&rollout.trace, &["rollout"]),
@@ -47,6 +48,7 @@ pub fn add<'a>(
         kinds::of(&top.kind).root,
         attributes,
     );
+    tree.node_mut(root).service = kinds::of(&top.kind).controller;
     if continuing {
         tree.set_external(root);
     }
@@ -158,12 +160,11 @@ fn start(rollout: &Rollout<'_>, tracked: Option<&Tracked>) -> Option<Nanos> {
 pub fn later(
     tree: &mut Tree,
     root: usize,
-    top: &ObjectKey,
-    tracked: Option<&Tracked>,
+    (top, uid): (&ObjectKey, Option<&str>),
     opened_by: &Placed,
 ) -> usize {
     let count = opened_by.event.count.to_string();
     let id = span::span_id(&tree.trace, &["later", &opened_by.event.uid, &count]);
-    let attributes = subject(top, tracked.map(|t| t.seen.uid.as_str()));
+    let attributes = subject(top, uid);
     tree.add(id, Some(root), kinds::of(&top.kind).later, attributes)
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::attributes::{subject, uid_of};
+use super::attributes::subject;
 use super::build::Context;
 use super::episode::Placed;
 use super::messages::{self, Action, Mention};
@@ -37,8 +37,7 @@ impl Rescales {
         for &placed in &rollout.events {
             let Some(rescale) = messages::rescale(&placed.event) else { continue };
             let hpa = &placed.event.involved.key;
-            let uid = uid_of(ctx.objects, hpa).or(placed.event.involved.uid.as_deref());
-            let mut attributes = subject(hpa, uid);
+            let mut attributes = subject(hpa, ctx.uids.of(hpa));
             if let Some(target) = ctx.objects.get(hpa).and_then(|t| t.seen.scale_target.as_ref()) {
                 attributes.push(("k8s.hpa.scaletargetref.kind", target.kind.as_str().into()));
                 attributes.push(("k8s.hpa.scaletargetref.name", target.name.as_str().into()));
@@ -97,7 +96,7 @@ impl Steps {
                 Action::ScaleDown(n) => ("ReplicaSet.ScaleDown", n),
                 _ => ("ReplicaSet.Scale", 0),
             };
-            let mut attributes = subject(&m.object, uid_of(ctx.objects, &m.object));
+            let mut attributes = subject(&m.object, ctx.uids.of(&m.object));
             attributes.push(("kspan.replicas.target", target.into()));
             let node = tree.add(
                 span::span_id(&tree.trace, &["step", &placed.event.uid]),

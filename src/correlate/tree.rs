@@ -9,7 +9,9 @@ use super::emitted::Roots;
 use super::episode::Placed;
 use super::rollout::Rollout;
 use crate::observe::{Condition, Name, ObjectKey};
-use crate::span::{Attributes, SpanDraft, SpanEventDraft, SpanId, SpanLinkDraft, Status, TraceId};
+use crate::span::{
+    service, Attributes, SpanDraft, SpanEventDraft, SpanId, SpanLinkDraft, Status, TraceId,
+};
 use crate::time::{self, Nanos};
 
 /// Timestamps on Events have one-second precision.
@@ -29,8 +31,11 @@ pub struct Node {
     pub links: Vec<SpanLinkDraft>,
     /// The status message when the span is an Error.
     pub warning: Option<String>,
-    /// How many of its Events each component reported: the most frequent is its service.
+    /// How many of its Events each component reported: the most frequent
+    /// service among them is its service.
     components: BTreeMap<Name, usize>,
+    /// Its service whoever reported its Events (a rollout's root: its kind's controller).
+    pub service: Option<&'static str>,
     /// Emitted with an earlier episode: here only so its children know their parent's id.
     external: bool,
 }
@@ -63,6 +68,7 @@ impl Tree {
             links: Vec::new(),
             warning: None,
             components: BTreeMap::new(),
+            service: None,
             external: false,
         });
         self.nodes.len() - 1
@@ -169,13 +175,12 @@ impl Tree {
             if node.external {
                 continue;
             }
-            let service = node
-                .components
-                .iter()
-                .max_by_key(|(name, count)| (**count, std::cmp::Reverse((*name).clone())))
-                .map(|(name, _)| name.to_string())
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| first_component.to_string());
+            let service = match node.service {
+                Some(service) => service.to_string(),
+                None => most_reported(&node.components)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| first_component.to_string()),
+            };
             let start = node.start.unwrap_or(fallback);
             drafts.push(SpanDraft {
                 trace_id: self.trace,
@@ -193,5 +198,35 @@ impl Tree {
         }
         roots.mark(self.trace);
         drafts
+    }
+}
+
+/// The component of the service that reported most (instances of one service
+/// count together), as its most frequent instance named itself.
+fn most_reported(components: &BTreeMap<Name, usize>) -> Option<String> {
+    let mut services: BTreeMap<&str, usize> = BTreeMap::new();
+    for (component, count) in components {
+        *services.entry(service::split(component).0).or_default() += count;
+    }
+    // Ties go to the first name.
+    let most = |(name, count): &(&str, usize)| (*count, std::cmp::Reverse(name.to_string()));
+    let (service, _) = services.into_iter().max_by_key(most)?;
+    let instances = components.iter().filter(|(c, _)| service::split(c).0 == service);
+    instances.map(|(c, n)| (c.as_str(), *n)).max_by_key(most).map(|(c, _)| c.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_of_one_service_count_together() {
+        let one = "k8s.io/hostpath_node-a_072e4558-5ba2-4e1b-9d6c-0c6f1c0e1a3b";
+        let other = "k8s.io/hostpath_node-b_9a0c1f2e-1111-4e1b-9d6c-0c6f1c0e1a3b";
+        let components: BTreeMap<Name, usize> =
+            [(one.into(), 1), (other.into(), 2), ("kubelet".into(), 2)].into();
+        assert_eq!(most_reported(&components).as_deref(), Some(other));
+        let components: BTreeMap<Name, usize> = [("kubelet".into(), 1), ("b".into(), 1)].into();
+        assert_eq!(most_reported(&components).as_deref(), Some("b"), "a tie: the first name");
     }
 }

@@ -1,4 +1,4 @@
-//! SpanDraft -> opentelemetry_sdk SpanData, grouped by resource (`service.name`),
+//! SpanDraft -> opentelemetry_sdk SpanData, grouped by resource (the reporting component),
 //! for the OTLP exporter; and the resource attributes every sink gives.
 
 use std::borrow::{Borrow, Cow};
@@ -24,10 +24,17 @@ pub struct ResourceOptions {
 
 impl ResourceOptions {
     /// The resource attributes of the spans of `service` (a draft's reporting
-    /// component), in order: `service.name`, `k8s.cluster.name`, the extras.
+    /// component), in order: `service.name`, `service.instance.id` when the
+    /// component named its instance, `k8s.cluster.name`, the extras. A fixed
+    /// `service.name` is every span's, whichever instance reported it.
     pub fn attributes<'a>(&'a self, service: &'a str) -> Vec<(&'a str, &'a str)> {
-        let mut attributes =
-            vec![("service.name", self.service_name.as_deref().unwrap_or(service))];
+        let mut attributes = match (&self.service_name, span::service::split(service)) {
+            (Some(fixed), _) => vec![("service.name", fixed.as_str())],
+            (None, (name, instance)) => {
+                let instance = instance.map(|id| ("service.instance.id", id));
+                [("service.name", name)].into_iter().chain(instance).collect()
+            }
+        };
         if let Some(cluster) = &self.cluster_name {
             attributes.push(("k8s.cluster.name", cluster));
         }
@@ -155,5 +162,33 @@ pub fn batch(options: &ResourceOptions, service: &str, drafts: &[&SpanDraft]) ->
     Batch {
         resource: options.resource(service),
         spans: drafts.iter().map(|d| span_data(d)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROVISIONER: &str =
+        "k8s.io/minikube-hostpath_minikube_072e4558-5ba2-4e1b-9d6c-0c6f1c0e1a3b";
+
+    #[test]
+    fn an_instance_named_by_its_component_is_the_service_instance() {
+        let options = ResourceOptions { cluster_name: Some("dev".into()), ..Default::default() };
+        assert_eq!(
+            options.attributes(PROVISIONER),
+            [
+                ("service.name", "k8s.io/minikube-hostpath"),
+                ("service.instance.id", "minikube_072e4558-5ba2-4e1b-9d6c-0c6f1c0e1a3b"),
+                ("k8s.cluster.name", "dev"),
+            ]
+        );
+        assert_eq!(options.attributes("kubelet")[..1], [("service.name", "kubelet")]);
+    }
+
+    #[test]
+    fn a_fixed_service_name_replaces_every_span_s() {
+        let options = ResourceOptions { service_name: Some("kspan".into()), ..Default::default() };
+        assert_eq!(options.attributes(PROVISIONER), [("service.name", "kspan")]);
     }
 }

@@ -173,6 +173,13 @@ pub fn event(uid: &str, about: (Kind, &str), reason: &str, message: &str, at: Na
     }
 }
 
+/// The Event as `component` reported it, naming its subject's uid (involvedObject.uid).
+pub fn reported(mut e: EventSeen, component: &str, subject_uid: &str) -> EventSeen {
+    e.component = component.into();
+    e.involved.uid = Some(subject_uid.into());
+    e
+}
+
 /// A Warning Event repeated `count` times since `first`.
 pub fn warning(mut e: EventSeen, count: i32, first: Nanos) -> EventSeen {
     e.kind = "Warning".into();
