@@ -2,7 +2,8 @@
 # Live test environment for kspan-rs: a real Kubernetes v1.20.2 control plane
 # (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) on loopback,
 # plus an OTLP receiver (rotel) that prints every received span, and optionally
-# a TLS-terminating, header-logging proxy (nginx) in front of it.
+# a TLS-terminating, header-logging proxy (nginx) in front of it, and Jaeger
+# (v2 all-in-one, in-memory) to read traces back through its query API.
 #
 #   scripts/live-env.sh install [COMPONENT...]
 #                                        install packages, build + cache binaries (once);

@@ -24,8 +24,8 @@ jaeger_install() {
   t0=$(now)
   log "building jaeger $JAEGER_VERSION (cmd/jaeger) with $("$JAEGER_GO" version) in $mod"
   log "  from the Go module proxy (about 10 CPU-minutes)"
-  # Its own module, so that `go get -tool` records exactly this version and its
-  # dependencies; the module and the Go caches stay in the cache dir.
+  # A module of its own in the cache dir (not the repository), so that `go get
+  # -tool` records exactly this version and its dependencies.
   mkdir -p "$mod" "$JAEGER_DIR/bin"
   printf 'module kspan-rs/jaeger-tool\n\ngo 1.26\n' >"$mod/go.mod"
   (cd "$mod" &&
