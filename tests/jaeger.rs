@@ -73,6 +73,13 @@ fn jaeger_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Stops Jaeger and removes its directory.
+fn remove(jaeger: LiveJaeger) {
+    let dir = jaeger.dir().to_path_buf();
+    drop(jaeger);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Replays `input` into a new Jaeger over `protocol`; returns Jaeger (to query) and
 /// what kspan-rs sent, once Jaeger holds every span of it.
 fn replay_into_jaeger(
@@ -276,6 +283,7 @@ fn a_deployment_rollout_is_one_trace_in_jaeger_found_by_its_name() {
         assert_eq!(root.len(), 1, "{protocol}: one root");
         assert_eq!(root[0].name, "Deployment.Rollout", "{protocol}");
         assert_traces_as_sent(protocol, &jaeger, &sent, &traces);
+        remove(jaeger);
     }
 }
 
@@ -299,6 +307,7 @@ fn every_real_capture_reads_back_from_jaeger_as_kspan_sent_it() {
         assert_search_finds_each_root(name, &jaeger, &sent);
         errors +=
             traces.iter().flat_map(|t| &t.spans).filter(|s| s.tags.contains_key("error")).count();
+        remove(jaeger);
     }
     // The sonobuoy tree's Warning events make Error spans: the status check above ran.
     assert!(errors > 0, "no Error span in any capture");

@@ -65,6 +65,8 @@ extensions:
   jaeger_query:
     storage:
       traces: memstore
+    # On by default: the query service would send its own spans to localhost:4317.
+    enable_tracing: false
     http:
       endpoint: 127.0.0.1:$3
     grpc:

@@ -13,10 +13,12 @@ use super::script::Started;
 
 /// Jaeger with in-memory storage, taking OTLP on free ports. Stops on drop.
 pub struct LiveJaeger {
-    _started: Started,
+    // Dropped before Jaeger is stopped: an idle keep-alive connection of the client
+    // holds up Jaeger's graceful shutdown until it is killed.
+    query: JaegerQuery,
     /// Variables from `<dir>/jaeger.env`.
     pub env: HashMap<String, String>,
-    query: JaegerQuery,
+    started: Started,
 }
 
 impl LiveJaeger {
@@ -25,7 +27,7 @@ impl LiveJaeger {
         let (started, env) =
             Started::start(dir, ["jaeger", "stop-jaeger"], "jaeger", "jaeger.env", &[])?;
         let query = JaegerQuery::new(env.get("KSPAN_JAEGER_QUERY_URL").context("query URL")?)?;
-        Ok(LiveJaeger { _started: started, env, query })
+        Ok(LiveJaeger { query, env, started })
     }
 
     /// e.g. `http://127.0.0.1:43171`
@@ -35,6 +37,10 @@ impl LiveJaeger {
 
     pub fn otlp_http_endpoint(&self) -> &str {
         &self.env["KSPAN_JAEGER_OTLP_HTTP_ENDPOINT"]
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.started.dir()
     }
 
     pub fn query(&self) -> &JaegerQuery {
