@@ -2,7 +2,8 @@
 # Live test environment for kspan-rs: a real Kubernetes v1.20.2 control plane
 # (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) on loopback,
 # plus an OTLP receiver (rotel) that prints every received span, and optionally
-# a TLS-terminating, header-logging proxy (nginx) in front of it.
+# a TLS-terminating, header-logging proxy (nginx) in front of it, and Jaeger
+# (v2 all-in-one, in-memory) to read traces back through its query API.
 #
 #   scripts/live-env.sh install [COMPONENT...]
 #                                        install packages, build + cache binaries (once);
@@ -21,13 +22,17 @@
 #                                        front of the receiver (gRPC + HTTP), logging request
 #                                        headers; endpoints and CA in <dir>/tls-proxy.env
 #   scripts/live-env.sh stop-tls-proxy <dir>
+#   scripts/live-env.sh jaeger <dir> [--owner-pid PID]
+#                                        start Jaeger v2 all-in-one (in-memory storage): OTLP
+#                                        endpoints and query URL in <dir>/jaeger.env
+#   scripts/live-env.sh stop-jaeger <dir>
 #   scripts/live-env.sh restart-apiserver <dir> [SECONDS]
 #                                        kill kube-apiserver, start it again after SECONDS
 #   scripts/live-env.sh compact-etcd <dir>
 #                                        compact etcd's history (watches from before get 410 Gone)
 #   scripts/live-env.sh paths            print the cache dir, the binaries' dir and the venv
 #
-# Components (one file each in scripts/live/): control-plane, receiver, tls-proxy.
+# Components (one file each in scripts/live/): control-plane, receiver, tls-proxy, jaeger.
 # kube-apiserver writes an audit log (level Metadata) to <dir>/logs/audit.log.
 # Everything binds to 127.0.0.1. Ports are picked free per instance, so several
 # instances (in different dirs) can run at once.
@@ -40,7 +45,7 @@ SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]
 LIVE="$(dirname "$SELF")/live"
 # In the order `install` installs and `check` checks them; `stop` goes backwards.
 # shellcheck disable=SC2034  # used by the sourced files
-COMPONENTS=(control-plane receiver tls-proxy)
+COMPONENTS=(control-plane receiver tls-proxy jaeger)
 
 # shellcheck source=live/common.sh
 . "$LIVE/common.sh"
@@ -54,6 +59,8 @@ COMPONENTS=(control-plane receiver tls-proxy)
 . "$LIVE/receiver.sh"
 # shellcheck source=live/tls-proxy.sh
 . "$LIVE/tls-proxy.sh"
+# shellcheck source=live/jaeger.sh
+. "$LIVE/jaeger.sh"
 
 usage() {
   # The comment block at the top of this file.
@@ -72,6 +79,8 @@ main() {
     stop-receiver) cmd_stop_receiver "$@" ;;
     tls-proxy) cmd_tls_proxy "$@" ;;
     stop-tls-proxy) cmd_stop_tls_proxy "$@" ;;
+    jaeger) cmd_jaeger "$@" ;;
+    stop-jaeger) cmd_stop_jaeger "$@" ;;
     restart-apiserver) cmd_restart_apiserver "$@" ;;
     compact-etcd) cmd_compact_etcd "$@" ;;
     _watchdog) cmd_watchdog "$@" ;;

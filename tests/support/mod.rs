@@ -5,6 +5,7 @@
 //!   (v1.20.2): the kubeconfig, ServiceAccount kubeconfigs, the [`audit`] log;
 //! * [`receiver`]: an OTLP receiver (rotel) that prints the spans it gets, parsed by
 //!   [`rotel`]; [`tls_proxy`]: nginx in front of it, logging request headers;
+//! * [`jaeger`]: Jaeger v2 all-in-one (in-memory) and a client of its query API;
 //! * [`nodesim`]: a node simulator playing the kubelet (nodes, pod status, kubelet events).
 //!
 //! Each integration test that uses it declares `mod support;`.
@@ -13,6 +14,7 @@
 
 pub mod audit;
 pub mod cluster;
+pub mod jaeger;
 pub mod nodesim;
 pub mod receiver;
 pub mod rotel;
@@ -21,6 +23,7 @@ pub mod tls_proxy;
 
 pub use audit::AuditRequest;
 pub use cluster::LiveCluster;
+pub use jaeger::LiveJaeger;
 pub use nodesim::{ContainerBehaviour, NodeSim, NodeSimConfig};
 pub use receiver::LiveReceiver;
 pub use tls_proxy::TlsProxy;
