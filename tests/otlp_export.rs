@@ -12,7 +12,7 @@ use support::rotel;
 use support::script::require_installed;
 use support::LiveReceiver;
 
-fn expected() -> BTreeSet<(String, String, String, String, BTreeSet<String>)> {
+fn expected() -> BTreeSet<rotel::Row> {
     let (_, _, json) = common::run(&[common::fixture("kspan/deployment-2-pods.main.yaml")]);
     common::spans(&json)
         .into_iter()
@@ -46,26 +46,6 @@ fn received(receiver: &LiveReceiver) -> Vec<rotel::Span> {
     .unwrap_or_else(|partial| panic!("receiver got {} spans", partial.len()))
 }
 
-fn trees(spans: &[rotel::Span]) -> BTreeSet<(String, String, String, String, BTreeSet<String>)> {
-    spans
-        .iter()
-        .map(|s| {
-            let uids = s
-                .events
-                .iter()
-                .filter_map(|e| e.attr("k8s.event.uid").map(str::to_string))
-                .collect();
-            (
-                s.trace_id.clone(),
-                s.span_id.clone(),
-                s.parent_id.clone().unwrap_or_default(),
-                s.name.clone(),
-                uids,
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn replay_to_a_real_receiver_over_grpc_and_http() {
     if !require_installed("replay_to_a_real_receiver_over_grpc_and_http") {
@@ -84,7 +64,7 @@ fn replay_to_a_real_receiver_over_grpc_and_http() {
         send(protocol, endpoint);
         let spans = received(&receiver);
         assert_eq!(
-            trees(&spans),
+            rotel::trees(&spans),
             expected(),
             "{protocol}: the receiver got exactly the replayed spans"
         );
@@ -156,7 +136,7 @@ fn replay_over_tls_to_a_test_ca_with_a_tenant_header_over_grpc_and_http() {
     }
     let spans = received(&receiver);
     assert_eq!(spans.len(), 2 * expected().len(), "both exports arrived");
-    assert_eq!(trees(&spans), expected());
+    assert_eq!(rotel::trees(&spans), expected());
     drop(proxy);
     drop(receiver);
     let _ = std::fs::remove_dir_all(&dir);
@@ -211,7 +191,7 @@ fn an_address_without_a_scheme_is_plain_text_from_the_flag_and_the_environment()
     }
     let spans = received(&receiver);
     assert_eq!(spans.len(), 4 * expected().len(), "every replay arrived");
-    assert_eq!(trees(&spans), expected());
+    assert_eq!(rotel::trees(&spans), expected());
     drop(receiver);
     let _ = std::fs::remove_dir_all(&dir);
 }

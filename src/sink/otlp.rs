@@ -62,10 +62,10 @@ pub struct OtlpSink {
     exporter: SpanExporter,
     resource: ResourceOptions,
     endpoint: Endpoint,
-    /// Whether the TLS flags were given (else an https:// address asked for TLS).
+    /// The flag that asked for TLS, to name in advice (none: an https:// address did).
     tls_flag: Option<&'static str>,
-    /// What the collector speaks, once an export failed.
-    speaks: Option<Speaks>,
+    /// What the collector speaks, once a failed export found out.
+    speaks: Speaks,
 }
 
 /// The HTTP client for OTLP/HTTP: rustls (with the ring provider kube also uses),
@@ -153,7 +153,7 @@ impl OtlpSink {
                 b.build()?
             }
         };
-        Ok(OtlpSink { exporter, resource, endpoint, tls_flag, speaks: None })
+        Ok(OtlpSink { exporter, resource, endpoint, tls_flag, speaks: Speaks::Unknown })
     }
 
     /// Delivers one batch of finished spans (one export request per service),
@@ -197,24 +197,25 @@ impl OtlpSink {
         }
     }
 
-    /// The error to report instead when the collector speaks the other protocol
-    /// (probed once, at the first failure).
+    /// The error to report instead when the collector speaks the other protocol.
+    /// Probed at each failure until the collector answers: one that is down when
+    /// the first export fails is asked again at the next.
     async fn mismatch(&mut self) -> Option<OtlpError> {
-        if self.speaks.is_none() {
+        if self.speaks == Speaks::Unknown {
             let address = self.endpoint.address.clone();
             let speaks = tokio::task::spawn_blocking(move || tls_probe::probe(&address)).await;
-            self.speaks = Some(speaks.unwrap_or(Speaks::Unknown));
+            self.speaks = speaks.unwrap_or(Speaks::Unknown);
         }
         let address = self.endpoint.address.clone();
         match (self.speaks, self.endpoint.tls) {
-            (Some(Speaks::PlainText), true) => {
+            (Speaks::PlainText, true) => {
                 let fix = match self.tls_flag {
                     Some(flag) => format!("use http://{address}, or drop {flag}"),
                     None => format!("use http://{address}"),
                 };
                 Some(OtlpError::PlainTextCollector { address, fix })
             }
-            (Some(Speaks::Tls), false) => Some(OtlpError::TlsCollector { address }),
+            (Speaks::Tls, false) => Some(OtlpError::TlsCollector { address }),
             _ => None,
         }
     }

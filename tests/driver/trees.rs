@@ -7,31 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::rotel::Span;
-
-/// A span tree row without times: (trace, span, parent, name, event uids).
-pub type Row = (String, String, String, String, BTreeSet<String>);
-
-/// Span trees without times, comparable between the receiver and a replay.
-pub fn trees(spans: &[Span]) -> BTreeSet<Row> {
-    spans
-        .iter()
-        .map(|s| {
-            let uids = s
-                .events
-                .iter()
-                .filter_map(|e| e.attr("k8s.event.uid").map(str::to_string))
-                .collect();
-            (
-                s.trace_id.clone(),
-                s.span_id.clone(),
-                s.parent_id.clone().unwrap_or_default(),
-                s.name.clone(),
-                uids,
-            )
-        })
-        .collect()
-}
+pub use crate::support::rotel::{trees, Row};
 
 pub fn replay_trees(capture: &Path, settle: &str) -> BTreeSet<Row> {
     let out = Command::new(env!("CARGO_BIN_EXE_kspan"))

@@ -44,6 +44,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -360,6 +361,30 @@ pub async fn wait_for_spans(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A span tree row without times: (trace, span, parent, name, event uids).
+pub type Row = (String, String, String, String, BTreeSet<String>);
+
+/// Span trees without times, comparable between the receiver and a replay.
+pub fn trees(spans: &[Span]) -> BTreeSet<Row> {
+    spans
+        .iter()
+        .map(|s| {
+            let uids = s
+                .events
+                .iter()
+                .filter_map(|e| e.attr("k8s.event.uid").map(str::to_string))
+                .collect();
+            (
+                s.trace_id.clone(),
+                s.span_id.clone(),
+                s.parent_id.clone().unwrap_or_default(),
+                s.name.clone(),
+                uids,
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
