@@ -5,7 +5,7 @@
 mod given;
 
 use given::*;
-use kspan::correlate::{Config, Correlator};
+use kspan::correlate::{Config, Correlator, INSTANT};
 use kspan::observe::{Kind, ObjectKey, ObjectSeen, Observation, Observed, WorkloadStatus};
 use kspan::span::{SpanDraft, Status, Value};
 use kspan::time::{Nanos, SECOND};
@@ -544,6 +544,44 @@ fn a_cron_job_s_job_shows_how_it_ended_and_a_failed_job_is_an_error() {
     assert!(matches!(&job.status, Status::Error(m) if m.starts_with("BackoffLimitExceeded")));
 }
 
+/// A StatefulSet's rolling update deletes a pod and creates it again once it is
+/// gone, which takes its termination grace period; `replicas`: the StatefulSet's
+/// spec.replicas as kspan-rs saw it, if it did.
+fn a_stateful_pod_replaced_after(gone: Nanos, replicas: Option<i32>) -> Vec<SpanDraft> {
+    let mut sts = object(Kind::StatefulSet, "db", "s-1").generation(2, T0);
+    sts.workload = replicas.map(|r| WorkloadStatus { desired: Some(r), ..Default::default() });
+    let delete = "delete Pod db-1 in StatefulSet db successful";
+    let create = "create Pod db-1 in StatefulSet db successful";
+    run(vec![
+        seen(T0, sts),
+        happened(event("e1", (Kind::StatefulSet, "db"), "SuccessfulDelete", delete, T0)),
+        on_pod("e2", "db-1", "Killing", "Stopping container db", T0),
+        happened(event("e3", (Kind::StatefulSet, "db"), "SuccessfulCreate", create, gone)),
+    ])
+}
+
+#[test]
+fn a_stateful_set_pod_being_replaced_keeps_its_rollout_open() {
+    // 30 s of termination grace, more than the settle window: still one episode,
+    // the root covering the pod's deletion and its creation.
+    for replicas in [None, Some(2)] {
+        let spans = a_stateful_pod_replaced_after(T0 + 30 * SECOND, replicas);
+        let roots: Vec<&SpanDraft> =
+            spans.iter().filter(|s| s.name == "StatefulSet.Rollout").collect();
+        assert_eq!(roots.len(), 1, "{replicas:?}: {spans:#?}");
+        let (root, created) = (roots[0], holding(&spans, "e3"));
+        assert_eq!(created.parent, Some(root.span_id), "{replicas:?}");
+        assert!(root.end >= created.end, "{replicas:?}: the root covers the new pod");
+    }
+    // Scaled down to one replica, db-1 is not created again: the rollout settles
+    // without it, and a later create is a later episode under the same root.
+    let spans = a_stateful_pod_replaced_after(T0 + 30 * SECOND, Some(1));
+    let root = spans.iter().find(|s| s.name == "StatefulSet.Rollout").unwrap();
+    assert!(root.end < T0 + 30 * SECOND, "{root:#?}");
+    assert_eq!(holding(&spans, "e3").name, "Pod.Startup");
+    assert!(holding(&spans, "e3").start > root.end);
+}
+
 #[test]
 fn replica_set_and_stateful_set_conditions_are_on_their_spans() {
     let d = object(Kind::Deployment, "web", "d-1").generation(2, T0);
@@ -729,7 +767,8 @@ fn a_job_that_completes_after_its_root_was_emitted_shows_it_on_its_later_activit
     assert_eq!(later.len(), 1, "{spans:#?}");
     assert_eq!(later[0].parent, Some(roots[0].span_id));
     assert_eq!(later[0].events.iter().filter(|e| e.name == "Complete=True").count(), 1);
-    assert_eq!(later[0].end, T0 + 16 * SECOND);
+    // Seen at one instant: it lasts a microsecond, so viewers draw it.
+    assert_eq!((later[0].start, later[0].end), (T0 + 16 * SECOND, T0 + 16 * SECOND + INSTANT));
 }
 
 /// A volume that cannot be mounted: the pod's span is in Error with the kubelet's

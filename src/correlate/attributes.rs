@@ -66,6 +66,15 @@ pub fn subject(key: &ObjectKey, uid: Option<&str>) -> Attributes {
     if !key.namespace.is_empty() {
         a.push(("k8s.namespace.name", key.namespace.as_str().into()));
     }
+    a.extend(named(key, uid));
+    a
+}
+
+/// `k8s.<kind>.name`, `k8s.<kind>.uid`: the subject without its namespace, for a
+/// pod's owner, whose namespace is the pod's and already on the span (a key set
+/// twice on one span is shown twice by viewers).
+pub fn named(key: &ObjectKey, uid: Option<&str>) -> Attributes {
+    let mut a: Attributes = Vec::new();
     let (name, uid_key) = match (&key.kind, kinds::of(&key.kind).attributes) {
         (_, Some(keys)) => keys,
         (kind, None) => {

@@ -23,6 +23,9 @@ pub struct Episode {
     pods: HashMap<String, PodProgress>,
     /// Pods of `pods` with something under way.
     in_flight: usize,
+    /// The top-level StatefulSet's spec.replicas, when known: a pod it deletes
+    /// with an ordinal below is replaced, one at or above is scaled away.
+    pub stateful_replicas: Option<i32>,
 }
 
 /// An event and how sure the correlator is of where it belongs.
@@ -49,6 +52,9 @@ struct PodProgress {
     unscheduled: Option<bool>,
     /// Running and not yet Ready (or killed, or warned about), from its status.
     readying: Option<bool>,
+    /// Deleted by its StatefulSet to be replaced (a rolling update deletes a pod
+    /// and creates it again once it is gone) and not yet created again.
+    replacing: Option<bool>,
     /// The pod (uid) `readying` is about: a StatefulSet's pod comes back under its name.
     instance: Option<String>,
 }
@@ -67,6 +73,7 @@ impl PodProgress {
             || self.starting == Some(true)
             || self.unscheduled == Some(true)
             || self.readying == Some(true)
+            || self.replacing == Some(true)
     }
 }
 
@@ -80,6 +87,7 @@ impl Episode {
             scheduled: Nanos::MAX,
             pods: HashMap::new(),
             in_flight: 0,
+            stateful_replicas: None,
         }
     }
 
@@ -163,11 +171,31 @@ impl Episode {
         match mentioned.filter(|m| m.object.kind == Kind::Pod) {
             Some(m) if m.action == Action::Create => self.update(&m.object.name, |p| {
                 p.unscheduled.get_or_insert(true);
+                p.replacing = Some(false);
             }),
             Some(m) if m.action == Action::Delete => {
-                self.update(&m.object.name, |p| p.unscheduled = Some(false))
+                let replaced = e.involved.key.kind == Kind::StatefulSet
+                    && self.replaced(&e.involved.key.name, &m.object.name);
+                self.update(&m.object.name, |p| {
+                    p.unscheduled = Some(false);
+                    if replaced {
+                        p.replacing.get_or_insert(true);
+                    }
+                })
             }
             _ => {}
+        }
+    }
+
+    /// Whether the StatefulSet `set` creates its deleted pod `pod` again: its
+    /// ordinal (the name's suffix) is below the replicas, or they are unknown (a
+    /// capture without the StatefulSet; the episode then waits up to `max_open`).
+    fn replaced(&self, set: &str, pod: &str) -> bool {
+        let ordinal = pod.strip_prefix(set).and_then(|r| r.strip_prefix('-'));
+        match (ordinal.and_then(|o| o.parse::<i32>().ok()), self.stateful_replicas) {
+            (Some(ordinal), Some(replicas)) => ordinal < replicas,
+            (Some(_), None) => true,
+            (None, _) => false,
         }
     }
 

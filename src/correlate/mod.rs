@@ -52,6 +52,7 @@ use uids::Uids;
 
 pub use messages::{mention, rescale, Action, Mention, Rescale};
 pub use selector::Selector;
+pub use tree::INSTANT;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -255,9 +256,17 @@ impl Correlator {
         if !certain {
             self.stats.placed_best_effort += 1;
         }
+        let replicas = self.stateful_replicas(&top);
         let episode = self.episodes.entry(top.clone()).or_insert_with(|| Episode::new(top, at));
+        episode.stateful_replicas = replicas;
         episode.add(event, mentioned, certain, at);
         Self::reschedule(episode, &self.config, &mut self.deadlines);
+    }
+
+    /// A top-level StatefulSet's spec.replicas, as last seen.
+    fn stateful_replicas(&self, top: &ObjectKey) -> Option<i32> {
+        let tracked = self.objects.get(top).filter(|_| top.kind == Kind::StatefulSet)?;
+        tracked.seen.workload.as_ref()?.desired
     }
 
     /// Queues the episode's deadline when it came earlier (a later one is found

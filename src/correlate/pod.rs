@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::anatomy;
-use super::attributes::{bounded, subject};
+use super::attributes::{bounded, named, subject};
 use super::build::Context;
 use super::emitted::Roots;
 use super::episode::Placed;
@@ -198,7 +198,7 @@ pub fn add(
         attributes.push(("k8s.node.name", node.into()));
     }
     if let Some(owner) = ctx.graph.route(key).chain.get(1).filter(|k| *k != top) {
-        attributes.extend(subject(owner, ctx.uids.of(owner)));
+        attributes.extend(named(owner, ctx.uids.of(owner)));
     }
     let id = plan.uid.clone().unwrap_or_else(|| key.name.to_string());
     let pod = PodSpans { plan: &plan, tracked, attributes, id, settle: ctx.settle };

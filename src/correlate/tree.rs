@@ -19,6 +19,10 @@ pub const SLACK: Nanos = time::SECOND;
 /// How far from its Events an object's own record of a time (a spec change, a
 /// Job's or a container's end) is still taken as part of the same span.
 pub const MAX_LEAD: Nanos = 3600 * time::SECOND;
+/// The length of a span seen at one instant only (an image already present, a
+/// pod killed): a microsecond, the finest unit Jaeger and Zipkin keep, so that
+/// viewers draw it rather than flag a span that ends when it starts.
+pub const INSTANT: Nanos = 1_000;
 
 pub struct Node {
     pub id: SpanId,
@@ -149,7 +153,8 @@ impl Tree {
         }
     }
 
-    /// Parents cover their children; every span gets a start, an end, a service.
+    /// Parents cover their children; every span gets a start, an end (an instant
+    /// lasts `INSTANT`), a service.
     pub fn finish(
         mut self,
         top: &ObjectKey,
@@ -157,6 +162,11 @@ impl Tree {
         roots: &mut dyn Roots,
     ) -> Vec<SpanDraft> {
         let fallback = rollout.events.first().map(|p| p.time()).unwrap_or_default();
+        for node in &mut self.nodes {
+            if let (Some(start), Some(end)) = (node.start, &mut node.end) {
+                *end = (*end).max(start + INSTANT);
+            }
+        }
         self.cover();
         // Spans without events of their own (the rollout) take the component that
         // reported on the top-level object, else the first one that reported at all.
@@ -188,7 +198,7 @@ impl Tree {
                 parent: node.parent.map(|p| ids[p]),
                 name: node.name,
                 start,
-                end: node.end.unwrap_or(start).max(start),
+                end: node.end.unwrap_or(start).max(start + INSTANT),
                 status: node.warning.map_or(Status::Unset, Status::Error),
                 attributes: node.attributes,
                 events: node.events,
