@@ -544,6 +544,29 @@ fn a_cron_job_s_job_shows_how_it_ended_and_a_failed_job_is_an_error() {
     assert!(matches!(&job.status, Status::Error(m) if m.starts_with("BackoffLimitExceeded")));
 }
 
+/// The kubelet Warns why a pull failed, then echoes the container's waiting
+/// reason ("Error: ErrImagePull", later "Error: ImagePullBackOff"): the span's
+/// status keeps the reason why, whichever came first within the second.
+#[test]
+fn a_failed_pull_s_status_says_why_not_the_waiting_reason() {
+    let why = "Failed to pull image \"x:1\": registry.example/x:1: not found";
+    let on = |uid: &str, message: &str, at: Nanos| {
+        happened(warning(event(uid, (Kind::Pod, "web-abc-x1"), "Failed", message, at), 1, at))
+    };
+    for (first, second) in [("e1", "e2"), ("e2", "e1")] {
+        let (d, rs, pod) = rollout_objects();
+        let spans = run(vec![
+            seen(T0, d),
+            seen(T0, rs),
+            seen(T0, pod),
+            on(first, why, T0),
+            on(second, "Error: ErrImagePull", T0),
+            on("e3", "Error: ImagePullBackOff", T0 + 2 * SECOND),
+        ]);
+        assert_eq!(holding(&spans, "e1").status, Status::Error(why.into()), "{first} first");
+    }
+}
+
 /// A StatefulSet's rolling update deletes a pod and creates it again once it is
 /// gone, which takes its termination grace period; `replicas`: the StatefulSet's
 /// spec.replicas as kspan-rs saw it, if it did.

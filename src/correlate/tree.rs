@@ -121,13 +121,14 @@ impl Tree {
         n.end = Some(n.end.map_or(at, |e| e.max(at)));
     }
 
-    /// The node spans the event's time; a Warning puts it in Error, and its
-    /// component counts towards the node's service.
+    /// The node spans the event's time; a Warning puts it in Error with its
+    /// message, and its component counts towards the node's service.
     pub fn reported(&mut self, node: usize, placed: &Placed) {
         self.touch(node, placed.time());
         let n = &mut self.nodes[node];
-        if placed.event.is_warning() {
-            n.warning = Some(placed.event.message.clone());
+        let message = &placed.event.message;
+        if placed.event.is_warning() && !(n.warning.is_some() && echo(message)) {
+            n.warning = Some(message.clone());
         }
         *n.components.entry(placed.event.component.clone()).or_default() += 1;
     }
@@ -209,6 +210,13 @@ impl Tree {
         roots.mark(self.trace);
         drafts
     }
+}
+
+/// The kubelet's "Error: ErrImagePull" (a container's waiting reason, Warned right
+/// after the message that says why): it does not replace that message as the
+/// span's status.
+fn echo(message: &str) -> bool {
+    message.strip_prefix("Error: ").is_some_and(|reason| !reason.contains(' '))
 }
 
 /// The component of the service that reported most (instances of one service
