@@ -95,6 +95,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "0.0.0.0:8080", env = "KSPAN_METRICS_ADDR")]
     pub metrics_addr: std::net::SocketAddr,
 
+    /// Label the pod startup and rollout histograms with the top-level object's
+    /// name (`workload`): one series per workload, so off by default.
+    #[arg(long, env = "KSPAN_METRICS_WORKLOAD_LABEL")]
+    pub metrics_workload_label: bool,
+
     /// The Pod kspan-rs runs as (downward API): its own failures are reported as
     /// Warning Events on it.
     #[arg(long, env = "POD_NAME", requires = "pod_namespace")]
@@ -420,6 +425,7 @@ mod tests {
             "--capture-to=/c",
             "--queue-size=7",
             "--metrics-addr=127.0.0.1:9",
+            "--metrics-workload-label",
             "--pod-name=p",
             "--pod-namespace=ns",
             "--shutdown-grace=3s",
@@ -429,6 +435,8 @@ mod tests {
         assert_eq!(args.capture_to.as_deref(), Some(Path::new("/c")));
         assert_eq!(args.queue_size, 7);
         assert_eq!(args.metrics_addr, "127.0.0.1:9".parse().unwrap());
+        assert!(args.metrics_workload_label);
+        assert!(!run(&[]).metrics_workload_label);
         assert_eq!(args.pod_name.as_deref(), Some("p"));
         assert_eq!(args.pod_namespace.as_deref(), Some("ns"));
         assert_eq!(args.shutdown_grace, Duration::from_secs(3));

@@ -42,6 +42,7 @@ async fn leadership(election: &mut Option<Election>) -> bool {
 pub async fn run(args: RunArgs) -> Result<u8> {
     let lease = config::lease(&args)?;
     let metrics: &'static Metrics = Box::leak(Box::default());
+    metrics.slis.set_workload_label(args.metrics_workload_label);
     let address = server::serve(args.metrics_addr, metrics)
         .await
         .map_err(|source| Error::MetricsAddr { addr: args.metrics_addr, source })?;

@@ -17,6 +17,12 @@ fn container(placed: &Placed) -> Option<&str> {
     Some(&path[start..end])
 }
 
+/// About an init container (`spec.initContainers{setup}`).
+fn is_init(placed: &Placed) -> bool {
+    let path = placed.event.involved.field_path.as_deref();
+    path.is_some_and(|p| p.starts_with("spec.initContainers"))
+}
+
 fn is_pull(placed: &Placed) -> bool {
     let e = &placed.event;
     match e.reason.as_str() {
@@ -159,6 +165,9 @@ pub fn startup(
             (0..events.len()).filter(|&i| container(events[i]) == Some(name)).collect();
         let mut attributes = subject.clone();
         attributes.push(("k8s.container.name", name.to_string().into()));
+        if mine.iter().any(|&i| is_init(events[i])) {
+            attributes.push(("kspan.container.init", true.into()));
+        }
 
         let pulls: Vec<usize> = mine.iter().copied().filter(|&i| is_pull(events[i])).collect();
         if !pulls.is_empty() {

@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::queue::SpanQueue;
 use crate::span::SpanDraft;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, Slis};
 
 /// The spans a follower finished during the last `keep`, oldest first, at most
 /// `capacity` (beyond it the oldest go, counted as dropped).
@@ -57,6 +57,8 @@ pub struct Outbox {
     queue: Arc<SpanQueue>,
     standby: Option<Standby>,
     leading: bool,
+    /// Observes what goes to the queue: the SLIs are those of the spans exported.
+    slis: Slis,
 }
 
 impl Outbox {
@@ -64,13 +66,16 @@ impl Outbox {
     pub fn new(queue: Arc<SpanQueue>, standby: Option<Standby>, metrics: &Metrics) -> Self {
         let leading = standby.is_none();
         metrics.leader.set(leading as i64);
-        Outbox { queue, standby, leading }
+        Outbox { queue, standby, leading, slis: metrics.slis.clone() }
     }
 
     pub fn push(&mut self, spans: Vec<SpanDraft>) {
         match (&mut self.standby, self.leading) {
             (Some(standby), false) => standby.hold(spans, Instant::now()),
-            _ => self.queue.push(spans),
+            _ => {
+                self.slis.observe(&spans);
+                self.queue.push(spans)
+            }
         }
     }
 
@@ -89,6 +94,7 @@ impl Outbox {
                 lookback_s = standby.keep.as_secs(),
                 "took over: exporting the spans finished during the lookback"
             );
+            self.slis.observe(&held);
             self.queue.push(held);
         }
     }

@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::Slis;
 use crate::sink::{Delivered, Undelivered};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -43,6 +44,8 @@ pub struct Metrics {
     pub traces: Counter,
     /// 1 while this replica exports (always, without --leader-elect).
     pub leader: Gauge,
+    /// Pod startup and rollout durations of the spans this replica exports.
+    pub slis: Slis,
     ready: AtomicBool,
 }
 
@@ -91,6 +94,7 @@ impl Metrics {
         );
         r.register("traces", "Traces started", self.traces.clone());
         r.register("leader", "1 while this replica leads and exports, else 0", self.leader.clone());
+        self.slis.register(&mut r);
         r
     }
 

@@ -3,5 +3,7 @@
 pub mod metrics;
 pub mod own_events;
 pub mod server;
+pub mod slis;
 
 pub use metrics::Metrics;
+pub use slis::Slis;
