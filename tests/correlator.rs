@@ -523,6 +523,7 @@ fn a_job_s_failed_pod_is_an_error_and_its_complete_condition_ends_the_job() {
     assert_eq!(complete.time, T0 + 16 * SECOND);
     assert_eq!(root.end, T0 + 16 * SECOND, "the Job ends when it completed");
     assert_eq!(root.status, Status::Unset);
+    assert_eq!(text(root, "kspan.rollout.outcome"), "complete");
 }
 
 #[test]
@@ -542,6 +543,40 @@ fn a_cron_job_s_job_shows_how_it_ended_and_a_failed_job_is_an_error() {
     assert_eq!(text_of(&failed.attributes, "k8s.condition.reason"), "BackoffLimitExceeded");
     assert_eq!(job.end, T0 + 9 * SECOND);
     assert!(matches!(&job.status, Status::Error(m) if m.starts_with("BackoffLimitExceeded")));
+    assert_eq!(text(root(&spans, job), "kspan.rollout.outcome"), "failed");
+}
+
+#[test]
+fn a_rollout_superseded_before_it_completed_is_an_error() {
+    let (d, rs, _) = rollout_objects();
+    let mut d3 = d.clone().generation(3, T0 + 2 * SECOND);
+    d3.workload = Some(WorkloadStatus {
+        observed_generation: Some(3),
+        desired: Some(1),
+        replicas: 2,
+        updated: 1,
+        ready: 1,
+        available: 1,
+    });
+    let rs2 = object(Kind::ReplicaSet, "web-def", "rs-2").owned_by(&d);
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        scaled_up("e1", "web", "web-abc", 1, T0),
+        seen(T0 + 2 * SECOND, d3),
+        seen(T0 + 2 * SECOND, rs2),
+        scaled_up("e2", "web", "web-def", 1, T0 + 3 * SECOND),
+    ]);
+    let first = root(&spans, holding(&spans, "e1"));
+    assert_eq!(text(first, "kspan.rollout.generation"), "2");
+    assert_eq!(text(first, "kspan.rollout.outcome"), "superseded");
+    assert_eq!(
+        first.status,
+        Status::Error("superseded by generation 3 before it completed".into())
+    );
+    let second = root(&spans, holding(&spans, "e2"));
+    assert_eq!(text(second, "kspan.rollout.outcome"), "in-progress");
+    assert_eq!(second.status, Status::Unset);
 }
 
 /// The kubelet Warns why a pull failed, then echoes the container's waiting
@@ -853,7 +888,7 @@ fn a_rollout_past_its_progress_deadline_is_a_failed_root() {
     ]);
     let top = root(&spans, holding(&spans, "e1"));
     assert_eq!(top.name, "Deployment.Rollout");
-    assert_eq!(text(top, "kspan.rollout.outcome"), "failed");
+    assert_eq!(text(top, "kspan.rollout.outcome"), "progress_deadline_exceeded");
     assert!(
         matches!(&top.status, Status::Error(m) if m.starts_with("ProgressDeadlineExceeded")),
         "{:?}",

@@ -167,7 +167,11 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
         .iter()
         .find(|s| s.is_root() && s.attr("k8s.deployment.name") == Some("stuck"))
         .unwrap_or_else(|| panic!("a root for stuck: {spans:#?}"));
-    assert_eq!(stuck.attr("kspan.rollout.outcome"), Some("failed"), "{stuck:#?}");
+    assert_eq!(
+        stuck.attr("kspan.rollout.outcome"),
+        Some("progress_deadline_exceeded"),
+        "{stuck:#?}"
+    );
     assert_eq!(stuck.status_code.as_deref(), Some("STATUS_CODE_ERROR"));
     assert!(stuck
         .status_message

@@ -18,19 +18,23 @@ pub fn is_end(c: &Condition) -> bool {
 
 /// The Job's Complete / Failed condition, whenever it came after the run began
 /// (a Job runs as long as its pods do): the Job's span ends then, in Error when
-/// it failed (BackoffLimitExceeded, DeadlineExceeded).
-pub fn end(tree: &mut Tree, node: usize, job: &Tracked, from: Nanos) {
+/// it failed (BackoffLimitExceeded, DeadlineExceeded). Returns the run's outcome,
+/// `complete` or `failed`, when it ended.
+pub fn end(tree: &mut Tree, node: usize, job: &Tracked, from: Nanos) -> Option<&'static str> {
+    let mut outcome = None;
     for c in job.seen.conditions.iter().filter(|c| is_end(c) && c.status == "True") {
         let Some(at) = c.at.filter(|at| *at >= from && *at - from <= MAX_LEAD) else {
             continue;
         };
         tree.condition(node, c);
         tree.touch(node, at);
+        outcome = Some(if c.kind == "Failed" { "failed" } else { "complete" });
         if c.kind == "Failed" && tree.node(node).warning.is_none() {
             let reason = c.reason.as_deref().unwrap_or("Failed");
             tree.node_mut(node).warning = Some(format!("{reason}: the Job failed"));
         }
     }
+    outcome
 }
 
 /// The `Job.Run` span of a CronJob's run, below its root, with the Job's own
@@ -57,7 +61,9 @@ pub fn cron_job_run(
                 tree.condition(node, c);
             }
         }
-        end(tree, node, t, from);
+        if let Some(outcome) = end(tree, node, t, from) {
+            tree.node_mut(root).attributes.push(("kspan.rollout.outcome", outcome.into()));
+        }
     }
     Some(node)
 }
@@ -81,6 +87,7 @@ pub fn ended_later(
         return None;
     }
     let node = root::later(tree, root, (top, uid), first);
+    // The root went out earlier, without the outcome.
     end(tree, node, t, first.time() - SLACK);
     Some(node)
 }

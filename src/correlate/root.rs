@@ -84,7 +84,9 @@ fn conditions(
         }
     }
     if top.kind == Kind::Job {
-        job::end(tree, root, t, from);
+        if let Some(outcome) = job::end(tree, root, t, from) {
+            tree.node_mut(root).attributes.push(("kspan.rollout.outcome", outcome.into()));
+        }
     }
 }
 
@@ -117,8 +119,9 @@ fn rollout_attributes(rollout: &Rollout<'_>, tracked: Option<&Tracked>) -> Attri
 
 /// How the rollout ended, as far as the workload's status tells at settle time:
 /// `complete` (observedGeneration caught up, every replica updated, ready and
-/// available: the root ends then), `failed` (progress deadline exceeded: Error),
-/// `superseded` by a newer generation, or `in-progress`.
+/// available: the root ends then), `progress_deadline_exceeded` (Error),
+/// `superseded` by a newer generation before it completed (Error: what it rolled
+/// out never ran in full), or `in-progress`.
 fn outcome(tree: &mut Tree, root: usize, rollout: &Rollout<'_>, t: &Tracked) {
     let (Some(g), Some(_)) = (rollout.generation, &t.seen.workload) else {
         return;
@@ -137,8 +140,10 @@ fn outcome(tree: &mut Tree, root: usize, rollout: &Rollout<'_>, t: &Tracked) {
     } else if t.seen.generation == Some(g) && deadline.is_some() {
         tree.node_mut(root).warning =
             Some("ProgressDeadlineExceeded: the rollout made no progress in time".into());
-        "failed"
-    } else if t.seen.generation.is_some_and(|current| current > g) {
+        "progress_deadline_exceeded"
+    } else if let Some(current) = t.seen.generation.filter(|current| *current > g) {
+        tree.node_mut(root).warning =
+            Some(format!("superseded by generation {current} before it completed"));
         "superseded"
     } else {
         "in-progress"
