@@ -48,7 +48,6 @@ collector_install() {
       "$core/receiver/otlpreceiver@$OTELCOL_VERSION" \
       "$core/processor/batchprocessor@$OTELCOL_VERSION" \
       "$core/exporter/otlpexporter@$OTELCOL_VERSION" \
-      "$core/exporter/otlphttpexporter@$OTELCOL_VERSION" \
       "$core/exporter/debugexporter@$OTELCOL_VERSION" \
       "$core/confmap/provider/envprovider@$OTELCOL_CORE_VERSION" \
       "$core/confmap/provider/fileprovider@$OTELCOL_CORE_VERSION" \
@@ -71,9 +70,9 @@ cmd_collector() {
   local usage="usage: $0 collector <dir> <config> [--to HOST:PORT]... [--owner-pid PID]"
   [ $# -ge 2 ] || die "$usage"
   local config owner="" targets=()
+  [ -f "$2" ] || die "collector: no config file $2"
   DIR=$(abs_dir "$1")
   config=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
-  [ -f "$config" ] || die "collector: no config file $2"
   shift 2
   while [ $# -gt 0 ]; do
     case "$1" in

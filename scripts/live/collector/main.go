@@ -1,6 +1,7 @@
-// An OpenTelemetry Collector with exactly the components that the configurations
-// in examples/ use, built by scripts/live/collector.sh from the collector's
-// modules at one release (what the collector builder would generate, by hand).
+// An OpenTelemetry Collector with the components that the configurations in
+// examples/ use, and the debug exporter to see what passes, built by
+// scripts/live/collector.sh from the collector's modules at one release (what
+// the collector builder would generate, by hand).
 package main
 
 import (
@@ -15,7 +16,6 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
-	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/batchprocessor"
@@ -35,7 +35,6 @@ func factories() (otelcol.Factories, error) {
 	}
 	if f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
 		otlpexporter.NewFactory(),
-		otlphttpexporter.NewFactory(),
 		debugexporter.NewFactory(),
 		loadbalancingexporter.NewFactory(),
 	); err != nil {

@@ -58,7 +58,7 @@ def main():
             if len(targets) != 1:
                 fail(f"exporter {name} sends to one endpoint; {len(targets)} targets given")
             exporters[name] = {"endpoint": targets[0]}
-        elif kind(name) == "loadbalancing":
+        elif kind(name) in ("loadbalancing", "load_balancing"):
             if not targets:
                 fail(f"exporter {name} needs the backends' endpoints as targets")
             present = (settings or {}).get("resolver") or {}
