@@ -32,7 +32,7 @@ collector_install() {
   local t0 mod="$OTELCOL_DIR/module" core=go.opentelemetry.io/collector
   t0=$(now)
   log "building the collector $OTELCOL_VERSION with $("$OTELCOL_GO" version) in $mod"
-  log "  from the Go module proxy (about 5 CPU-minutes)"
+  log "  from the Go module proxy (about 6 CPU-minutes)"
   mkdir -p "$mod" "$OTELCOL_DIR/bin"
   cp "$OTELCOL_SOURCE/main.go" "$mod/main.go"
   rm -f "$mod/go.sum"
