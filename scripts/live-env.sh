@@ -3,7 +3,8 @@
 # (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) on loopback,
 # plus an OTLP receiver (rotel) that prints every received span, and optionally
 # a TLS-terminating, header-logging proxy (nginx) in front of it, and Jaeger
-# (v2 all-in-one, in-memory) to read traces back through its query API.
+# (v2 all-in-one, in-memory) to read traces back through its query API, and
+# OpenTelemetry Collectors running the configurations of examples/.
 #
 #   scripts/live-env.sh install [COMPONENT...]
 #                                        install packages, build + cache binaries (once);
@@ -26,13 +27,21 @@
 #                                        start Jaeger v2 all-in-one (in-memory storage): OTLP
 #                                        endpoints and query URL in <dir>/jaeger.env
 #   scripts/live-env.sh stop-jaeger <dir>
+#   scripts/live-env.sh collector <dir> <config> [--to HOST:PORT]... [--owner-pid PID]
+#                                        start an OpenTelemetry Collector running <config> (e.g.
+#                                        examples/collector-jaeger.yaml) unchanged, with a second
+#                                        config merged over it: its OTLP receiver on free loopback
+#                                        ports, its exporters sending to the --to endpoints;
+#                                        endpoints in <dir>/collector.env (one collector a dir)
+#   scripts/live-env.sh stop-collector <dir>
 #   scripts/live-env.sh restart-apiserver <dir> [SECONDS]
 #                                        kill kube-apiserver, start it again after SECONDS
 #   scripts/live-env.sh compact-etcd <dir>
 #                                        compact etcd's history (watches from before get 410 Gone)
 #   scripts/live-env.sh paths            print the cache dir, the binaries' dir and the venv
 #
-# Components (one file each in scripts/live/): control-plane, receiver, tls-proxy, jaeger.
+# Components (one file each in scripts/live/): control-plane, receiver, tls-proxy, jaeger,
+# collector.
 # kube-apiserver writes an audit log (level Metadata) to <dir>/logs/audit.log.
 # Everything binds to 127.0.0.1. Ports are picked free per instance, so several
 # instances (in different dirs) can run at once.
@@ -45,7 +54,7 @@ SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]
 LIVE="$(dirname "$SELF")/live"
 # In the order `install` installs and `check` checks them; `stop` goes backwards.
 # shellcheck disable=SC2034  # used by the sourced files
-COMPONENTS=(control-plane receiver tls-proxy jaeger)
+COMPONENTS=(control-plane receiver tls-proxy jaeger collector)
 
 # shellcheck source=live/common.sh
 . "$LIVE/common.sh"
@@ -61,6 +70,8 @@ COMPONENTS=(control-plane receiver tls-proxy jaeger)
 . "$LIVE/tls-proxy.sh"
 # shellcheck source=live/jaeger.sh
 . "$LIVE/jaeger.sh"
+# shellcheck source=live/collector.sh
+. "$LIVE/collector.sh"
 
 usage() {
   # The comment block at the top of this file.
@@ -81,6 +92,8 @@ main() {
     stop-tls-proxy) cmd_stop_tls_proxy "$@" ;;
     jaeger) cmd_jaeger "$@" ;;
     stop-jaeger) cmd_stop_jaeger "$@" ;;
+    collector) cmd_collector "$@" ;;
+    stop-collector) cmd_stop_collector "$@" ;;
     restart-apiserver) cmd_restart_apiserver "$@" ;;
     compact-etcd) cmd_compact_etcd "$@" ;;
     _watchdog) cmd_watchdog "$@" ;;

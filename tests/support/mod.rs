@@ -6,6 +6,8 @@
 //! * [`receiver`]: an OTLP receiver (rotel) that prints the spans it gets, parsed by
 //!   [`rotel`]; [`tls_proxy`]: nginx in front of it, logging request headers;
 //! * [`jaeger`]: Jaeger v2 all-in-one (in-memory) and a client of its query API;
+//! * [`collector`]: an OpenTelemetry Collector running a configuration of `examples/`;
+//! * [`replay`]: `kspan replay` of the build under test, to OTLP/JSON or an endpoint;
 //! * [`nodesim`]: a node simulator playing the kubelet (nodes, pod status, kubelet events).
 //!
 //! Each integration test that uses it declares `mod support;`.
@@ -14,15 +16,18 @@
 
 pub mod audit;
 pub mod cluster;
+pub mod collector;
 pub mod jaeger;
 pub mod nodesim;
 pub mod receiver;
+pub mod replay;
 pub mod rotel;
 pub mod script;
 pub mod tls_proxy;
 
 pub use audit::AuditRequest;
 pub use cluster::LiveCluster;
+pub use collector::LiveCollector;
 pub use jaeger::LiveJaeger;
 pub use nodesim::{ContainerBehaviour, NodeSim, NodeSimConfig};
 pub use receiver::LiveReceiver;

@@ -118,16 +118,31 @@ impl Started {
     /// the script; returns the guard and the variables of `<dir>/<env_file>`.
     pub fn start(
         dir: &Path,
+        commands: [&'static str; 2],
+        what: &'static str,
+        env_file: &str,
+        vars: &[(&str, &str)],
+    ) -> Result<(Self, HashMap<String, String>)> {
+        Self::start_with_args(dir, commands, what, env_file, &[], vars)
+    }
+
+    /// [`Self::start`] with `args` after `<dir>` (`collector <dir> <config> --to ...`).
+    pub fn start_with_args(
+        dir: &Path,
         [start, stop]: [&'static str; 2],
         what: &'static str,
         env_file: &str,
+        args: &[&str],
         vars: &[(&str, &str)],
     ) -> Result<(Self, HashMap<String, String>)> {
         let dir_s = dir.to_str().context("non-UTF-8 dir")?;
         // The guard first: a half-started piece is stopped too.
         let started = Started { dir: dir.to_path_buf(), stop, what, stopped: false };
         let owner = std::process::id().to_string();
-        run_script_with(&[start, dir_s, "--owner-pid", &owner], vars)?;
+        let mut command = vec![start, dir_s];
+        command.extend_from_slice(args);
+        command.extend_from_slice(&["--owner-pid", &owner]);
+        run_script_with(&command, vars)?;
         let env = read_env_file(&dir.join(env_file))?;
         Ok((started, env))
     }
