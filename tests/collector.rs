@@ -78,17 +78,6 @@ impl Backend {
     }
 }
 
-fn real_captures() -> Vec<PathBuf> {
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(common::fixture("kspan"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    inputs.sort();
-    inputs.push(common::fixture("sonobuoy-v1.8"));
-    inputs
-}
-
 #[test]
 fn every_span_of_every_real_capture_reaches_jaeger_through_the_collector_example() {
     if !require_installed(
@@ -97,7 +86,7 @@ fn every_span_of_every_real_capture_reaches_jaeger_through_the_collector_example
         return;
     }
     let mut delivered = 0;
-    for (i, input) in real_captures().iter().enumerate() {
+    for (i, input) in common::real_captures().iter().enumerate() {
         let name = input.file_stem().unwrap().to_str().unwrap();
         // The example takes OTLP over gRPC and HTTP: the first capture goes over HTTP.
         let protocol = if i == 0 { "http/protobuf" } else { "grpc" };

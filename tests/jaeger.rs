@@ -8,12 +8,11 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use support::jaeger::{JaegerSpan, JaegerTrace};
 use support::script::require_installed;
-use support::LiveJaeger;
+use support::{replay, LiveJaeger};
 
 /// What kspan-rs sends for `input`: its OTLP/JSON spans, and by span id their
 /// links and status message.
@@ -24,13 +23,7 @@ struct Sent {
 }
 
 fn sent(input: &Path) -> Sent {
-    let out = Command::new(env!("CARGO_BIN_EXE_kspan"))
-        .args(["replay", "--output", "otlp-json"])
-        .arg(input)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let json = String::from_utf8(out.stdout).unwrap();
+    let json = replay::otlp_json(input);
     let (mut links, mut status_messages) = (BTreeMap::new(), BTreeMap::new());
     for line in json.lines() {
         let request: Value = serde_json::from_str(line).unwrap();
@@ -54,16 +47,6 @@ fn sent(input: &Path) -> Sent {
         }
     }
     Sent { spans: common::spans(&json), links, status_messages }
-}
-
-fn send(input: &Path, protocol: &str, endpoint: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kspan"))
-        .args(["replay", "--output", "otlp", "--otlp-protocol", protocol, "--otlp-addr", endpoint])
-        .arg(input)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.contains(" 0 dropped"), "{stderr}");
 }
 
 /// A directory of its own for each Jaeger.
@@ -90,7 +73,7 @@ fn replay_into_jaeger(
     let jaeger = LiveJaeger::start_in(&jaeger_dir(name)).expect("jaeger starts");
     let endpoint =
         if protocol == "grpc" { jaeger.otlp_grpc_endpoint() } else { jaeger.otlp_http_endpoint() };
-    send(input, protocol, endpoint);
+    replay::send(input, protocol, endpoint);
     let sent = sent(input);
     let ids: Vec<String> =
         sent.spans.iter().map(|s| s.trace.clone()).collect::<BTreeSet<_>>().into_iter().collect();
@@ -282,13 +265,7 @@ fn every_real_capture_reads_back_from_jaeger_as_kspan_sent_it() {
     if !require_installed("every_real_capture_reads_back_from_jaeger_as_kspan_sent_it") {
         return;
     }
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(common::fixture("kspan"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    inputs.sort();
-    inputs.push(common::fixture("sonobuoy-v1.8"));
+    let inputs = common::real_captures();
     let mut errors = 0;
     for input in &inputs {
         let name = input.file_stem().unwrap().to_str().unwrap();

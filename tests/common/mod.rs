@@ -24,6 +24,18 @@ pub fn fixture(name: &str) -> PathBuf {
     fixtures().join(name)
 }
 
+/// Each real capture on its own: kspan's captures, then the sonobuoy tree.
+pub fn real_captures() -> Vec<PathBuf> {
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(fixture("kspan"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    inputs.sort();
+    inputs.push(fixture("sonobuoy-v1.8"));
+    inputs
+}
+
 pub fn run(paths: &[PathBuf]) -> (Replay, Vec<SpanDraft>, String) {
     let input = timeline::load(paths);
     let (batches, _) = correlate(&input, Config::default());
