@@ -266,6 +266,29 @@ pub struct CorrelationArgs {
     /// object never seen counts as one without labels.
     #[arg(long, short = 'l', value_parser = crate::correlate::Selector::parse, env = "KSPAN_SELECTOR")]
     pub selector: Option<crate::correlate::Selector>,
+
+    /// The annotation in which a CI or GitOps pipeline writes its W3C traceparent
+    /// on the top-level object it changes.
+    #[arg(
+        long,
+        default_value = crate::observe::traceparent::DEFAULT_ANNOTATION,
+        value_parser = parse_annotation_key,
+        env = "KSPAN_TRACEPARENT_ANNOTATION"
+    )]
+    pub traceparent_annotation: String,
+
+    /// What the pipeline's traceparent makes of the rollout's root: a link to the
+    /// pipeline's span, or its child in the pipeline's trace.
+    #[arg(long, value_enum, default_value = "link", env = "KSPAN_TRACEPARENT_MODE")]
+    pub traceparent_mode: TraceparentModeArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceparentModeArg {
+    /// The rollout keeps its own trace; its root links to the pipeline's span.
+    Link,
+    /// The rollout joins the pipeline's trace, its root a child of the pipeline's span.
+    Parent,
 }
 
 #[derive(Debug, Args)]
@@ -304,6 +327,31 @@ pub struct ExportArgs {
     /// OTLP export timeout per request.
     #[arg(long, value_parser = parse_duration)]
     pub otlp_timeout: Option<Duration>,
+}
+
+/// An annotation key as Kubernetes takes it: `[prefix/]name`, the prefix a DNS
+/// subdomain, the name alphanumerics with `-`, `_`, `.` inside.
+pub fn parse_annotation_key(key: &str) -> Result<String, String> {
+    let (prefix, name) = key.rsplit_once('/').unwrap_or(("", key));
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let name_ok = name.len() <= 63
+        && alnum(name.chars().next())
+        && alnum(name.chars().last())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    let prefix_ok = !key.contains('/')
+        || (prefix.len() <= 253
+            && prefix.split('.').all(|l| {
+                alnum(l.chars().next())
+                    && alnum(l.chars().last())
+                    && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            }));
+    if name_ok && prefix_ok {
+        Ok(key.to_string())
+    } else {
+        Err(format!(
+            "{key:?} is not an annotation key ([prefix/]name, e.g. example.com/traceparent)"
+        ))
+    }
 }
 
 /// "500ms", "5s", "10m", "1h", "1h30m".
@@ -472,6 +520,26 @@ mod tests {
         assert_eq!(c.pending_limit, 9);
         assert_eq!(c.selector.map(|s| s.to_string()).as_deref(), Some("app=web,tier!=db"));
         assert!(Cli::try_parse_from(["kspan", "replay", "--selector=app in"]).is_err());
+    }
+
+    #[test]
+    fn traceparent_flags() {
+        let c = replay(&[]).correlation;
+        assert_eq!(c.traceparent_annotation, "kspan.io/traceparent");
+        assert_eq!(c.traceparent_mode, TraceparentModeArg::Link);
+        let c = run(&["--traceparent-annotation=ci.example.com/trace-parent"]).correlation;
+        assert_eq!(c.traceparent_annotation, "ci.example.com/trace-parent");
+        assert_eq!(
+            replay(&["--traceparent-annotation=traceparent"]).correlation.traceparent_annotation,
+            "traceparent"
+        );
+        let c = replay(&["--traceparent-mode", "parent"]).correlation;
+        assert_eq!(c.traceparent_mode, TraceparentModeArg::Parent);
+        for bad in ["", "a/", "/x", "Bad_Prefix/x", "x/y/z", "-x", "x y"] {
+            let arg = format!("--traceparent-annotation={bad}");
+            assert!(Cli::try_parse_from(["kspan", "replay", &arg]).is_err(), "{bad:?}");
+        }
+        assert!(Cli::try_parse_from(["kspan", "replay", "--traceparent-mode=child"]).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::cli::{
     ClusterArgs, CorrelationArgs, EventsApiArg, ExportArgs, OtlpProtocol, Output, ReplayArgs,
-    RunArgs, SynthArgs,
+    RunArgs, SynthArgs, TraceparentModeArg,
 };
 use crate::correlate;
 use crate::error::{Error, Result};
@@ -21,12 +21,19 @@ use crate::source::watch::{now, EventsApi};
 use crate::synth::SynthConfig;
 use crate::time::Nanos;
 
+/// The correlator's settings. The traceparent annotation's key is set for the
+/// process here: objects are read with it, by every source.
 pub fn correlation(args: &CorrelationArgs) -> correlate::Config {
+    crate::observe::traceparent::set_annotation(&args.traceparent_annotation);
     correlate::Config {
         settle: args.settle.as_nanos() as Nanos,
         max_open: args.max_open.as_nanos() as Nanos,
         pending_limit: args.pending_limit,
         selector: args.selector.clone(),
+        traceparent: match args.traceparent_mode {
+            TraceparentModeArg::Link => correlate::TraceparentMode::Link,
+            TraceparentModeArg::Parent => correlate::TraceparentMode::Parent,
+        },
         ..correlate::Config::default()
     }
 }

@@ -5,7 +5,7 @@
 mod given;
 
 use given::*;
-use kspan::correlate::{Config, Correlator, INSTANT};
+use kspan::correlate::{Config, Correlator, TraceparentMode, INSTANT};
 use kspan::observe::{Kind, ObjectKey, ObjectSeen, Observation, Observed, WorkloadStatus};
 use kspan::span::{SpanDraft, Status, Value};
 use kspan::time::{Nanos, SECOND};
@@ -1076,4 +1076,157 @@ fn a_rollout_root_is_its_controller_s_service_whoever_reported() {
     assert_eq!(top.name, "Deployment.Rollout");
     assert_eq!(top.service, "deployment-controller");
     assert_eq!(holding(&spans, "e3").service, "my-operator", "a step is its reporter's");
+}
+
+// A pipeline's traceparent annotation, and the history of rollouts as links.
+
+const PIPELINE_1: &str = "00-11111111111111111111111111111111-1111111111111111-01";
+const PIPELINE_2: &str = "00-22222222222222222222222222222222-2222222222222222-01";
+
+/// Generation `g` of Deployment `web`, changed at `T0 + g minutes`, annotated
+/// with `traceparent` (and whether that change wrote it), with the observations
+/// of its rollout: the Deployment scales up ReplicaSet `web-<g>`.
+fn deployment_rollout(g: i64, traceparent: Option<(&str, bool)>) -> Vec<Observation> {
+    let at = T0 + g * 60 * SECOND;
+    let mut d = deployment().generation(g, at);
+    if let Some((value, written)) = traceparent {
+        d = d.traceparent(value, written);
+    }
+    let rs = object(Kind::ReplicaSet, &format!("web-{g}"), &format!("rs-{g}")).owned_by(&d);
+    vec![
+        seen(at, d),
+        seen(at, rs),
+        scaled_up(&format!("e{g}"), "web", &format!("web-{g}"), 1, at + SECOND),
+    ]
+}
+
+fn deployment() -> ObjectSeen {
+    object(Kind::Deployment, "web", "d-1")
+}
+
+/// The root of generation `g`'s rollout.
+fn rollout_root(spans: &[SpanDraft], g: i64) -> &SpanDraft {
+    spans
+        .iter()
+        .find(|s| {
+            s.name == "Deployment.Rollout" && text(s, "kspan.rollout.generation") == g.to_string()
+        })
+        .unwrap_or_else(|| panic!("no root of generation {g}: {spans:#?}"))
+}
+
+/// The links of `s` of type `kind`: (trace id, span id) in hex.
+fn links_of(s: &SpanDraft, kind: &str) -> Vec<(String, String)> {
+    s.links
+        .iter()
+        .filter(|l| text_of(&l.attributes, "kspan.link.type") == kind)
+        .map(|l| (kspan::span::hex(&l.trace_id), kspan::span::hex(&l.span_id)))
+        .collect()
+}
+
+fn ids(s: &SpanDraft) -> (String, String) {
+    (kspan::span::hex(&s.trace_id), kspan::span::hex(&s.span_id))
+}
+
+fn pipeline(value: &str) -> (String, String) {
+    let fields: Vec<&str> = value.split('-').collect();
+    (fields[1].to_string(), fields[2].to_string())
+}
+
+#[test]
+fn a_rollout_links_to_the_pipeline_whose_change_started_it_and_to_the_previous_rollout() {
+    let spans = run([
+        deployment_rollout(1, Some((PIPELINE_1, true))),
+        deployment_rollout(2, Some((PIPELINE_2, true))),
+        // Scaled later: the annotation of the last apply is still there.
+        deployment_rollout(3, Some((PIPELINE_2, true))),
+    ]
+    .concat());
+    let (first, second, third) =
+        (rollout_root(&spans, 1), rollout_root(&spans, 2), rollout_root(&spans, 3));
+    assert_eq!(links_of(first, "ci"), vec![pipeline(PIPELINE_1)]);
+    assert_eq!(links_of(first, "previous"), vec![], "the first rollout kspan-rs saw");
+    assert_eq!(links_of(second, "ci"), vec![pipeline(PIPELINE_2)]);
+    assert_eq!(links_of(second, "previous"), vec![ids(first)]);
+    assert_eq!(links_of(third, "ci"), vec![], "a leftover annotation: {:?}", third.links);
+    assert_eq!(links_of(third, "previous"), vec![ids(second)]);
+    assert!(spans
+        .iter()
+        .all(|s| s.parent.is_none() || s.links.is_empty() || s.name != "Deployment.Rollout"));
+}
+
+#[test]
+fn the_first_generation_seen_honours_the_annotation_only_when_its_spec_change_wrote_it() {
+    // kspan-rs started after both: the newest spec change (kubectl scale's
+    // entry, or set image) does not own the annotation an earlier apply wrote.
+    let left = run(deployment_rollout(4, Some((PIPELINE_1, false))));
+    assert_eq!(rollout_root(&left, 4).links, vec![]);
+    let written = run(deployment_rollout(4, Some((PIPELINE_1, true))));
+    assert_eq!(links_of(rollout_root(&written, 4), "ci"), vec![pipeline(PIPELINE_1)]);
+}
+
+#[test]
+fn an_annotation_written_before_the_spec_change_is_honoured_by_the_generation_it_precedes() {
+    // The pipeline annotates, then changes the image: the earliest copy of
+    // generation 2 carries the new value, generation 1's earliest copy did not.
+    let d1 = deployment().generation(1, T0 + 60 * SECOND);
+    let annotated = d1.clone().version(5).traceparent(PIPELINE_2, false);
+    let mut observations = deployment_rollout(1, None);
+    observations.push(seen(T0 + 100 * SECOND, annotated));
+    observations.extend(deployment_rollout(2, Some((PIPELINE_2, false))));
+    let spans = run(observations);
+    assert_eq!(links_of(rollout_root(&spans, 2), "ci"), vec![pipeline(PIPELINE_2)]);
+    assert_eq!(links_of(rollout_root(&spans, 1), "ci"), vec![]);
+}
+
+#[test]
+fn with_parent_mode_the_rollout_joins_the_pipelines_trace() {
+    let config = Config { traceparent: TraceparentMode::Parent, ..Config::default() };
+    let mut c = Correlator::new(config);
+    let mut spans = feed(
+        &mut c,
+        [
+            deployment_rollout(1, Some((PIPELINE_1, true))),
+            deployment_rollout(2, Some((PIPELINE_2, true))),
+            deployment_rollout(3, Some((PIPELINE_2, true))),
+        ]
+        .concat(),
+    );
+    spans.extend(c.finish());
+    let (first, second, third) =
+        (rollout_root(&spans, 1), rollout_root(&spans, 2), rollout_root(&spans, 3));
+    let (trace, span) = pipeline(PIPELINE_1);
+    assert_eq!(kspan::span::hex(&first.trace_id), trace);
+    assert_eq!(first.parent.map(|p| kspan::span::hex(&p)), Some(span));
+    assert_eq!(links_of(first, "ci"), vec![], "a child, not a link");
+    let step = holding(&spans, "e1");
+    assert_eq!(
+        step.trace_id, first.trace_id,
+        "every span of the rollout is in the pipeline's trace"
+    );
+    assert_eq!(step.parent, Some(first.span_id));
+    assert_eq!(kspan::span::hex(&second.trace_id), pipeline(PIPELINE_2).0);
+    assert_eq!(links_of(second, "previous"), vec![ids(first)], "the previous root as exported");
+    assert_eq!(third.parent, None, "the leftover annotation: a trace of its own");
+    assert_eq!(links_of(third, "previous"), vec![ids(second)]);
+    let default = run(deployment_rollout(1, Some((PIPELINE_1, true))));
+    let own = rollout_root(&default, 1);
+    assert_eq!(own.span_id, first.span_id, "span ids derive from the rollout, whatever its trace");
+    assert_ne!(own.trace_id, first.trace_id);
+}
+
+#[test]
+fn a_malformed_traceparent_is_ignored_and_counted_once() {
+    let mut c = Correlator::new(Config::default());
+    let bad = "00-not-a-traceparent";
+    let mut observations = deployment_rollout(1, Some((bad, true)));
+    observations.push(seen(
+        T0 + 90 * SECOND,
+        deployment().generation(1, T0 + 60 * SECOND).version(7).traceparent(bad, true),
+    ));
+    let mut spans = feed(&mut c, observations);
+    spans.extend(c.finish());
+    assert_eq!(rollout_root(&spans, 1).links, vec![]);
+    assert_eq!(c.stats().traceparent_invalid, 1, "one object, one value");
+    spans.extend(feed(&mut c, deployment_rollout(2, Some(("", true)))));
+    assert_eq!(c.stats().traceparent_invalid, 2, "another value");
 }

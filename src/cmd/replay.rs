@@ -71,6 +71,8 @@ pub const UNDELIVERED: u8 = 2;
 /// (everything readable was still replayed); [`UNDELIVERED`] when some spans
 /// were not delivered, whatever the input.
 pub fn run(args: ReplayArgs) -> Result<u8> {
+    // First: it sets how objects are read.
+    let correlation = config::correlation(&args.correlation);
     let timeline = if args.paths.is_empty() {
         Timeline::from_text(EXAMPLE_NAME, EXAMPLE)
     } else {
@@ -80,7 +82,6 @@ pub fn run(args: ReplayArgs) -> Result<u8> {
         eprintln!("note: {}: no Kubernetes objects, skipped", skipped.display());
     }
     let mut input = Input { timeline, errors: 0 };
-    let correlation = config::correlation(&args.correlation);
     let output = config::replay_output(&args);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -125,8 +126,11 @@ pub fn run(args: ReplayArgs) -> Result<u8> {
             Some(s) => format!("; {} episodes not matching --selector {s}", stats.unselected),
             None => String::new(),
         },
-        if input.errors == 0 { String::new() } else { format!("; {} input errors", input.errors) }
+        if input.errors == 0 { String::new() } else { format!("; {} input errors", input.errors) },
     );
+    if stats.traceparent_invalid > 0 {
+        eprintln!("{} malformed traceparent annotations ignored", stats.traceparent_invalid);
+    }
     if let (Some(collector), 1..) = (collector, undelivered) {
         eprintln!(
             "error: {undelivered} of {} spans were not delivered to the collector at {collector}",

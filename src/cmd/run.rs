@@ -40,6 +40,8 @@ async fn leadership(election: &mut Option<Election>) -> bool {
 }
 
 pub async fn run(args: RunArgs) -> Result<u8> {
+    // First: it sets how objects are read.
+    let correlation = config::correlation(&args.correlation);
     let lease = config::lease(&args)?;
     let metrics: &'static Metrics = Box::leak(Box::default());
     metrics.slis.set_workload_label(args.metrics_workload_label);
@@ -145,7 +147,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         }
         None => None,
     };
-    let mut correlator = Correlator::new(config::correlation(&args.correlation));
+    let mut correlator = Correlator::new(correlation);
     let mut gauges = Gauges::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let shutdown = shutdown_signal();

@@ -7,6 +7,7 @@ use super::emitted::Roots;
 use super::episode::Placed;
 use super::graph::Graph;
 use super::job;
+use super::links::Lineage;
 use super::messages::{self, Mention};
 use super::node_links::{self, NodeMarks};
 use super::objects::Objects;
@@ -31,12 +32,14 @@ pub struct Context<'a> {
 }
 
 /// The spans of one rollout, added parents first: the root, rescales, scale
-/// steps, a CronJob's Job, the other events' places, then the pods.
+/// steps, a CronJob's Job, the other events' places, then the pods. `lineage`
+/// ties the root to its pipeline and to the previous rollout.
 pub fn rollout_spans(
     top: &ObjectKey,
     rollout: &Rollout<'_>,
     ctx: &Context<'_>,
     roots: &mut dyn Roots,
+    lineage: &Lineage,
 ) -> Vec<SpanDraft> {
     let tracked = ctx.objects.get(top);
     let mut tree = Tree::new(rollout.trace);
@@ -44,6 +47,9 @@ pub fn rollout_spans(
     let top_uid = ctx.uids.of(top);
     let Root { node: root, sync } =
         root::add(&mut tree, top, top_uid, rollout, tracked, continuing, ctx.settle);
+    if !continuing {
+        tree.node_mut(root).links.extend(lineage.links.iter().cloned());
+    }
     let rescales = Rescales::add(&mut tree, root, rollout, ctx, continuing);
     let sorted = sort(top, rollout, sync);
     let steps = Steps::add(&mut tree, sorted.scales, &rescales, ctx);
@@ -72,7 +78,9 @@ pub fn rollout_spans(
 
     tree.cover();
     node_links::link(&mut tree, ctx.nodes);
-    tree.finish(top, rollout, roots)
+    let mut drafts = tree.finish(top, rollout, roots);
+    lineage.adopt(&mut drafts);
+    drafts
 }
 
 /// A rollout's events by the span they go to (the Sync event and rescales have theirs).

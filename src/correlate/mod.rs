@@ -21,6 +21,7 @@ mod episode;
 mod graph;
 mod job;
 mod kinds;
+mod links;
 mod messages;
 mod node_links;
 mod objects;
@@ -45,11 +46,13 @@ use build::Context;
 use emitted::{EmittedRoots, Roots};
 use episode::Episode;
 use graph::Graph;
+use links::Lineage;
 use node_links::{NodeLinks, NodeMark};
 use objects::Objects;
 use pending::{Pending, Waiting};
 use uids::Uids;
 
+pub use links::Mode as TraceparentMode;
 pub use messages::{mention, rescale, Action, Mention, Rescale};
 pub use selector::Selector;
 pub use tree::INSTANT;
@@ -66,6 +69,8 @@ pub struct Config {
     pub retain_deleted: Nanos,
     /// Only rollouts whose top-level object's labels match are built (`--selector`).
     pub selector: Option<Selector>,
+    /// What a pipeline's traceparent annotation makes of a rollout's root.
+    pub traceparent: TraceparentMode,
 }
 
 impl Default for Config {
@@ -76,6 +81,7 @@ impl Default for Config {
             pending_limit: 10_000,
             retain_deleted: 600 * SECOND,
             selector: None,
+            traceparent: TraceparentMode::Link,
         }
     }
 }
@@ -94,6 +100,8 @@ pub struct Stats {
     pub spans: u64,
     /// Episodes not built because their top-level object did not match the selector.
     pub unselected: u64,
+    /// Traceparent annotations that are no W3C traceparent, each value once per object.
+    pub traceparent_invalid: u64,
 }
 
 pub struct Correlator {
@@ -181,6 +189,7 @@ impl Correlator {
             ObjectKey::new(o.kind.clone(), namespace, o.name.clone())
         });
         let readiness = episode::awaiting_ready(&object);
+        self.check_traceparent(&object);
         let before = self.graph.top(&key);
         if self.objects.upsert(object, at) {
             self.graph.set_owner(&key, owner.as_ref());
@@ -199,6 +208,21 @@ impl Correlator {
         self.retry_pending(&key);
         if before != key {
             self.retry_pending(&before);
+        }
+    }
+
+    /// A malformed traceparent annotation is ignored; counted and logged once.
+    fn check_traceparent(&mut self, object: &ObjectSeen) {
+        let kept = self.objects.get(&object.key).filter(|t| t.seen.uid == object.uid);
+        let before = kept.and_then(|t| t.seen.traceparent.as_deref());
+        let value = object.traceparent.as_deref();
+        if links::newly_malformed(value, before) {
+            self.stats.traceparent_invalid += 1;
+            tracing::warn!(
+                object = %object.key,
+                value,
+                "ignoring the traceparent annotation: not a W3C traceparent"
+            );
         }
     }
 
@@ -392,12 +416,24 @@ impl Correlator {
             uids: &uids,
             settle: self.config.settle,
         };
+        let history = kinds::of(&episode.top.kind).rollouts == kinds::Rollouts::ByGeneration;
+        let mut last_root = tracked.and_then(|t| t.history.as_ref()).and_then(|h| h.last_root);
         let mut drafts = Vec::new();
         for r in &rollouts {
-            if !self.roots.emitted(&r.trace) {
+            let continuing = self.roots.emitted(&r.trace);
+            if !continuing {
                 self.stats.traces += 1;
             }
-            drafts.extend(build::rollout_spans(&episode.top, r, &ctx, &mut self.roots));
+            let previous = last_root.as_ref().filter(|_| history);
+            let lineage = Lineage::of(r, tracked, previous, self.config.traceparent);
+            drafts.extend(build::rollout_spans(&episode.top, r, &ctx, &mut self.roots, &lineage));
+            let root = lineage.root(r);
+            if !continuing && last_root.is_none_or(|last| last.order < root.order) {
+                last_root = Some(root);
+            }
+        }
+        if let Some(h) = self.objects.history_mut(&episode.top) {
+            h.last_root = last_root;
         }
         drafts
     }

@@ -9,6 +9,7 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
 use crate::observe::{ObjectKey, ObjectSeen};
+use crate::span::{SpanId, TraceId};
 use crate::time::{self, Nanos, SECOND};
 
 pub struct Tracked {
@@ -28,6 +29,29 @@ pub struct History {
     pub spec_changes: BTreeMap<i64, Nanos>,
     /// generation -> when a copy first showed its rollout complete.
     pub completed: BTreeMap<i64, Nanos>,
+    /// generation -> the traceparent annotation its earliest copy carried
+    /// (objects without owners only, see `links`).
+    pub traceparents: BTreeMap<i64, Stamp>,
+    /// The newest rollout root emitted for the object, which the next one links to.
+    pub last_root: Option<EmittedRoot>,
+}
+
+/// The traceparent annotation on the earliest copy of a generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamp {
+    pub resource_version: Option<u64>,
+    pub value: Option<Box<str>>,
+    /// The managedFields entry that changed the spec owns the annotation too; when.
+    pub owned_at: Option<Nanos>,
+}
+
+/// A rollout root as it was exported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmittedRoot {
+    /// Rollouts of an object in order: by generation (inferred ones first), then start.
+    pub order: (Option<i64>, Nanos),
+    pub trace: TraceId,
+    pub span: SpanId,
 }
 
 impl Tracked {
@@ -81,6 +105,30 @@ fn refine_times(previous: Option<&ObjectSeen>, seen: &mut ObjectSeen, at: Nanos)
             c.at = refine(before.filter(|o| o.status == c.status).and_then(|o| o.at), t);
         }
     }
+}
+
+/// The earliest copy of a generation (lowest resourceVersion) tells what the
+/// change that started it wrote: later copies may carry an annotation set after it.
+fn record_traceparent(history: &mut History, seen: &ObjectSeen) {
+    let Some(g) = seen.generation.filter(|_| seen.owners.is_empty()) else {
+        return;
+    };
+    let earlier = |s: &Stamp| match (s.resource_version, seen.resource_version) {
+        (Some(kept), Some(this)) => kept <= this,
+        _ => true,
+    };
+    if history.traceparents.get(&g).is_some_and(earlier) {
+        return;
+    }
+    let change = seen.spec_change.as_deref();
+    history.traceparents.insert(
+        g,
+        Stamp {
+            resource_version: seen.resource_version,
+            value: seen.traceparent.clone(),
+            owned_at: change.filter(|c| c.owns_traceparent).and_then(|c| c.at),
+        },
+    );
 }
 
 /// The first copy showing a generation's rollout complete dates its completion.
@@ -142,6 +190,9 @@ impl Objects {
                         }
                     }
                 }
+                if seen.generation.is_some() {
+                    record_traceparent(t.history(), &seen);
+                }
                 let keep = newer(&seen, &t.seen);
                 if keep {
                     let mut seen = seen;
@@ -157,11 +208,13 @@ impl Objects {
                 refine_times(None, &mut seen, at);
                 // A copy already complete when first seen dates nothing.
                 let history = seen.generation.map(|g| {
-                    Box::new(History {
+                    let mut history = Box::new(History {
                         generations: [(g, recorded.unwrap_or(at))].into(),
                         spec_changes: recorded.map(|r| (g, r)).into_iter().collect(),
-                        completed: BTreeMap::new(),
-                    })
+                        ..History::default()
+                    });
+                    record_traceparent(&mut history, &seen);
+                    history
                 });
                 let tracked = Tracked { seen, history, deleted_at: None };
                 self.put(tracked);
@@ -177,6 +230,11 @@ impl Objects {
                 self.deleted.insert((at, key.clone()));
             }
         }
+    }
+
+    /// What each generation of the object did, to record the roots emitted for it.
+    pub fn history_mut(&mut self, key: &ObjectKey) -> Option<&mut History> {
+        self.find_mut(key)?.history.as_deref_mut()
     }
 
     pub fn get(&self, key: &ObjectKey) -> Option<&Tracked> {

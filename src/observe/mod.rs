@@ -4,6 +4,7 @@
 pub mod event;
 mod kind;
 pub mod object;
+pub mod traceparent;
 pub mod view;
 
 pub use event::{event_observation, EventSeen, Involved};

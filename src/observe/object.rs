@@ -18,6 +18,8 @@ pub struct SpecChange {
     pub manager: Name,
     pub operation: Name,
     pub at: Option<Nanos>,
+    /// The same entry owns the traceparent annotation: the change that set it.
+    pub owns_traceparent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +110,9 @@ pub struct ObjectSeen {
     pub labels: Vec<(Name, Name)>,
     /// What a HorizontalPodAutoscaler scales (spec.scaleTargetRef), in its namespace.
     pub scale_target: Option<Box<ObjectKey>>,
+    /// The traceparent annotation's value as written (see `traceparent`), kept
+    /// only on objects without owners, like the labels.
+    pub traceparent: Option<Box<str>>,
 }
 
 impl ObjectSeen {
@@ -140,6 +145,12 @@ pub fn object_observation(kind: Kind, meta: &MetaView) -> ObjectSeen {
             controller: o.controller.unwrap_or(false),
         })
         .collect::<Vec<_>>();
+    let traceparent = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.traceparent.as_deref())
+        .filter(|_| owners.is_empty())
+        .map(Box::from);
     // A BTreeMap: already sorted by key.
     let labels = match (&meta.labels, owners.is_empty()) {
         (Some(labels), true) => {
@@ -162,17 +173,19 @@ pub fn object_observation(kind: Kind, meta: &MetaView) -> ObjectSeen {
         workload: None,
         labels,
         scale_target: None,
+        traceparent,
     }
 }
 
 /// The newest managedFields entry that touches `spec`. Entries without a time
 /// (seen on real clusters) rank below any timed entry instead of failing.
 fn spec_change(entries: &[ManagedView]) -> Option<Box<SpecChange>> {
-    let e = entries.iter().filter(|e| e.fields_v1.0).max_by_key(|e| at(&e.time))?;
+    let e = entries.iter().filter(|e| e.fields_v1.spec).max_by_key(|e| at(&e.time))?;
     Some(Box::new(SpecChange {
         manager: e.manager.as_deref().unwrap_or_default().into(),
         operation: e.operation.as_deref().unwrap_or_default().into(),
         at: at(&e.time),
+        owns_traceparent: e.fields_v1.traceparent,
     }))
 }
 

@@ -16,7 +16,7 @@ use std::ops::Deref;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
-use super::Name;
+use super::{traceparent, Name};
 use crate::time::{self, Nanos};
 
 /// A string of the JSON text, borrowed from it unless it had escapes to undo.
@@ -95,49 +95,110 @@ pub fn name(t: &Option<Text>) -> Name {
     Name::from(t.as_deref().unwrap_or_default())
 }
 
-/// Whether a managedFields entry's `fieldsV1` touches `spec`: only its top-level
-/// keys are looked at (any other shape touches nothing).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TouchesSpec(pub bool);
+/// A fieldsV1 node that is not a map owns nothing (and fails nothing).
+macro_rules! owns_nothing {
+    () => {
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Default::default())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+    };
+}
 
-impl<'de> Deserialize<'de> for TouchesSpec {
+/// What a managedFields entry's `fieldsV1` owns of what kspan-rs reads: `spec`
+/// (only the top-level keys are looked at), and the traceparent annotation
+/// (`f:metadata` / `f:annotations` / `f:<key>`). Any other shape owns nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Owned {
+    pub spec: bool,
+    pub traceparent: bool,
+}
+
+/// One level of a fieldsV1 tree: whether it holds `key` (at the end of `path`).
+struct Holds<'k> {
+    path: &'k [&'k str],
+}
+
+impl<'de> de::DeserializeSeed<'de> for Holds<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Holds<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a fieldsV1 tree")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            match self.path.split_first() {
+                Some((first, [])) if *first == &*key => {
+                    found = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Some((first, rest)) if *first == &*key => {
+                    found |= map.next_value_seed(Holds { path: rest })?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+    owns_nothing!();
+}
+
+impl<'de> Deserialize<'de> for Owned {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Keys;
         impl<'de> Visitor<'de> for Keys {
-            type Value = TouchesSpec;
+            type Value = Owned;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a fieldsV1 tree")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TouchesSpec, A::Error> {
-                let mut spec = false;
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Owned, A::Error> {
+                let annotation = format!("f:{}", traceparent::annotation());
+                let path: [&str; 2] = ["f:annotations", &annotation];
+                let mut owned = Owned::default();
                 while let Some(key) = map.next_key::<Text<'de>>()? {
-                    spec |= &*key == "f:spec";
-                    map.next_value::<IgnoredAny>()?;
+                    match &*key {
+                        "f:spec" => {
+                            owned.spec = true;
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        "f:metadata" => {
+                            owned.traceparent |= map.next_value_seed(Holds { path: &path })?
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
                 }
-                Ok(TouchesSpec(spec))
+                Ok(owned)
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<TouchesSpec, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(TouchesSpec(false))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<TouchesSpec, E> {
-                Ok(TouchesSpec(false))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<TouchesSpec, E> {
-                Ok(TouchesSpec(false))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<TouchesSpec, E> {
-                Ok(TouchesSpec(false))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<TouchesSpec, E> {
-                Ok(TouchesSpec(false))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<TouchesSpec, E> {
-                Ok(TouchesSpec(false))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<TouchesSpec, E> {
-                Ok(TouchesSpec(false))
-            }
+            owns_nothing!();
         }
         d.deserialize_any(Keys)
     }
@@ -164,17 +225,48 @@ pub struct ManagedView<'a> {
     pub operation: Option<Text<'a>>,
     pub time: Option<Instant>,
     #[serde(default)]
-    pub fields_v1: TouchesSpec,
+    pub fields_v1: Owned,
 }
 
-/// The two annotations kspan-rs reads.
-#[derive(Debug, Default, Deserialize)]
+/// The annotations kspan-rs reads; the traceparent's key is set at run time.
+#[derive(Debug, Default)]
 pub struct AnnotationsView<'a> {
-    #[serde(borrow, rename = "deployment.kubernetes.io/revision")]
+    /// `deployment.kubernetes.io/revision`.
     pub revision: Option<Text<'a>>,
     /// Flux marks its Sync event `topLevelSpan: "true"`.
-    #[serde(borrow, rename = "topLevelSpan")]
     pub top_level_span: Option<Text<'a>>,
+    /// See `traceparent::annotation`.
+    pub traceparent: Option<Text<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for AnnotationsView<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Entries<'a> {
+            type Value = AnnotationsView<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of annotations")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let traceparent = traceparent::annotation();
+                let mut view = AnnotationsView::default();
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    let slot = match &*key {
+                        "deployment.kubernetes.io/revision" => &mut view.revision,
+                        "topLevelSpan" => &mut view.top_level_span,
+                        k if k == traceparent => &mut view.traceparent,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = map.next_value()?;
+                }
+                Ok(view)
+            }
+        }
+        d.deserialize_map(Entries(std::marker::PhantomData))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -28,6 +28,7 @@ pub fn object(kind: Kind, name: &str, uid: &str) -> ObjectSeen {
         workload: None,
         labels: Vec::new(),
         scale_target: None,
+        traceparent: None,
     }
 }
 
@@ -70,6 +71,9 @@ pub trait ObjectBuilder: Sized {
     fn running(self, rv: u64, started: Nanos, ready: Option<Nanos>) -> Self;
     /// A pod placed on `node`, nothing else of its status known.
     fn on_node(self, node: &str) -> Self;
+    /// Annotated with a pipeline's traceparent; `written` when the managedFields
+    /// entry that changed the spec owns the annotation too.
+    fn traceparent(self, value: &str, written: bool) -> Self;
 }
 
 impl ObjectBuilder for ObjectSeen {
@@ -90,6 +94,7 @@ impl ObjectBuilder for ObjectSeen {
             manager: "kubectl".into(),
             operation: "Update".into(),
             at: Some(changed_at),
+            owns_traceparent: false,
         }));
         self
     }
@@ -146,6 +151,14 @@ impl ObjectBuilder for ObjectSeen {
 
     fn on_node(mut self, node: &str) -> Self {
         self.pod = Some(PodStatus { node: Some(node.into()), ..Default::default() });
+        self
+    }
+
+    fn traceparent(mut self, value: &str, written: bool) -> Self {
+        self.traceparent = Some(value.into());
+        if let Some(change) = &mut self.spec_change {
+            change.owns_traceparent = written;
+        }
         self
     }
 }
