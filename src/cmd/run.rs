@@ -225,6 +225,7 @@ fn count_event(metrics: &Metrics, o: &Observation) {
 struct Gauges {
     traces: u64,
     overflow: u64,
+    traceparent_invalid: u64,
 }
 
 impl Gauges {
@@ -240,6 +241,8 @@ impl Gauges {
             diff
         };
         metrics.traces.inc_by(sync(&mut self.traces, correlator.stats().traces));
+        let invalid = correlator.stats().traceparent_invalid;
+        metrics.traceparent_invalid.inc_by(sync(&mut self.traceparent_invalid, invalid));
         sync(&mut self.overflow, correlator.stats().pending_overflow) > 0
     }
 }

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub leader: Gauge,
     /// Pod startup and rollout durations of the spans this replica exports.
     pub slis: Slis,
+    /// Traceparent annotations ignored as malformed.
+    pub traceparent_invalid: Counter,
     ready: AtomicBool,
 }
 
@@ -95,6 +97,11 @@ impl Metrics {
         r.register("traces", "Traces started", self.traces.clone());
         r.register("leader", "1 while this replica leads and exports, else 0", self.leader.clone());
         self.slis.register(&mut r);
+        r.register(
+            "traceparent_invalid",
+            "Traceparent annotations ignored as no W3C traceparent (each value once per object)",
+            self.traceparent_invalid.clone(),
+        );
         r
     }
 
