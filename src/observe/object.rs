@@ -298,3 +298,22 @@ fn pod(node: Option<&str>, status: Option<&StatusView>) -> PodStatus {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_traceparent_annotation_is_kept_only_on_objects_without_owners() {
+        let object = |owners: &str| {
+            let line = format!(
+                r#"{{"metadata":{{"name":"web","annotations":{{"kspan.io/traceparent":"v"}}{owners}}}}}"#
+            );
+            let view: ObjectView = serde_json::from_str(&line).unwrap();
+            project(Kind::Deployment, &view).traceparent
+        };
+        assert_eq!(object("").as_deref(), Some("v"));
+        let owned = r#","ownerReferences":[{"kind":"X","name":"x","uid":"u"}]"#;
+        assert_eq!(object(owned), None);
+    }
+}

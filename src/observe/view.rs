@@ -504,6 +504,33 @@ mod tests {
     }
 
     #[test]
+    fn a_managed_fields_entry_owns_the_spec_and_the_traceparent_annotation() {
+        let line = r#"{"metadata":{"annotations":{"kspan.io/traceparent":"00-ab","other":"x"},
+            "managedFields":[
+              {"manager":"ci","fieldsV1":{"f:metadata":{"f:annotations":{
+                 ".":{},"f:kspan.io/traceparent":{}}},"f:spec":{"f:replicas":{}}}},
+              {"manager":"kubectl","fieldsV1":{"f:metadata":{"f:annotations":{"f:other":{}},
+                 "f:labels":{"f:kspan.io/traceparent":{}}}}},
+              {"manager":"odd","fieldsV1":["f:spec"]}]}}"#;
+        let view: ObjectView = serde_json::from_str(line).unwrap();
+        let annotations = view.metadata.annotations.as_ref().unwrap();
+        assert_eq!(annotations.traceparent.as_deref(), Some("00-ab"));
+        let owned: Vec<(bool, bool)> = view
+            .metadata
+            .managed_fields
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| (e.fields_v1.spec, e.fields_v1.traceparent))
+            .collect();
+        assert_eq!(
+            owned,
+            [(true, true), (false, false), (false, false)],
+            "a label of that name is not the annotation"
+        );
+    }
+
+    #[test]
     fn a_timestamp_that_is_no_instant_names_its_text() {
         let line = r#"{"metadata":{"creationTimestamp":"yester\u0064ay"}}"#;
         let error = serde_json::from_str::<ObjectView>(line).unwrap_err().to_string();
