@@ -132,7 +132,8 @@ pub struct Owned {
     pub traceparent: bool,
 }
 
-/// One level of a fieldsV1 tree: whether it holds `key` (at the end of `path`).
+/// One level of a fieldsV1 tree: whether it holds the field at the end of
+/// `path` (names without fieldsV1's `f:` prefix).
 struct Holds<'k> {
     path: &'k [&'k str],
 }
@@ -152,12 +153,13 @@ impl<'de> Visitor<'de> for Holds<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         let mut found = false;
         while let Some(key) = map.next_key::<Text<'de>>()? {
+            let name = key.strip_prefix("f:");
             match self.path.split_first() {
-                Some((first, [])) if *first == &*key => {
+                Some((first, [])) if name == Some(*first) => {
                     found = true;
                     map.next_value::<IgnoredAny>()?;
                 }
-                Some((first, rest)) if *first == &*key => {
+                Some((first, rest)) if name == Some(*first) => {
                     found |= map.next_value_seed(Holds { path: rest })?;
                 }
                 _ => {
@@ -179,8 +181,7 @@ impl<'de> Deserialize<'de> for Owned {
                 f.write_str("a fieldsV1 tree")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Owned, A::Error> {
-                let annotation = format!("f:{}", traceparent::annotation());
-                let path: [&str; 2] = ["f:annotations", &annotation];
+                let path = ["annotations", traceparent::annotation()];
                 let mut owned = Owned::default();
                 while let Some(key) = map.next_key::<Text<'de>>()? {
                     match &*key {
