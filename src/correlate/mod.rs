@@ -214,8 +214,8 @@ impl Correlator {
     /// A malformed traceparent annotation is ignored; counted and logged once.
     fn check_traceparent(&mut self, object: &ObjectSeen) {
         let kept = self.objects.get(&object.key).filter(|t| t.seen.uid == object.uid);
-        let before = kept.and_then(|t| t.seen.traceparent.as_deref());
-        let value = object.traceparent.as_deref();
+        let before = kept.and_then(|t| t.seen.traceparent());
+        let value = object.traceparent();
         if links::newly_malformed(value, before) {
             self.stats.traceparent_invalid += 1;
             tracing::warn!(

@@ -125,7 +125,7 @@ fn record_traceparent(history: &mut History, seen: &ObjectSeen) {
         g,
         Stamp {
             resource_version: seen.resource_version,
-            value: seen.traceparent.clone(),
+            value: seen.traceparent().map(Box::from),
             owned_at: change.filter(|c| c.owns_traceparent).and_then(|c| c.at),
         },
     );

@@ -111,8 +111,8 @@ fn rollout_attributes(rollout: &Rollout<'_>, tracked: Option<&Tracked>) -> Attri
             a.push(("kspan.change.time", time::format(at).into()));
         }
     }
-    if let Some(revision) = current.and_then(|t| t.seen.revision.as_ref()) {
-        a.push(("kspan.rollout.revision", revision.as_str().into()));
+    if let Some(revision) = current.and_then(|t| t.seen.revision()) {
+        a.push(("kspan.rollout.revision", revision.into()));
     }
     a
 }

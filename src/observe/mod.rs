@@ -10,8 +10,8 @@ pub mod view;
 pub use event::{event_observation, EventSeen, Involved};
 pub use kind::Kind;
 pub use object::{
-    object_observation, Condition, ContainerStatus, Ended, ObjectSeen, OwnerRef, PodStatus,
-    SpecChange, WorkloadStatus,
+    object_observation, Annotations, Condition, ContainerStatus, Ended, ObjectSeen, OwnerRef,
+    PodStatus, SpecChange, WorkloadStatus,
 };
 
 use crate::time::Nanos;

@@ -100,8 +100,7 @@ pub struct ObjectSeen {
     pub deleting: Option<Nanos>,
     pub owners: Vec<OwnerRef>,
     pub spec_change: Option<Box<SpecChange>>,
-    /// `deployment.kubernetes.io/revision` on Deployments and ReplicaSets.
-    pub revision: Option<Name>,
+    pub annotations: Option<Box<Annotations>>,
     pub conditions: Vec<Condition>,
     pub pod: Option<PodStatus>,
     pub workload: Option<WorkloadStatus>,
@@ -110,6 +109,13 @@ pub struct ObjectSeen {
     pub labels: Vec<(Name, Name)>,
     /// What a HorizontalPodAutoscaler scales (spec.scaleTargetRef), in its namespace.
     pub scale_target: Option<Box<ObjectKey>>,
+}
+
+/// The annotations kspan-rs reads. Boxed: most objects (pods) have none of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Annotations {
+    /// `deployment.kubernetes.io/revision` on Deployments and ReplicaSets.
+    pub revision: Option<Name>,
     /// The traceparent annotation's value as written (see `traceparent`), kept
     /// only on objects without owners, like the labels.
     pub traceparent: Option<Box<str>>,
@@ -123,6 +129,14 @@ impl ObjectSeen {
         let conditions = self.conditions.iter().filter_map(|c| c.at);
         let started = self.pod.as_ref().and_then(|p| p.started);
         [self.created, self.deleting, spec, started].into_iter().flatten().chain(conditions).max()
+    }
+
+    pub fn revision(&self) -> Option<&str> {
+        self.annotations.as_ref()?.revision.as_deref()
+    }
+
+    pub fn traceparent(&self) -> Option<&str> {
+        self.annotations.as_ref()?.traceparent.as_deref()
     }
 
     pub fn controller(&self) -> Option<&OwnerRef> {
@@ -145,12 +159,10 @@ pub fn object_observation(kind: Kind, meta: &MetaView) -> ObjectSeen {
             controller: o.controller.unwrap_or(false),
         })
         .collect::<Vec<_>>();
-    let traceparent = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.traceparent.as_deref())
-        .filter(|_| owners.is_empty())
-        .map(Box::from);
+    let annotations = meta.annotations.as_ref().map(|a| Annotations {
+        revision: a.revision.as_deref().map(Name::from),
+        traceparent: a.traceparent.as_deref().filter(|_| owners.is_empty()).map(Box::from),
+    });
     // A BTreeMap: already sorted by key.
     let labels = match (&meta.labels, owners.is_empty()) {
         (Some(labels), true) => {
@@ -167,13 +179,12 @@ pub fn object_observation(kind: Kind, meta: &MetaView) -> ObjectSeen {
         deleting: at(&meta.deletion_timestamp),
         owners,
         spec_change: spec_change(meta.managed_fields.as_deref().unwrap_or_default()),
-        revision: meta.annotations.as_ref().and_then(|a| a.revision.as_deref()).map(Name::from),
+        annotations: annotations.filter(|a| *a != Annotations::default()).map(Box::new),
         conditions: Vec::new(),
         pod: None,
         workload: None,
         labels,
         scale_target: None,
-        traceparent,
     }
 }
 
@@ -310,7 +321,7 @@ mod tests {
                 r#"{{"metadata":{{"name":"web","annotations":{{"kspan.io/traceparent":"v"}}{owners}}}}}"#
             );
             let view: ObjectView = serde_json::from_str(&line).unwrap();
-            project(Kind::Deployment, &view).traceparent
+            project(Kind::Deployment, &view).traceparent().map(str::to_string)
         };
         assert_eq!(object("").as_deref(), Some("v"));
         let owned = r#","ownerReferences":[{"kind":"X","name":"x","uid":"u"}]"#;

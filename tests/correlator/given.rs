@@ -22,13 +22,12 @@ pub fn object(kind: Kind, name: &str, uid: &str) -> ObjectSeen {
         deleting: None,
         owners: Vec::new(),
         spec_change: None,
-        revision: None,
+        annotations: None,
         conditions: Vec::new(),
         pod: None,
         workload: None,
         labels: Vec::new(),
         scale_target: None,
-        traceparent: None,
     }
 }
 
@@ -155,7 +154,7 @@ impl ObjectBuilder for ObjectSeen {
     }
 
     fn traceparent(mut self, value: &str, written: bool) -> Self {
-        self.traceparent = Some(value.into());
+        self.annotations.get_or_insert_with(Box::default).traceparent = Some(value.into());
         if let Some(change) = &mut self.spec_change {
             change.owns_traceparent = written;
         }
