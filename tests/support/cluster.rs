@@ -120,6 +120,11 @@ impl LiveCluster {
         self.env.get("KSPAN_K8S_VERSION").map(String::as_str).unwrap_or_default()
     }
 
+    /// The minor version of that release (20 for v1.20.2).
+    pub fn k8s_minor(&self) -> u32 {
+        self.k8s_version().split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or_default()
+    }
+
     /// Path of the cached kubectl of that release.
     pub fn kubectl_path(&self) -> PathBuf {
         PathBuf::from(self.env.get("KSPAN_KUBECTL").cloned().unwrap_or_else(|| "kubectl".into()))
