@@ -775,8 +775,9 @@ spec:
             .find(|s| {
                 s.events.iter().any(|e| {
                     e.name == "SuccessfulCreate"
-                        && e.attr("k8s.event.message")
-                            .is_some_and(|m| m.to_lowercase().contains(&format!("create claim {claim} ")))
+                        && e.attr("k8s.event.message").is_some_and(|m| {
+                            m.to_lowercase().contains(&format!("create claim {claim} "))
+                        })
                 })
             })
             .unwrap_or_else(|| panic!("the creation of claim {claim}: {spans:#?}"));

@@ -194,7 +194,11 @@ mod tests {
             Some((Kind::PersistentVolumeClaim, "data-db-0".into(), Action::Create))
         );
         assert_eq!(
-            named(Kind::StatefulSet, "SuccessfulDelete", "Delete Pod db-1 in StatefulSet db successful"),
+            named(
+                Kind::StatefulSet,
+                "SuccessfulDelete",
+                "Delete Pod db-1 in StatefulSet db successful"
+            ),
             Some((Kind::Pod, "db-1".into(), Action::Delete))
         );
     }

@@ -15,16 +15,19 @@ impl KubeletRelease {
     /// The release of the API server `client` talks to (`/version`).
     pub async fn of_server(client: &Client) -> Result<Self> {
         let v = client.apiserver_version().await.context("reading the server's /version")?;
-        let minor = v.minor.trim_end_matches('+').parse().with_context(|| {
-            format!("server minor version {:?} is not a number", v.minor)
-        })?;
+        let minor = v
+            .minor
+            .trim_end_matches('+')
+            .parse()
+            .with_context(|| format!("server minor version {:?} is not a number", v.minor))?;
         Ok(KubeletRelease { git_version: v.git_version, minor })
     }
 
     /// `Pulled` after a pull that took `took` (Go's duration format); 1.34 has the
     /// image size (and 1.20 no "including waiting", kept so older tests read the same).
     pub fn pulled_message(&self, image: &str, took: &str, size: u64) -> String {
-        let base = format!("Successfully pulled image \"{image}\" in {took} ({took} including waiting)");
+        let base =
+            format!("Successfully pulled image \"{image}\" in {took} ({took} including waiting)");
         if self.minor >= 34 {
             format!("{base}. Image size: {size} bytes.")
         } else {

@@ -1205,7 +1205,8 @@ fn render_status(st: &mut PodStatus, host_ip: &str, ready_to_start: bool) -> Val
         ),
     ];
     if ready_to_start {
-        conditions.insert(0, cond("PodReadyToStartContainers", true, sandbox_since, "", String::new()));
+        conditions
+            .insert(0, cond("PodReadyToStartContainers", true, sandbox_since, "", String::new()));
     }
     if let Some(s) = &st.scheduled {
         conditions.push(s.clone());
