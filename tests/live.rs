@@ -182,6 +182,9 @@ fn deployment_story(test: &str, args: &[&str]) {
     };
     assert_eq!(manager("1"), Some("kubectl-create"));
     assert_eq!(manager("2"), Some("kubectl-set"));
+    // `kubectl scale` goes through the scale subresource: 1.20 leaves it out of
+    // managedFields, 1.37 records it without a time, so neither tells who scaled.
+    assert_eq!(manager("3"), None);
     // The image change: the new ReplicaSet scaled up and the old one down, pods below the steps.
     let rollout2 = roots.iter().find(|r| r.attr("kspan.rollout.generation") == Some("2")).unwrap();
     let steps: Vec<&Span> = spans
