@@ -51,7 +51,7 @@ build_k8s_from_modules() {
   build="$dir/gocache"
   t0=$(now)
   log "building Kubernetes $version (${K8S_MODULES_CMDS[*]}, etcd) from the Go module proxy"
-  log "  with $("$K8S_MODULES_GO" version) in $mod, nice 10 (about 40 CPU-minutes; log: $dir/build.log)"
+  log "  with $("$K8S_MODULES_GO" version) in $mod, nice 10 (about 21 CPU-minutes; log: $dir/build.log)"
   rm -rf "$mod" "$build" "$dir/bin.tmp"
   mkdir -p "$mod" "$build" "$dir/bin.tmp"
   k8s_module_gomod "$version" "$mod" >"$mod/go.mod.new" || die "resolving k8s.io/kubernetes@$version failed"
