@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Live test environment for kspan-rs: a real Kubernetes v1.20.2 control plane
-# (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) on loopback,
+# Live test environment for kspan-rs: a real Kubernetes control plane (etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler; the current release
+# or v1.20.2) on loopback,
 # plus an OTLP receiver (rotel) that prints every received span, and optionally
 # a TLS-terminating, header-logging proxy (nginx) in front of it, and Jaeger
 # (v2 all-in-one, in-memory) to read traces back through its query API, and
@@ -11,9 +12,12 @@
 #                                        every component, or those named
 #   scripts/live-env.sh check [COMPONENT...]
 #                                        exit 0 if everything `install` provides is present
-#   scripts/live-env.sh start <dir> [--owner-pid PID]
+#   scripts/live-env.sh start <dir> [--k8s VERSION] [--owner-pid PID]
 #                                        start a control plane whose state lives in <dir>;
-#                                        with --owner-pid it is stopped when PID exits
+#                                        of release VERSION (default: KSPAN_K8S_VERSION, else
+#                                        the current one); with --owner-pid it is stopped
+#                                        when PID exits
+#   scripts/live-env.sh versions         the Kubernetes releases it runs, and where installed
 #   scripts/live-env.sh stop <dir>       stop everything started for <dir>
 #   scripts/live-env.sh receiver <dir> [--owner-pid PID]
 #                                        start an OTLP receiver, ports in <dir>/receiver.env
@@ -62,6 +66,10 @@ COMPONENTS=(control-plane receiver tls-proxy jaeger collector)
 . "$LIVE/process.sh"
 # shellcheck source=live/components.sh
 . "$LIVE/components.sh"
+# shellcheck source=live/k8s-debian.sh
+. "$LIVE/k8s-debian.sh"
+# shellcheck source=live/k8s-modules.sh
+. "$LIVE/k8s-modules.sh"
 # shellcheck source=live/control-plane.sh
 . "$LIVE/control-plane.sh"
 # shellcheck source=live/receiver.sh
@@ -85,6 +93,7 @@ main() {
     install) cmd_install "$@" ;;
     check) cmd_check "$@" ;;
     start) cmd_start "$@" ;;
+    versions) cmd_versions ;;
     stop) cmd_stop "$@" ;;
     receiver) cmd_receiver "$@" ;;
     stop-receiver) cmd_stop_receiver "$@" ;;
@@ -97,7 +106,7 @@ main() {
     restart-apiserver) cmd_restart_apiserver "$@" ;;
     compact-etcd) cmd_compact_etcd "$@" ;;
     _watchdog) cmd_watchdog "$@" ;;
-    paths) printf 'KSPAN_CACHE=%s\nBIN=%s\nVENV=%s\n' "$CACHE" "$BIN" "$VENV" ;;
+    paths) printf 'KSPAN_CACHE=%s\nKSPAN_K8S_VERSION=%s\nBIN=%s\nVENV=%s\n' "$CACHE" "$K8S_VERSION" "$BIN" "$VENV" ;;
     -h|--help|help|"") usage ;;
     *) usage; die "unknown command: $cmd" ;;
   esac

@@ -235,9 +235,11 @@ fn job_with_a_failed_pod_and_a_cron_job_run() {
     };
     let _sim = live.node_sim(config);
 
+    // CronJob is batch/v1 since 1.21 (batch/v1beta1 went in 1.25).
+    let cron_api = if live.cluster.k8s_minor() >= 21 { "batch/v1" } else { "batch/v1beta1" };
     live.apply(
         "jobs.yaml",
-        r#"
+        &r#"
 apiVersion: batch/v1
 kind: Job
 metadata: {name: flaky, namespace: default}
@@ -259,7 +261,7 @@ spec:
       restartPolicy: Never
       containers: [{name: work, image: "busybox:1.36"}]
 ---
-apiVersion: batch/v1beta1
+apiVersion: CRON_API
 kind: CronJob
 metadata: {name: nightly, namespace: default}
 spec:
@@ -270,7 +272,8 @@ spec:
         spec:
           restartPolicy: Never
           containers: [{name: report, image: "busybox:1.36"}]
-"#,
+"#
+        .replace("CRON_API", cron_api),
     );
     // The CronJob controller starts its run at the next whole minute; then it is
     // suspended so that one run is all there is.
@@ -776,8 +779,9 @@ spec:
             .find(|s| {
                 s.events.iter().any(|e| {
                     e.name == "SuccessfulCreate"
-                        && e.attr("k8s.event.message")
-                            .is_some_and(|m| m.contains(&format!("create Claim {claim} ")))
+                        && e.attr("k8s.event.message").is_some_and(|m| {
+                            m.to_lowercase().contains(&format!("create claim {claim} "))
+                        })
                 })
             })
             .unwrap_or_else(|| panic!("the creation of claim {claim}: {spans:#?}"));

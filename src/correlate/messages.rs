@@ -87,12 +87,13 @@ pub fn created_or_deleted_pod(reason: &str, message: &str) -> Option<(Kind, Stri
 }
 
 /// "create Pod ingester-3 in StatefulSet ingester successful",
-/// "delete Pod ...", "create Claim data-ingester-3 Pod ingester-3 in StatefulSet ingester success".
+/// "delete Pod ...", "create Claim data-ingester-3 Pod ingester-3 in StatefulSet ingester success";
+/// current releases capitalise the verb ("Create Pod ...", "Create Claim ...").
 pub fn stateful_set_member(_reason: &str, message: &str) -> Option<(Kind, String, Action)> {
     let mut words = message.split_whitespace();
     let action = match words.next()? {
-        "create" => Action::Create,
-        "delete" => Action::Delete,
+        "create" | "Create" => Action::Create,
+        "delete" | "Delete" => Action::Delete,
         _ => return None,
     };
     let kind = match words.next()? {
@@ -185,6 +186,20 @@ mod tests {
         assert_eq!(
             named(Kind::StatefulSet, "SuccessfulCreate", claim),
             Some((Kind::PersistentVolumeClaim, "data-ingester-3".into(), Action::Create))
+        );
+        // As Kubernetes 1.37 writes them.
+        let claim = "Create Claim data-db-0 Pod db-0 in StatefulSet db success";
+        assert_eq!(
+            named(Kind::StatefulSet, "SuccessfulCreate", claim),
+            Some((Kind::PersistentVolumeClaim, "data-db-0".into(), Action::Create))
+        );
+        assert_eq!(
+            named(
+                Kind::StatefulSet,
+                "SuccessfulDelete",
+                "Delete Pod db-1 in StatefulSet db successful"
+            ),
+            Some((Kind::Pod, "db-1".into(), Action::Delete))
         );
     }
 

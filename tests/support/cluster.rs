@@ -114,7 +114,18 @@ impl LiveCluster {
         self.env.get("KSPAN_ADMIN_TOKEN").map(String::as_str).unwrap_or_default()
     }
 
-    /// Path of the cached kubectl (v1.20.2).
+    /// The Kubernetes release running (`v1.37.2`, `v1.20.2`: `KSPAN_K8S_VERSION` or
+    /// the script's default).
+    pub fn k8s_version(&self) -> &str {
+        self.env.get("KSPAN_K8S_VERSION").map(String::as_str).unwrap_or_default()
+    }
+
+    /// The minor version of that release (20 for v1.20.2).
+    pub fn k8s_minor(&self) -> u32 {
+        self.k8s_version().split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or_default()
+    }
+
+    /// Path of the cached kubectl of that release.
     pub fn kubectl_path(&self) -> PathBuf {
         PathBuf::from(self.env.get("KSPAN_KUBECTL").cloned().unwrap_or_else(|| "kubectl".into()))
     }
@@ -199,11 +210,11 @@ impl LiveCluster {
     /// with it appear in the audit log as user `system:serviceaccount:<ns>:<name>`.
     ///
     /// Creates the ServiceAccount when it does not exist (with no RBAC permissions:
-    /// bind the roles the code under test needs yourself), then waits up to 60 s for
-    /// the token controller (in kube-controller-manager) to create its
-    /// `<name>-token-xxxxx` secret (Kubernetes 1.20 still auto-creates these; it takes
-    /// well under a second). Blocking (runs kubectl); fine from a multi-threaded
-    /// tokio test.
+    /// bind the roles the code under test needs yourself) and a token secret for it
+    /// (`<name>-kspan-token`: since 1.24 none is made by itself; 1.20 makes
+    /// `<name>-token-xxxxx` too), then waits up to 60 s for the token controller (in
+    /// kube-controller-manager) to fill one (well under a second). Blocking (runs
+    /// kubectl); fine from a multi-threaded tokio test.
     pub fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> Result<PathBuf> {
         use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
         let t0 = Instant::now();
@@ -220,6 +231,16 @@ impl LiveCluster {
                 }
             }
         }
+        let secret = self.dir.join(format!("{namespace}-{name}-token.yaml"));
+        std::fs::write(
+            &secret,
+            format!(
+                "apiVersion: v1\nkind: Secret\ntype: kubernetes.io/service-account-token\n\
+                 metadata:\n  name: {name}-kspan-token\n  namespace: {namespace}\n  \
+                 annotations:\n    kubernetes.io/service-account.name: {name}\n"
+            ),
+        )?;
+        self.kubectl_stdout(&["apply", "-f", secret.to_str().context("non-UTF-8 dir")?])?;
         let token = loop {
             let sa: ServiceAccount = serde_json::from_str(&self.kubectl_stdout(&[
                 "get",

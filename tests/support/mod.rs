@@ -2,13 +2,15 @@
 //! piece started and stopped through `scripts/live-env.sh` ([`script`]):
 //!
 //! * [`cluster`]: etcd + kube-apiserver + kube-controller-manager + kube-scheduler
-//!   (v1.20.2): the kubeconfig, ServiceAccount kubeconfigs, the [`audit`] log;
+//!   (the current release or v1.20.2): the kubeconfig, ServiceAccount kubeconfigs,
+//!   the [`audit`] log;
 //! * [`receiver`]: an OTLP receiver (rotel) that prints the spans it gets, parsed by
 //!   [`rotel`]; [`tls_proxy`]: nginx in front of it, logging request headers;
 //! * [`jaeger`]: Jaeger v2 all-in-one (in-memory) and a client of its query API;
 //! * [`collector`]: an OpenTelemetry Collector running a configuration of `examples/`;
 //! * [`replay`]: `kspan replay` of the build under test, to OTLP/JSON or an endpoint;
-//! * [`nodesim`]: a node simulator playing the kubelet (nodes, pod status, kubelet events).
+//! * [`nodesim`]: a node simulator playing the kubelet (nodes, pod status, kubelet events),
+//!   writing what the kubelet of the API server's release writes ([`kubelet_release`]).
 //!
 //! Each integration test that uses it declares `mod support;`.
 
@@ -18,6 +20,7 @@ pub mod audit;
 pub mod cluster;
 pub mod collector;
 pub mod jaeger;
+pub mod kubelet_release;
 pub mod nodesim;
 pub mod receiver;
 pub mod replay;

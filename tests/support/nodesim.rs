@@ -39,6 +39,8 @@ use kube::runtime::WatchStreamExt;
 use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 use tokio::sync::Mutex as AsyncMutex;
+
+use super::kubelet_release::KubeletRelease;
 use tokio::task::{JoinHandle, JoinSet};
 
 // ---------------------------------------------------------------- config ----
@@ -178,7 +180,8 @@ impl NodeSim {
     /// Registers the nodes (Ready, untainted) and starts watching their pods.
     pub async fn start(client: Client, cfg: NodeSimConfig) -> Result<Self> {
         let cfg = Arc::new(cfg);
-        let recorder = Arc::new(Recorder::new(client.clone()));
+        let release = Arc::new(KubeletRelease::of_server(&client).await?);
+        let recorder = Arc::new(Recorder::new(client.clone(), release.clone()));
         let mut kubelets = HashMap::new();
         for (i, name) in cfg.nodes.iter().enumerate() {
             let k = Arc::new(Kubelet {
@@ -190,6 +193,7 @@ impl NodeSim {
                 images: Mutex::new(HashSet::new()),
                 next_ip: AtomicU32::new(2),
                 recorder: recorder.clone(),
+                release: release.clone(),
             });
             k.register().await.with_context(|| format!("registering node {name}"))?;
             kubelets.insert(name.clone(), k);
@@ -387,6 +391,8 @@ struct Kubelet {
     images: Mutex<HashSet<String>>,
     next_ip: AtomicU32,
     recorder: Arc<Recorder>,
+    /// The API server's release: the kubelet version written, and its texts.
+    release: Arc<KubeletRelease>,
 }
 
 impl Kubelet {
@@ -467,8 +473,8 @@ impl Kubelet {
                     "kernelVersion": "6.1.0-simulated",
                     "osImage": "Simulated Linux",
                     "containerRuntimeVersion": "containerd://1.4.0-simulated",
-                    "kubeletVersion": "v1.20.2",
-                    "kubeProxyVersion": "v1.20.2",
+                    "kubeletVersion": self.release.git_version,
+                    "kubeProxyVersion": self.release.kube_proxy_version(),
                     "operatingSystem": "linux",
                     "architecture": "amd64",
                 },
@@ -723,10 +729,7 @@ impl PodRun {
             Some(&c),
             "Normal",
             "Pulled",
-            format!(
-                "Successfully pulled image \"{}\" in {took} ({took} including waiting)",
-                c.image
-            ),
+            self.kubelet.release.pulled_message(&c.image, &took, image_size(&c.image)),
         )
         .await;
         true
@@ -736,9 +739,10 @@ impl PodRun {
     async fn create_and_start(&self, i: usize) {
         self.sleep(self.cfg().create_delay).await;
         let c = self.container(i).await;
-        self.event(Some(&c), "Normal", "Created", format!("Created container {}", c.name)).await;
+        let release = &self.kubelet.release;
+        self.event(Some(&c), "Normal", "Created", release.created_message(&c.name)).await;
         self.sleep(self.cfg().start_delay).await;
-        self.event(Some(&c), "Normal", "Started", format!("Started container {}", c.name)).await;
+        self.event(Some(&c), "Normal", "Started", release.started_message(&c.name)).await;
         let id = format!(
             "containerd://{}",
             fake_hex(&[&self.uid, &c.name, &c.restart_count.to_string()], 64)
@@ -931,13 +935,9 @@ impl PodRun {
             })
             .await;
             let c = self.container(i).await;
-            self.event(
-                Some(&c),
-                "Warning",
-                "BackOff",
-                "Back-off restarting failed container".into(),
-            )
-            .await;
+            let pod = format!("{}_{}({})", self.name, self.namespace, self.uid);
+            let message = self.kubelet.release.crash_back_off_message(&c.name, &pod);
+            self.event(Some(&c), "Warning", "BackOff", message).await;
             let _ = self.patch_status().await;
             self.sleep(back_off).await;
             back_off = (back_off * 2).min(self.cfg().back_off_max);
@@ -1105,7 +1105,11 @@ impl PodRun {
     async fn patch_status(&self) -> Result<()> {
         let body = {
             let mut st = self.status.lock().await;
-            render_status(&mut st, &self.kubelet.host_ip)
+            render_status(
+                &mut st,
+                &self.kubelet.host_ip,
+                self.kubelet.release.ready_to_start_condition(),
+            )
         };
         let api: Api<Pod> = Api::namespaced(self.kubelet.client.clone(), &self.namespace);
         let (pp, patch) = (PatchParams::default(), Patch::Merge(&body));
@@ -1119,7 +1123,9 @@ impl PodRun {
     }
 }
 
-fn render_status(st: &mut PodStatus, host_ip: &str) -> Value {
+/// `ready_to_start`: with the condition PodReadyToStartContainers (the sandbox is
+/// there from the first status on).
+fn render_status(st: &mut PodStatus, host_ip: &str, ready_to_start: bool) -> Value {
     let now = Timestamp::now();
     let apps: Vec<&Container> = st.containers.iter().filter(|c| !c.init).collect();
     let inits: Vec<&Container> = st.containers.iter().filter(|c| c.init).collect();
@@ -1159,6 +1165,7 @@ fn render_status(st: &mut PodStatus, host_ip: &str) -> Value {
         }
         e.1
     };
+    let sandbox_since = set("PodReadyToStartContainers", true);
     let init_since = set("Initialized", initialized);
     let cready_since = set("ContainersReady", all_ready);
     let ready_since = set("Ready", all_ready);
@@ -1197,6 +1204,10 @@ fn render_status(st: &mut PodStatus, host_ip: &str) -> Value {
             format!("containers with unready status: [{}]", not_ready.join(" ")),
         ),
     ];
+    if ready_to_start {
+        conditions
+            .insert(0, cond("PodReadyToStartContainers", true, sandbox_since, "", String::new()));
+    }
     if let Some(s) = &st.scheduled {
         conditions.push(s.clone());
     }
@@ -1274,12 +1285,13 @@ fn container_status(c: &Container) -> Value {
 /// repeats of the same (object, reason, message) into `count`.
 struct Recorder {
     client: Client,
+    release: Arc<KubeletRelease>,
     seen: AsyncMutex<HashMap<String, (String, String, i32)>>,
 }
 
 impl Recorder {
-    fn new(client: Client) -> Self {
-        Recorder { client, seen: AsyncMutex::new(HashMap::new()) }
+    fn new(client: Client, release: Arc<KubeletRelease>) -> Self {
+        Recorder { client, release, seen: AsyncMutex::new(HashMap::new()) }
     }
 
     async fn record(
@@ -1352,6 +1364,15 @@ impl Recorder {
                 count: Some(1),
                 ..Default::default()
             };
+            let ev = if self.release.reports_component() {
+                Event {
+                    reporting_component: Some("kubelet".into()),
+                    reporting_instance: Some(host.to_string()),
+                    ..ev
+                }
+            } else {
+                ev
+            };
             let pp = PostParams::default();
             match retrying(|| api.create(&pp, &ev)).await {
                 Ok(_) => {
@@ -1419,6 +1440,11 @@ fn image_repo(image: &str) -> &str {
         Some((repo, tag)) if !tag.contains('/') => repo,
         _ => image,
     }
+}
+
+/// A deterministic image size in bytes (10 to 60 MB), for the kubelet's pull message.
+fn image_size(image: &str) -> u64 {
+    10_000_000 + u64::from_str_radix(&fake_hex(&[image, "size"], 8), 16).unwrap_or(0) % 50_000_000
 }
 
 /// Deterministic fake hex string of `len` digits.

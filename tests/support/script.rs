@@ -42,7 +42,7 @@ pub fn require_installed(test: &str) -> bool {
     }
     let msg = format!(
         "{test}: the live Kubernetes environment is not installed; run `scripts/live-env.sh install` \
-         (builds kube-apiserver/controller-manager/scheduler v1.20.2 once, about 7 minutes)"
+         (builds the Kubernetes releases it runs once, v1.20.2 and the current one)"
     );
     if in_ci() {
         panic!("{msg}");
