@@ -289,8 +289,10 @@ impl Correlator {
 
     /// A top-level StatefulSet's spec.replicas, as last seen.
     fn stateful_replicas(&self, top: &ObjectKey) -> Option<i32> {
-        let tracked = self.objects.get(top).filter(|_| top.kind == Kind::StatefulSet)?;
-        tracked.seen.workload.as_ref()?.desired
+        if top.kind != Kind::StatefulSet {
+            return None;
+        }
+        self.objects.get(top)?.seen.workload.as_ref()?.desired
     }
 
     /// Queues the episode's deadline when it came earlier (a later one is found

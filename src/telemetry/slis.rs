@@ -95,14 +95,14 @@ impl Default for Slis {
 }
 
 fn text<'a>(span: &'a SpanDraft, key: &str) -> Option<&'a str> {
-    span.attributes.iter().find(|(k, _)| *k == key).and_then(|(_, v)| match v {
+    match span.attribute(key)? {
         Value::Str(s) => Some(s.as_str()),
         _ => None,
-    })
+    }
 }
 
 fn flag(span: &SpanDraft, key: &str) -> bool {
-    span.attributes.iter().any(|(k, v)| *k == key && *v == Value::Bool(true))
+    span.attribute(key) == Some(&Value::Bool(true))
 }
 
 fn seconds(from: Nanos, to: Nanos) -> f64 {
