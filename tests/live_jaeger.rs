@@ -15,25 +15,6 @@ use driver::*;
 use support::jaeger::{JaegerQuery, JaegerSpan, JaegerTrace};
 use support::{LiveJaeger, NodeSimConfig};
 
-fn deployment(name: &str, image: &str) -> String {
-    format!(
-        r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, namespace: default}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-        - name: main
-          image: "{image}"
----"#
-    )
-}
-
 /// Every trace Jaeger holds, whole: searched by each service it knows.
 fn every_trace(query: &JaegerQuery) -> Vec<JaegerTrace> {
     let mut ids = BTreeSet::new();
@@ -97,12 +78,12 @@ fn live_rollouts_read_back_from_jaeger_one_trace_each_without_warnings() {
         ..NodeSimConfig::with_nodes(2)
     });
 
-    live.apply("web.yaml", &deployment("web", "nginx:1.19"));
+    live.apply("web.yaml", &deployment("web", "nginx:1.19", 2, "100m"));
     live.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(5));
     live.kubectl(&["set", "image", "deployment/web", "main=nginx:1.20"]);
     live.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"]);
-    live.apply("broken.yaml", &deployment("broken", "registry.example/missing-app:1.0"));
+    live.apply("broken.yaml", &deployment("broken", "registry.example/missing-app:1.0", 2, "100m"));
     live.wait_for_reason("default", "Failed", Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(6));
     kspan.stop();

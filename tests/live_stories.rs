@@ -14,26 +14,6 @@ use support::nodesim::{default_behaviour, ContainerInfo};
 use support::rotel::Span;
 use support::{ContainerBehaviour, NodeSimConfig};
 
-fn deployment(name: &str, image: &str, cpu: &str) -> String {
-    format!(
-        r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, namespace: default}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-        - name: main
-          image: "{image}"
-          resources: {{requests: {{cpu: "{cpu}"}}}}
----"#
-    )
-}
-
 /// The spans of one deployment's pods (by pod name prefix).
 fn of<'a>(spans: &'a [Span], deployment: &str, name: &str) -> Vec<&'a Span> {
     spans
@@ -79,14 +59,14 @@ fn slow_pull_missing_image_crash_loop_failing_probe_and_no_capacity() {
     let _sim = live.node_sim(config.clone());
 
     let text = [
-        deployment("slow", "nginx:1.19", "100m"),
-        deployment("broken", "registry.example/missing-app:1.0", "100m"),
-        deployment("crashy", "registry.example/crashloop-app:1.0", "100m"),
-        deployment("unready", "registry.example/unready-app:1.0", "100m"),
+        deployment("slow", "nginx:1.19", 1, "100m"),
+        deployment("broken", "registry.example/missing-app:1.0", 1, "100m"),
+        deployment("crashy", "registry.example/crashloop-app:1.0", 1, "100m"),
+        deployment("unready", "registry.example/unready-app:1.0", 1, "100m"),
         // More CPU than any node has, until a big node joins.
-        deployment("big", "nginx:1.19", "6"),
+        deployment("big", "nginx:1.19", 1, "6"),
         // Never available, with a progress deadline of 2 s.
-        deployment("stuck", "registry.example/missing-app:1.0", "100m")
+        deployment("stuck", "registry.example/missing-app:1.0", 1, "100m")
             .replace("spec:\n  replicas: 1", "spec:\n  progressDeadlineSeconds: 2\n  replicas: 1"),
     ]
     .concat();
@@ -409,7 +389,7 @@ fn a_pod_span_links_to_its_node_reporting_not_ready() {
     std::thread::sleep(Duration::from_secs(5));
     live.apply(
         "flapping.yaml",
-        &deployment("flapping", "registry.example/unready-app:1.0", "100m"),
+        &deployment("flapping", "registry.example/unready-app:1.0", 1, "100m"),
     );
     std::thread::sleep(Duration::from_secs(3));
     live.rt.block_on(sim.report_not_ready("sim-node-1")).unwrap();
@@ -464,7 +444,7 @@ fn an_autoscaler_rescale_is_the_cause_of_the_scale_up() {
     let receiver = live.receiver();
     let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "3s"]);
     let _sim = live.node_sim(NodeSimConfig::with_nodes(1));
-    live.apply("web.yaml", &deployment("web", "nginx:1.19", "100m"));
+    live.apply("web.yaml", &deployment("web", "nginx:1.19", 1, "100m"));
     live.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"]);
     // The first rollout settles into its own trace before the autoscaler acts.
     std::thread::sleep(Duration::from_secs(5));
@@ -539,7 +519,7 @@ fn an_evicted_pod_is_an_error_linked_to_its_node_and_replaced() {
     let receiver = live.receiver();
     let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "3s"]);
     let sim = live.node_sim(NodeSimConfig::with_nodes(1));
-    live.apply("evictee.yaml", &deployment("evictee", "nginx:1.19", "100m"));
+    live.apply("evictee.yaml", &deployment("evictee", "nginx:1.19", 1, "100m"));
     live.kubectl(&["rollout", "status", "deployment/evictee", "--timeout=60s"]);
     std::thread::sleep(Duration::from_secs(5));
     let pods = ["get", "pods", "-l", "app=evictee", "-o"];
@@ -609,7 +589,7 @@ fn a_missing_config_map_holds_the_pod_in_volume_mount() {
         ..NodeSimConfig::with_nodes(1)
     };
     let _sim = live.node_sim(config);
-    let with_volume = deployment("mounting", "nginx:1.19", "100m").replace(
+    let with_volume = deployment("mounting", "nginx:1.19", 1, "100m").replace(
         "      containers:\n",
         "      volumes: [{name: settings, configMap: {name: settings}}]\n      containers:\n",
     );
