@@ -76,6 +76,8 @@ COMPONENTS=(control-plane receiver tls-proxy jaeger collector helm)
 . "$LIVE/receiver.sh"
 # shellcheck source=live/tls-proxy.sh
 . "$LIVE/tls-proxy.sh"
+# shellcheck source=live/go-tool.sh
+. "$LIVE/go-tool.sh"
 # shellcheck source=live/jaeger.sh
 . "$LIVE/jaeger.sh"
 # shellcheck source=live/collector.sh
