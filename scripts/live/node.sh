@@ -134,7 +134,7 @@ node_machine_missing() {
 node_cgroup_dirs() {
   local c
   for c in /sys/fs/cgroup/*/; do
-    [ -d "$c$1" ] && printf '%s\n' "$c$1"
+    if [ -d "$c$1" ]; then printf '%s\n' "$c$1"; fi
   done
 }
 
