@@ -92,8 +92,8 @@ fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
 }
 
 /// Every API Event once; each pod Event under its pod's span, in the trace of the
-/// Deployment of `deployments` whose name (and a dash) starts the pod's name.
-fn assert_events_placed(live: &Live, spans: &[Span], deployments: &[&str]) {
+/// owner of `owners` (kind, name) whose name and a dash start the pod's name.
+fn assert_events_placed(live: &Live, spans: &[Span], owners: &[(&str, &str)]) {
     live.assert_every_event_once("default", spans);
     let placed = span_events(spans);
     for (uid, (kind, name, reason)) in live.api_events("default") {
@@ -106,15 +106,20 @@ fn assert_events_placed(live: &Live, spans: &[Span], deployments: &[&str]) {
             Some(name.as_str()),
             "{reason} of {name} under its pod"
         );
-        let deployment = deployments
+        let (owner_kind, owner) = owners
             .iter()
-            .find(|d| name.starts_with(&format!("{d}-")))
-            .unwrap_or_else(|| panic!("pod {name} of none of {deployments:?}"));
+            .find(|(_, owner)| name.starts_with(&format!("{owner}-")))
+            .unwrap_or_else(|| panic!("pod {name} of none of {owners:?}"));
+        let root_name = match *owner_kind {
+            "Job" => "Job.Run".to_string(),
+            kind => format!("{kind}.Rollout"),
+        };
+        let key = format!("k8s.{}.name", owner_kind.to_ascii_lowercase());
         let top = root(spans, span);
         assert_eq!(
-            (top.name.as_str(), top.attr("k8s.deployment.name")),
-            ("Deployment.Rollout", Some(*deployment)),
-            "{reason} of pod {name} in its Deployment's trace"
+            (top.name.as_str(), top.attr(&key)),
+            (root_name.as_str(), Some(*owner)),
+            "{reason} of pod {name} in its {owner_kind}'s trace"
         );
     }
 }
@@ -160,15 +165,13 @@ fn duration_nanos(s: &Span) -> u64 {
 fn assert_anatomy(spans: &[Span], events: &[Value], pods: &BTreeMap<String, Value>) -> usize {
     let mut pulls = 0;
     for (name, pod) in pods {
+        // By uid: a StatefulSet's pod comes back under the same name.
+        let uid = pod["metadata"]["uid"].as_str().unwrap();
         let of = |span: &str| -> Vec<&Span> {
-            spans
-                .iter()
-                .filter(|s| s.name == span && s.attr("k8s.pod.name") == Some(name.as_str()))
-                .collect()
+            spans.iter().filter(|s| s.name == span && s.attr("k8s.pod.uid") == Some(uid)).collect()
         };
-        let pulled = events
-            .iter()
-            .filter(|e| e["involvedObject"]["name"] == name.as_str() && e["reason"] == "Pulled");
+        let pulled =
+            events.iter().filter(|e| e["involvedObject"]["uid"] == uid && e["reason"] == "Pulled");
         for event in pulled {
             let message = event["message"].as_str().unwrap();
             let Some(expected) = pulled_in(message) else {
@@ -222,12 +225,12 @@ fn assert_anatomy(spans: &[Span], events: &[Value], pods: &BTreeMap<String, Valu
     pulls
 }
 
-/// Starts the control plane, the receiver, `kspan run` and then the node (its
-/// Events are activity kspan-rs sees, not history).
-fn start(test: &str) -> Option<(Live, support::LiveReceiver, Kspan, RealNode)> {
+/// Starts the control plane, the receiver, `kspan run` (with `--settle settle`) and
+/// then the node (its Events are activity kspan-rs sees, not history).
+fn start(test: &str, settle: &str) -> Option<(Live, support::LiveReceiver, Kspan, RealNode)> {
     let live = Live::start_or_skip(test)?;
     let receiver = live.receiver();
-    let kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "3s"]);
+    let kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", settle]);
     let node = live.real_node();
     Some((live, receiver, kspan, node))
 }
@@ -236,7 +239,7 @@ fn start(test: &str) -> Option<(Live, support::LiveReceiver, Kspan, RealNode)> {
 fn deployment_create_set_image_and_scale_on_a_real_node() {
     let _serial = serial();
     let Some((live, receiver, mut kspan, node)) =
-        start("deployment_create_set_image_and_scale_on_a_real_node")
+        start("deployment_create_set_image_and_scale_on_a_real_node", "3s")
     else {
         return;
     };
@@ -256,7 +259,7 @@ fn deployment_create_set_image_and_scale_on_a_real_node() {
     rollout(&live, &mut seen);
     let spans = kspan.stop_and_read(&receiver);
 
-    assert_events_placed(&live, &spans, &["web"]);
+    assert_events_placed(&live, &spans, &[("Deployment", "web")]);
     let roots: Vec<&Span> =
         spans.iter().filter(|s| s.is_root() && s.name == "Deployment.Rollout").collect();
     assert_eq!(roots.len(), 3, "one trace per spec change: {roots:#?}");
@@ -281,9 +284,10 @@ fn deployment_create_set_image_and_scale_on_a_real_node() {
 #[test]
 fn crash_loop_failing_probe_missing_image_oom_and_init_containers_on_a_real_node() {
     let _serial = serial();
-    let Some((live, receiver, mut kspan, node)) =
-        start("crash_loop_failing_probe_missing_image_oom_and_init_containers_on_a_real_node")
-    else {
+    let Some((live, receiver, mut kspan, node)) = start(
+        "crash_loop_failing_probe_missing_image_oom_and_init_containers_on_a_real_node",
+        "3s",
+    ) else {
         return;
     };
     let app = node.app_image();
@@ -331,7 +335,9 @@ fn crash_loop_failing_probe_missing_image_oom_and_init_containers_on_a_real_node
     std::thread::sleep(Duration::from_secs(6));
     let spans = kspan.stop_and_read(&receiver);
 
-    assert_events_placed(&live, &spans, &["crashy", "unready", "broken", "hungry", "staged"]);
+    let deployments =
+        ["crashy", "unready", "broken", "hungry", "staged"].map(|d| ("Deployment", d));
+    assert_events_placed(&live, &spans, &deployments);
     let of = |prefix: &str, name: &str| -> Vec<&Span> {
         spans
             .iter()
@@ -391,5 +397,111 @@ fn crash_loop_failing_probe_missing_image_oom_and_init_containers_on_a_real_node
         .expect("the main container's span");
     assert_eq!(setup.attr("kspan.container.init"), Some("true"));
     assert!(setup.end_unix_nano <= main.end_unix_nano, "init before main");
+    assert_anatomy(&spans, &events_json(&live), &seen);
+}
+
+/// A Job of the test app exiting with `code` after a second, retried `retries` times.
+fn app_job(name: &str, image: &str, code: u32, retries: u32) -> String {
+    format!(
+        r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: {name}, namespace: default}}
+spec:
+  backoffLimit: {retries}
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 2
+      containers:
+        - name: main
+          image: "{image}"
+          env: [{{name: EXIT_AFTER, value: 1s}}, {{name: EXIT_CODE, value: "{code}"}}]
+---"#
+    )
+}
+
+/// `kind` (StatefulSet, DaemonSet) of the test app, ready a second after it listens.
+fn app_workload(kind: &str, name: &str, image: &str, replicas: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: {kind}
+metadata: {{name: {name}, namespace: default}}
+spec:{replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+        - name: main
+          image: "{image}"
+          env: [{{name: READY_AFTER, value: 1s}}]
+          readinessProbe: {{httpGet: {{path: /ready, port: 8080}}, periodSeconds: 1, failureThreshold: 1}}
+---"#
+    )
+}
+
+#[test]
+fn jobs_a_stateful_set_update_and_a_daemon_set_on_a_real_node() {
+    let _serial = serial();
+    // The Job controller retries a failed pod after 10 s: one episode must hold both.
+    let Some((live, receiver, mut kspan, node)) =
+        start("jobs_a_stateful_set_update_and_a_daemon_set_on_a_real_node", "15s")
+    else {
+        return;
+    };
+    let (app, v2) = (node.app_image(), node.app_image_v2());
+    let text = [
+        app_job("done", app, 0, 0),
+        app_job("doomed", app, 1, 1),
+        app_workload("StatefulSet", "db", app, "\n  serviceName: db\n  replicas: 2"),
+        app_workload("DaemonSet", "agent", app, ""),
+    ]
+    .concat();
+    live.apply("workloads.yaml", &text);
+    live.kubectl(&["wait", "--for=condition=Complete", "job/done", "--timeout=180s"]);
+    live.kubectl(&["rollout", "status", "statefulset/db", "--timeout=180s"]);
+    live.kubectl(&["rollout", "status", "daemonset/agent", "--timeout=180s"]);
+    std::thread::sleep(Duration::from_secs(4));
+    live.kubectl(&["set", "image", "statefulset/db", &format!("main={v2}")]);
+    live.kubectl(&["rollout", "status", "statefulset/db", "--timeout=180s"]);
+    // The failing Job: its pod, then one retry after the controller's back-off (10 s).
+    live.kubectl(&["wait", "--for=condition=Failed", "job/doomed", "--timeout=180s"]);
+    let seen: BTreeMap<String, Value> =
+        ["db", "agent"].iter().flat_map(|a| pods(&live, a)).collect();
+    std::thread::sleep(Duration::from_secs(6));
+    let spans = kspan.stop_and_read(&receiver);
+
+    assert_events_placed(
+        &live,
+        &spans,
+        &[("Job", "done"), ("Job", "doomed"), ("StatefulSet", "db"), ("DaemonSet", "agent")],
+    );
+    let run = |job: &str| {
+        spans
+            .iter()
+            .find(|s| s.is_root() && s.name == "Job.Run" && s.attr("k8s.job.name") == Some(job))
+            .unwrap_or_else(|| panic!("a Job.Run root for {job}: {spans:#?}"))
+    };
+    assert_eq!(run("done").attr("kspan.rollout.outcome"), Some("complete"));
+    let doomed = run("doomed");
+    assert_eq!(doomed.attr("kspan.rollout.outcome"), Some("failed"), "{doomed:#?}");
+    assert_eq!(doomed.status_code.as_deref(), Some("STATUS_CODE_ERROR"));
+    // Both of its pods failed, each with an Error span in the run's trace.
+    let doomed_pods: std::collections::BTreeSet<&str> = spans
+        .iter()
+        .filter(|s| s.trace_id == doomed.trace_id && s.name.starts_with("Pod."))
+        .filter(|s| s.status_code.as_deref() == Some("STATUS_CODE_ERROR"))
+        .filter_map(|s| s.attr("k8s.pod.name"))
+        .collect();
+    assert_eq!(doomed_pods.len(), 2, "the failed pod and its retry: {doomed_pods:?}");
+    let rollouts = |kind: &str| {
+        spans.iter().filter(|s| s.is_root() && s.name == format!("{kind}.Rollout")).count()
+    };
+    assert_eq!(rollouts("StatefulSet"), 2, "create and update of the StatefulSet");
+    assert_eq!(rollouts("DaemonSet"), 1);
+    assert!(seen.values().all(|p| p["spec"]["nodeName"] == node.name()));
     assert_anatomy(&spans, &events_json(&live), &seen);
 }
