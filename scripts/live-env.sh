@@ -25,6 +25,10 @@
 #                                        registry on loopback serving the test images; node
 #                                        name, registry and image names in <dir>/node.env
 #   scripts/live-env.sh stop-node <dir>  stop the node, its containers and what they mounted
+#   scripts/live-env.sh demo [<dir>] [--keep]
+#                                        control plane, real node, receiver and `kspan run`; roll
+#                                        out a small Deployment, print its trace as a waterfall;
+#                                        stop it all (unless --keep)
 #   scripts/live-env.sh receiver <dir> [--owner-pid PID]
 #                                        start an OTLP receiver, ports in <dir>/receiver.env
 #   scripts/live-env.sh stop-receiver <dir>
@@ -82,6 +86,8 @@ COMPONENTS=(control-plane node receiver tls-proxy jaeger collector)
 . "$LIVE/node.sh"
 # shellcheck source=live/receiver.sh
 . "$LIVE/receiver.sh"
+# shellcheck source=live/demo.sh
+. "$LIVE/demo.sh"
 # shellcheck source=live/tls-proxy.sh
 . "$LIVE/tls-proxy.sh"
 # shellcheck source=live/jaeger.sh
@@ -105,6 +111,7 @@ main() {
     stop) cmd_stop "$@" ;;
     receiver) cmd_receiver "$@" ;;
     stop-receiver) cmd_stop_receiver "$@" ;;
+    demo) cmd_demo "$@" ;;
     node) cmd_node "$@" ;;
     stop-node) cmd_stop_node "$@" ;;
     tls-proxy) cmd_tls_proxy "$@" ;;
