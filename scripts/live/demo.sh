@@ -2,8 +2,8 @@
 # `demo [DIR] [--keep]`: kspan-rs without a cluster of one's own. A control plane,
 # a real node and an OTLP receiver; `kspan run` exporting to the receiver while a
 # small Deployment rolls out; then the rollout's trace as a waterfall (a replay of
-# what kspan-rs observed). Everything stops at the end unless --keep. Sourced by
-# scripts/live-env.sh.
+# what kspan-rs observed). Everything stops at the end unless --keep (and a dir it
+# made is removed). Sourced by scripts/live-env.sh.
 
 # The kspan binary: KSPAN_BIN, else the release build of this checkout (built if
 # missing).
@@ -25,7 +25,7 @@ demo_kspan() {
 }
 
 cmd_demo() {
-  local dir="" keep=0
+  local dir="" keep=0 made=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --keep) keep=1; shift ;;
@@ -33,22 +33,27 @@ cmd_demo() {
       *) dir=$1; shift ;;
     esac
   done
-  [ -n "$dir" ] || dir=$(mktemp -d "${TMPDIR:-/tmp}/kspan-demo.XXXXXX")
+  if [ -z "$dir" ]; then
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/kspan-demo.XXXXXX")
+    made=$dir
+  fi
   local kspan
   kspan=$(demo_kspan)
   cmd_check control-plane node receiver >/dev/null 2>&1 \
     || die "the demo needs the control plane, the node and the receiver: run scripts/live-env.sh install control-plane node receiver"
   dir=$(abs_dir "$dir")
-  [ "$keep" = 1 ] || trap 'main stop "$dir" >/dev/null 2>&1' EXIT
+  [ "$keep" = 1 ] || trap "main stop '$dir' >/dev/null 2>&1 || true; rm -rf '$made'" EXIT
   cmd_start "$dir"
   cmd_receiver "$dir"
   # shellcheck disable=SC1091
   . "$dir/receiver.env"
   log "kspan run -> the receiver ($KSPAN_OTLP_GRPC_ENDPOINT), recording to $dir/capture.jsonl"
-  "$kspan" run --kubeconfig "$dir/kubeconfig" --otlp-addr "$KSPAN_OTLP_GRPC_ENDPOINT" \
+  RUST_LOG=info "$kspan" run --kubeconfig "$dir/kubeconfig" --otlp-addr "$KSPAN_OTLP_GRPC_ENDPOINT" \
     --metrics-addr 127.0.0.1:0 --settle 3s --capture-to "$dir/capture.jsonl" \
     </dev/null >/dev/null 2>"$dir/logs/kspan.log" &
   local kspan_pid=$!
+  # shellcheck disable=SC2064  # the pid now
+  [ "$keep" = 1 ] || trap "kill $kspan_pid 2>/dev/null || true; main stop '$dir' >/dev/null 2>&1 || true; rm -rf '$made'" EXIT
   wait_for 60 "kspan run's initial lists" "" grep -q "initial lists synced" "$dir/logs/kspan.log"
   # The node joins once kspan-rs watches: its Events are activity, not history.
   cmd_node "$dir"
