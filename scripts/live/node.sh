@@ -48,6 +48,8 @@ node_install() {
   node_image "$tmp" big 1.0 app "$NODE_BIG_LAYER_MB"
   node_image "$tmp" pause 1.0 pause 0
   node_push_images "$tmp"
+  # The registry's storage is what nodes use; the layout was its source.
+  rm -rf "$tmp/oci"
   mv "$tmp" "$NODE_IMAGES"
   touch "$NODE_IMAGES/done"
   log "node images built and stored in $(elapsed "$t0") s"
