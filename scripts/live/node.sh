@@ -125,7 +125,7 @@ node_machine_missing() {
   for c in cpu cpuacct cpuset memory pids devices freezer; do
     [ -d "/sys/fs/cgroup/$c" ] || echo "cgroup v1 controller $c (mounted at /sys/fs/cgroup/$c)"
   done
-  [ -x "$BIN/kubelet" ] || echo "kubelet of $K8S_VERSION ($BIN/kubelet; the real node runs on $K8S_CURRENT)"
+  [ -x "$BIN/kubelet" ] || echo "the kubelet of $K8S_VERSION at $BIN/kubelet (the real node runs on $K8S_CURRENT)"
   node_check >/dev/null 2>&1 || echo "node packages and images (run scripts/live-env.sh install)"
   ip link add kspan-probe type bridge 2>/dev/null && ip link del kspan-probe 2>/dev/null \
     || echo "network administration (creating a bridge interface: CAP_NET_ADMIN)"
@@ -154,7 +154,7 @@ cmd_node() {
   [ "$K8S_VERSION" = "$K8S_CURRENT" ] || die "the real node runs on Kubernetes $K8S_CURRENT only (this control plane: $K8S_VERSION)"
   local missing
   missing=$(node_machine_missing)
-  [ -z "$missing" ] || die "containers cannot run on this machine; missing: $(printf '%s; ' "$missing" | tr '\n' ';' | sed 's/;;*/; /g')"
+  [ -z "$missing" ] || die "containers cannot run on this machine; missing: $(awk 'NR > 1 { printf "; " } { printf "%s", $0 }' <<<"$missing")"
   if running kubelet; then
     log "node already running for $DIR ($DIR/node.env)"
     return 0
