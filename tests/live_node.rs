@@ -334,7 +334,9 @@ fn crash_loop_failing_probe_missing_image_oom_and_init_containers_on_a_real_node
             p["status"]["containerStatuses"][0]["lastState"]["terminated"]["reason"] == "OOMKilled"
         })
     });
-    let seen = pods(&live, "staged");
+    // Before they go: a restarting container's pull span is still its one real pull.
+    let seen: BTreeMap<String, Value> =
+        ["staged", "crashy", "hungry"].iter().flat_map(|a| pods(&live, a)).collect();
     // The troubles end before kspan-rs stops: every Event they made is then delivered.
     live.kubectl(&["delete", "deployment", "crashy", "unready", "broken", "hungry", "--wait=true"]);
     for app in ["crashy", "unready", "broken", "hungry"] {
