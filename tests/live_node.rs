@@ -111,7 +111,7 @@ fn assert_events_placed(live: &Live, spans: &[Span], owners: &[(&str, &str)]) {
             .find(|(_, owner)| name.starts_with(&format!("{owner}-")))
             .unwrap_or_else(|| panic!("pod {name} of none of {owners:?}"));
         let root_name = match *owner_kind {
-            "Job" => "Job.Run".to_string(),
+            "Job" | "CronJob" => format!("{owner_kind}.Run"),
             kind => format!("{kind}.Rollout"),
         };
         let key = format!("k8s.{}.name", owner_kind.to_ascii_lowercase());
@@ -431,6 +431,31 @@ spec:
     )
 }
 
+/// A CronJob running the test app every minute (a run ends after a second), its
+/// Jobs labelled `cron: NAME`.
+fn app_cron_job(name: &str, image: &str) -> String {
+    format!(
+        r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata: {{name: {name}, namespace: default}}
+spec:
+  schedule: "* * * * *"
+  jobTemplate:
+    metadata: {{labels: {{cron: {name}}}}}
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          terminationGracePeriodSeconds: 2
+          containers:
+            - name: main
+              image: "{image}"
+              env: [{{name: EXIT_AFTER, value: 1s}}]
+---"#
+    )
+}
+
 /// `kind` (StatefulSet, DaemonSet) of the test app, ready a second after it listens.
 fn app_workload(kind: &str, name: &str, image: &str, replicas: &str) -> String {
     format!(
@@ -454,11 +479,11 @@ spec:{replicas}
 }
 
 #[test]
-fn jobs_a_stateful_set_update_and_a_daemon_set_on_a_real_node() {
+fn jobs_a_cron_job_run_a_stateful_set_update_and_a_daemon_set_on_a_real_node() {
     let _serial = serial();
     // The Job controller retries a failed pod after 10 s: one episode must hold both.
     let Some((live, receiver, mut kspan, node)) =
-        start("jobs_a_stateful_set_update_and_a_daemon_set_on_a_real_node", "15s")
+        start("jobs_a_cron_job_run_a_stateful_set_update_and_a_daemon_set_on_a_real_node", "15s")
     else {
         return;
     };
@@ -468,6 +493,7 @@ fn jobs_a_stateful_set_update_and_a_daemon_set_on_a_real_node() {
         app_job("doomed", app, 1, 1),
         app_workload("StatefulSet", "db", app, "\n  serviceName: db\n  replicas: 2"),
         app_workload("DaemonSet", "agent", app, ""),
+        app_cron_job("tick", app),
     ]
     .concat();
     live.apply("workloads.yaml", &text);
@@ -479,6 +505,19 @@ fn jobs_a_stateful_set_update_and_a_daemon_set_on_a_real_node() {
     live.kubectl(&["rollout", "status", "statefulset/db", "--timeout=180s"]);
     // The failing Job: its pod, then one retry after the controller's back-off (10 s).
     live.kubectl(&["wait", "--for=condition=Failed", "job/doomed", "--timeout=180s"]);
+    // The CronJob's first run, at the next minute; then no more.
+    wait_until("a CronJob run complete", Duration::from_secs(150), || {
+        live.kubectl(&[
+            "get",
+            "jobs",
+            "-l",
+            "cron=tick",
+            "-o",
+            "jsonpath={.items[*].status.succeeded}",
+        ])
+        .contains('1')
+    });
+    live.kubectl(&["patch", "cronjob", "tick", "-p", r#"{"spec":{"suspend":true}}"#]);
     let seen: BTreeMap<String, Value> =
         ["db", "agent"].iter().flat_map(|a| pods(&live, a)).collect();
     std::thread::sleep(Duration::from_secs(6));
@@ -487,7 +526,13 @@ fn jobs_a_stateful_set_update_and_a_daemon_set_on_a_real_node() {
     assert_events_placed(
         &live,
         &spans,
-        &[("Job", "done"), ("Job", "doomed"), ("StatefulSet", "db"), ("DaemonSet", "agent")],
+        &[
+            ("Job", "done"),
+            ("Job", "doomed"),
+            ("StatefulSet", "db"),
+            ("DaemonSet", "agent"),
+            ("CronJob", "tick"),
+        ],
     );
     let run = |job: &str| {
         spans
@@ -507,6 +552,22 @@ fn jobs_a_stateful_set_update_and_a_daemon_set_on_a_real_node() {
         .filter_map(|s| s.attr("k8s.pod.name"))
         .collect();
     assert_eq!(doomed_pods.len(), 2, "the failed pod and its retry: {doomed_pods:?}");
+    // The CronJob's run: CronJob.Run -> Job.Run -> its pod, complete.
+    let tick = spans
+        .iter()
+        .find(|s| {
+            s.is_root() && s.name == "CronJob.Run" && s.attr("k8s.cronjob.name") == Some("tick")
+        })
+        .unwrap_or_else(|| panic!("a CronJob.Run root for tick: {spans:#?}"));
+    let job = spans
+        .iter()
+        .find(|s| s.name == "Job.Run" && s.parent_id.as_deref() == Some(tick.span_id.as_str()))
+        .expect("the run's Job under the CronJob");
+    assert!(
+        spans.iter().any(|s| s.parent_id.as_deref() == Some(job.span_id.as_str())
+            && s.attr("k8s.pod.name").is_some()),
+        "the Job's pod under it"
+    );
     let rollouts = |kind: &str| {
         spans.iter().filter(|s| s.is_root() && s.name == format!("{kind}.Rollout")).count()
     };
