@@ -315,7 +315,7 @@ cmd_stop_node() {
 
 # node_teardown DIR: the kubelet, then every container of the node (its processes,
 # found in its cgroups, and runc's shims), containerd, and what they left on the
-# machine: mounts under DIR/node, the pods' bridge, the cgroups.
+# machine: mounts under DIR/node, CNI's cached results, the pods' bridge, the cgroups.
 node_teardown() {
   local dir=$1 pids
   [ -f "$dir/node.env" ] || return 0
@@ -341,6 +341,13 @@ node_teardown() {
   # shellcheck disable=SC2086
   [ -z "$shims" ] || kill -KILL $shims 2>/dev/null || true
   pids+=$(stop_pids "$dir" containerd)
+  # CNI's result cache is machine-wide (/var/lib/cni/results); the pods were never
+  # torn down through CNI, so their entries go here, by sandbox id.
+  local sandbox
+  for sandbox in "$dir"/node/containerd/root/io.containerd.grpc.v1.cri/sandboxes/*/; do
+    [ -d "$sandbox" ] || continue
+    rm -f /var/lib/cni/results/*-"$(basename "$sandbox")"-*
+  done
   local m
   awk -v p="$dir/node/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null || true
