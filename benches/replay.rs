@@ -175,7 +175,7 @@ fn full(file: &Path, every: u64) -> Figures {
     let options = ResourceOptions::default();
     let mut bytes = 0;
     let correlator =
-        correlate_into(input.by_ref(), Config::default(), |b| bytes += encode(b, &options));
+        correlate_into(input.by_ref(), Config::default(), |b, _| bytes += encode(b, &options));
     Figures {
         seconds: started.elapsed(),
         events: input.events,
@@ -189,7 +189,7 @@ fn full(file: &Path, every: u64) -> Figures {
 /// Sends every finished batch of `file` to `endpoint`; only the sending is timed.
 fn otlp(file: &Path, endpoint: &str, protocol: OtlpProtocol) -> anyhow::Result<()> {
     let mut batches = Vec::new();
-    correlate_into(counting(file, 0).0, Config::default(), |b| batches.push(b));
+    correlate_into(counting(file, 0).0, Config::default(), |b, _| batches.push(b));
     let spans: usize = batches.iter().map(Vec::len).sum();
     let options = OtlpOptions {
         endpoint: Some(endpoint.to_string()),

@@ -52,10 +52,10 @@
 #                                        kill kube-apiserver, start it again after SECONDS
 #   scripts/live-env.sh compact-etcd <dir>
 #                                        compact etcd's history (watches from before get 410 Gone)
-#   scripts/live-env.sh paths            print the cache dir, the binaries' dir and the venv
+#   scripts/live-env.sh paths            print the cache dir, the binaries' dir, the venv and helm
 #
 # Components (one file each in scripts/live/): control-plane, node, receiver, tls-proxy,
-# jaeger, collector.
+# jaeger, collector, helm (a tool only: renders and installs deploy/helm/kspan-rs).
 # kube-apiserver writes an audit log (level Metadata) to <dir>/logs/audit.log.
 # Everything binds to 127.0.0.1. Ports are picked free per instance, so several
 # instances (in different dirs) can run at once.
@@ -68,7 +68,7 @@ SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]
 LIVE="$(dirname "$SELF")/live"
 # In the order `install` installs and `check` checks them; `stop` goes backwards.
 # shellcheck disable=SC2034  # used by the sourced files
-COMPONENTS=(control-plane node receiver tls-proxy jaeger collector)
+COMPONENTS=(control-plane node receiver tls-proxy jaeger collector helm)
 
 # shellcheck source=live/common.sh
 . "$LIVE/common.sh"
@@ -90,10 +90,14 @@ COMPONENTS=(control-plane node receiver tls-proxy jaeger collector)
 . "$LIVE/demo.sh"
 # shellcheck source=live/tls-proxy.sh
 . "$LIVE/tls-proxy.sh"
+# shellcheck source=live/go-tool.sh
+. "$LIVE/go-tool.sh"
 # shellcheck source=live/jaeger.sh
 . "$LIVE/jaeger.sh"
 # shellcheck source=live/collector.sh
 . "$LIVE/collector.sh"
+# shellcheck source=live/helm.sh
+. "$LIVE/helm.sh"
 
 usage() {
   # The comment block at the top of this file.
@@ -123,7 +127,8 @@ main() {
     restart-apiserver) cmd_restart_apiserver "$@" ;;
     compact-etcd) cmd_compact_etcd "$@" ;;
     _watchdog) cmd_watchdog "$@" ;;
-    paths) printf 'KSPAN_CACHE=%s\nKSPAN_K8S_VERSION=%s\nBIN=%s\nVENV=%s\n' "$CACHE" "$K8S_VERSION" "$BIN" "$VENV" ;;
+    paths) printf 'KSPAN_CACHE=%s\nKSPAN_K8S_VERSION=%s\nBIN=%s\nVENV=%s\nHELM=%s\n' \
+      "$CACHE" "$K8S_VERSION" "$BIN" "$VENV" "$HELM_BIN" ;;
     -h|--help|help|"") usage ;;
     *) usage; die "unknown command: $cmd" ;;
   esac

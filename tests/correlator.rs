@@ -546,18 +546,24 @@ fn a_cron_job_s_job_shows_how_it_ended_and_a_failed_job_is_an_error() {
     assert_eq!(text(root(&spans, job), "kspan.rollout.outcome"), "failed");
 }
 
-#[test]
-fn a_rollout_superseded_before_it_completed_is_an_error() {
-    let (d, rs, _) = rollout_objects();
-    let mut d3 = d.clone().generation(3, T0 + 2 * SECOND);
-    d3.workload = Some(WorkloadStatus {
-        observed_generation: Some(3),
+/// A Deployment whose controller has seen its generation, halfway through: one of
+/// two pods updated.
+fn rolling(mut d: ObjectSeen) -> ObjectSeen {
+    d.workload = Some(WorkloadStatus {
+        observed_generation: d.generation,
         desired: Some(1),
         replicas: 2,
         updated: 1,
         ready: 1,
         available: 1,
     });
+    d
+}
+
+#[test]
+fn a_rollout_superseded_before_it_completed_is_an_error() {
+    let (d, rs, _) = rollout_objects();
+    let d3 = rolling(d.clone().generation(3, T0 + 2 * SECOND));
     let rs2 = object(Kind::ReplicaSet, "web-def", "rs-2").owned_by(&d);
     let spans = run(vec![
         seen(T0, d),
@@ -582,6 +588,60 @@ fn a_rollout_superseded_before_it_completed_is_an_error() {
 /// The kubelet Warns why a pull failed, then echoes the container's waiting
 /// reason ("Error: ErrImagePull", later "Error: ImagePullBackOff"): the span's
 /// status keeps the reason why, whichever came first within the second.
+#[test]
+fn a_rollout_undone_before_it_completed_is_rolled_back() {
+    // Revision 1 ran web-abc; generation 2 made web-def (revision 2); then
+    // `kubectl rollout undo` (generation 3) gave web-abc the next revision, 3.
+    let (d, _, _) = rollout_objects();
+    let d = d.revision("2");
+    let old = object(Kind::ReplicaSet, "web-abc", "rs-1").owned_by(&d).created_at(T0 - 60 * SECOND);
+    let new = object(Kind::ReplicaSet, "web-def", "rs-2").owned_by(&d).created_at(T0);
+    let undone = rolling(d.clone().generation(3, T0 + 2 * SECOND).revision("3"));
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, old.clone().revision("1")),
+        seen(T0, new.clone().revision("2")),
+        scaled_up("e1", "web", "web-def", 1, T0),
+        seen(T0 + 2 * SECOND, undone),
+        seen(T0 + 2 * SECOND, old.revision("3").version(2)),
+        scaled_up("e2", "web", "web-abc", 1, T0 + 3 * SECOND),
+    ]);
+    let first = root(&spans, holding(&spans, "e1"));
+    assert_eq!(text(first, "kspan.rollout.generation"), "2");
+    assert_eq!(text(first, "kspan.rollout.outcome"), "rolled_back");
+    assert_eq!(
+        first.status,
+        Status::Error(
+            "rolled back by generation 3 to ReplicaSet web-abc (revision 3) before it completed"
+                .into()
+        )
+    );
+    let undo = root(&spans, holding(&spans, "e2"));
+    assert_eq!(text(undo, "kspan.rollout.generation"), "3");
+    assert_ne!(text(undo, "kspan.rollout.outcome"), "rolled_back");
+}
+
+#[test]
+fn a_scale_superseded_by_an_undo_is_superseded_not_rolled_back() {
+    // Generation 2 only scaled web-abc; it made no ReplicaSet that an undo could abandon.
+    let (d, _, _) = rollout_objects();
+    let d = d.revision("2");
+    let old = object(Kind::ReplicaSet, "web-abc", "rs-1").owned_by(&d).created_at(T0 - 90 * SECOND);
+    let other =
+        object(Kind::ReplicaSet, "web-def", "rs-2").owned_by(&d).created_at(T0 - 60 * SECOND);
+    let spans = run(vec![
+        seen(T0, d.clone()),
+        seen(T0, old.clone().revision("1")),
+        seen(T0, other.revision("2")),
+        scaled_up("e1", "web", "web-def", 2, T0),
+        seen(T0 + 2 * SECOND, rolling(d.generation(3, T0 + 2 * SECOND).revision("3"))),
+        seen(T0 + 2 * SECOND, old.revision("3").version(2)),
+        scaled_up("e2", "web", "web-abc", 1, T0 + 3 * SECOND),
+    ]);
+    let first = root(&spans, holding(&spans, "e1"));
+    assert_eq!(text(first, "kspan.rollout.outcome"), "superseded");
+}
+
 #[test]
 fn a_failed_pull_s_status_says_why_not_the_waiting_reason() {
     let why = "Failed to pull image \"x:1\": registry.example/x:1: not found";

@@ -15,25 +15,8 @@ jaeger_packages() { :; }
 jaeger_processes() { echo jaeger-watchdog jaeger; }
 
 jaeger_install() {
-  if [ -x "$JAEGER_BIN" ]; then
-    log "jaeger $JAEGER_VERSION: present in $JAEGER_BIN"
-    return
-  fi
-  [ -x "$JAEGER_GO" ] || die "jaeger: no Go toolchain at $JAEGER_GO (set KSPAN_GO to a go >= 1.24)"
-  local t0 mod="$JAEGER_DIR/module"
-  t0=$(now)
-  log "building jaeger $JAEGER_VERSION (cmd/jaeger) with $("$JAEGER_GO" version) in $mod"
-  log "  from the Go module proxy (about 10 CPU-minutes)"
-  # A module of its own in the cache dir (not the repository), so that `go get
-  # -tool` records exactly this version and its dependencies.
-  mkdir -p "$mod" "$JAEGER_DIR/bin"
-  printf 'module kspan-rs/jaeger-tool\n\ngo 1.26\n' >"$mod/go.mod"
-  (cd "$mod" &&
-    "$JAEGER_GO" get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" &&
-    "$JAEGER_GO" build -o "$JAEGER_BIN.tmp" github.com/jaegertracing/jaeger/cmd/jaeger) >"$JAEGER_DIR/build.log" 2>&1 \
-    || { tail -n 30 "$JAEGER_DIR/build.log" >&2; die "building jaeger failed; see $JAEGER_DIR/build.log"; }
-  mv "$JAEGER_BIN.tmp" "$JAEGER_BIN"
-  log "jaeger built in $(elapsed "$t0") s: $JAEGER_BIN"
+  go_tool_install jaeger "$JAEGER_VERSION" "$JAEGER_DIR" "$JAEGER_BIN" "$JAEGER_GO" \
+    github.com/jaegertracing/jaeger/cmd/jaeger 10
 }
 
 jaeger_check() {

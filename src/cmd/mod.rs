@@ -1,5 +1,6 @@
 //! The commands: each wires sources, the correlator and a sink, and nothing else.
 
+mod progress;
 pub mod record;
 pub mod replay;
 pub mod run;

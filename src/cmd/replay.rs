@@ -2,11 +2,12 @@
 //! The correlator is synchronous: it runs on its own thread, and its batches
 //! cross to the sink, on the async runtime, as they finish.
 
+use super::progress::{self, Progress};
 use crate::cli::ReplayArgs;
 use crate::config;
-use crate::correlate::{Config, Correlator};
+use crate::correlate::{Config, Correlator, Stats};
 use crate::error::{Error, Result};
-use crate::observe::Observation;
+use crate::observe::{Observation, Observed};
 use crate::sink::{Mode, Sink, SinkError};
 use crate::source::timeline::{Replay, Timeline};
 use crate::span::SpanDraft;
@@ -19,46 +20,60 @@ pub const EXAMPLE: &str = include_str!("../../examples/deployment-2-pods.yaml");
 pub fn correlate(input: &Replay, config: Config) -> (Vec<Vec<SpanDraft>>, Correlator) {
     let mut batches = Vec::new();
     let correlator =
-        correlate_into(input.observations.iter().cloned(), config, |spans| batches.push(spans));
+        correlate_into(input.observations.iter().cloned(), config, |spans, _| batches.push(spans));
     (batches, correlator)
 }
 
 /// Feeds the correlator in order and hands each finished batch to `emit` at once,
-/// so nothing is kept that a sink could have taken.
+/// so nothing is kept that a sink could have taken; with the correlator's counts
+/// after it.
 pub fn correlate_into(
     observations: impl Iterator<Item = Observation>,
     config: Config,
-    mut emit: impl FnMut(Vec<SpanDraft>),
+    mut emit: impl FnMut(Vec<SpanDraft>, &Stats),
 ) -> Correlator {
     let mut correlator = Correlator::new(config);
     for observation in observations {
         let spans = correlator.ingest(observation);
         if !spans.is_empty() {
-            emit(spans);
+            emit(spans, correlator.stats());
         }
     }
     let last = correlator.finish();
     if !last.is_empty() {
-        emit(last);
+        emit(last, correlator.stats());
     }
     correlator
 }
 
+/// How many observations pass between two looks at the bytes read (a system
+/// call per recording).
+const PROGRESS_EVERY: u64 = 4096;
+
 /// The input as it is read, reporting each error as it is met: a bad document
 /// never stops the rest.
-struct Input {
+struct Input<'a> {
     timeline: Timeline,
     errors: usize,
+    progress: &'a Progress,
+    read: u64,
 }
 
-impl Iterator for Input {
+impl Iterator for Input<'_> {
     type Item = Observation;
 
     fn next(&mut self) -> Option<Observation> {
         let next = self.timeline.next();
         for error in self.timeline.take_errors() {
-            eprintln!("error: {error}");
+            self.progress.suspend(|| eprintln!("error: {error}"));
             self.errors += 1;
+        }
+        if let Some(Observation { what: Observed::Event(_), .. }) = &next {
+            self.progress.event();
+        }
+        self.read += 1;
+        if self.read.is_multiple_of(PROGRESS_EVERY) {
+            self.progress.update(self.timeline.bytes_read());
         }
         next
     }
@@ -81,7 +96,9 @@ pub fn run(args: ReplayArgs) -> Result<u8> {
     for skipped in &timeline.skipped {
         eprintln!("note: {}: no Kubernetes objects, skipped", skipped.display());
     }
-    let mut input = Input { timeline, errors: 0 };
+    let progress = Progress::new(timeline.bytes_total(), progress::wanted());
+    let progress = &progress;
+    let mut input = Input { timeline, errors: 0, progress, read: 0 };
     let output = config::replay_output(&args);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -92,13 +109,15 @@ pub fn run(args: ReplayArgs) -> Result<u8> {
     let reading = &mut input;
     let (correlator, delivery) = std::thread::scope(|scope| {
         let correlating = scope.spawn(move || {
-            correlate_into(reading, correlation, move |batch| {
+            correlate_into(reading, correlation, move |batch, stats| {
+                progress.traces(stats.traces);
                 let _ = tx.blocking_send(batch);
             })
         });
-        let delivery = runtime.block_on(deliver(&mut sink, &mut rx));
+        let delivery = runtime.block_on(deliver(&mut sink, &mut rx, progress));
         (correlating.join().expect("the correlator does not panic"), delivery)
     });
+    progress.finish();
     let collector = match &sink {
         Sink::Otlp(otlp) => Some(otlp.address().to_string()),
         _ => None,
@@ -153,6 +172,7 @@ struct Delivery {
 async fn deliver(
     sink: &mut Sink,
     batches: &mut tokio::sync::mpsc::Receiver<Vec<SpanDraft>>,
+    progress: &Progress,
 ) -> Delivery {
     let mut delivery = Delivery::default();
     while let Some(batch) = batches.recv().await {
@@ -164,7 +184,7 @@ async fn deliver(
             Err(undelivered) => {
                 match undelivered.error {
                     SinkError::Write(e) => delivery.write_error = Some(e),
-                    SinkError::Otlp(e) => eprintln!("error: {e}"),
+                    SinkError::Otlp(e) => progress.suspend(|| eprintln!("error: {e}")),
                 }
                 undelivered.delivered
             }

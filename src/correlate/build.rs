@@ -46,7 +46,7 @@ pub fn rollout_spans(
     let continuing = roots.emitted(&rollout.trace);
     let top_uid = ctx.uids.of(top);
     let Root { node: root, sync } =
-        root::add(&mut tree, top, top_uid, rollout, tracked, continuing, ctx.settle);
+        root::add(&mut tree, top, top_uid, rollout, tracked, continuing, ctx);
     if !continuing {
         tree.node_mut(root).links.extend(lineage.links.iter().cloned());
     }

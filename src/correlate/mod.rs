@@ -27,6 +27,7 @@ mod node_links;
 mod objects;
 mod pending;
 mod pod;
+mod rollback;
 mod rollout;
 mod root;
 mod selector;

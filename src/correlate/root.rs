@@ -3,10 +3,12 @@
 //! it ended and the object's condition changes during it.
 
 use super::attributes::{event_attributes, subject};
+use super::build::Context;
 use super::episode::Placed;
 use super::job;
 use super::kinds;
 use super::objects::Tracked;
+use super::rollback::{self, Rollback};
 use super::rollout::Rollout;
 use super::tree::{Tree, MAX_LEAD, SLACK};
 use crate::observe::{Kind, ObjectKey};
@@ -29,7 +31,7 @@ pub fn add<'a>(
     rollout: &Rollout<'a>,
     tracked: Option<&Tracked>,
     continuing: bool,
-    settle: Nanos,
+    ctx: &Context<'_>,
 ) -> Root<'a> {
     let sync = rollout.events.iter().find(|p| p.event.top_level && !continuing).copied();
     let sync_node = sync.map(|p| {
@@ -56,8 +58,8 @@ pub fn add<'a>(
         tree.touch(root, start);
     }
     if let (Some(t), false) = (tracked, continuing) {
-        outcome(tree, root, rollout, t);
-        conditions(tree, root, top, rollout, t, settle);
+        outcome(tree, root, (top, rollout), t, ctx);
+        conditions(tree, root, top, rollout, t, ctx.settle);
     }
     Root { node: root, sync }
 }
@@ -121,8 +123,15 @@ fn rollout_attributes(rollout: &Rollout<'_>, tracked: Option<&Tracked>) -> Attri
 /// `complete` (observedGeneration caught up, every replica updated, ready and
 /// available: the root ends then), `progress_deadline_exceeded` (Error),
 /// `superseded` by a newer generation before it completed (Error: what it rolled
-/// out never ran in full), or `in-progress`.
-fn outcome(tree: &mut Tree, root: usize, rollout: &Rollout<'_>, t: &Tracked) {
+/// out never ran in full), `rolled_back` when that newer generation returned to
+/// an earlier ReplicaSet (Error), or `in-progress`.
+fn outcome(
+    tree: &mut Tree,
+    root: usize,
+    (top, rollout): (&ObjectKey, &Rollout<'_>),
+    t: &Tracked,
+    ctx: &Context<'_>,
+) {
     let (Some(g), Some(_)) = (rollout.generation, &t.seen.workload) else {
         return;
     };
@@ -142,9 +151,21 @@ fn outcome(tree: &mut Tree, root: usize, rollout: &Rollout<'_>, t: &Tracked) {
             Some("ProgressDeadlineExceeded: the rollout made no progress in time".into());
         "progress_deadline_exceeded"
     } else if let Some(current) = t.seen.generation.filter(|current| *current > g) {
-        tree.node_mut(root).warning =
-            Some(format!("superseded by generation {current} before it completed"));
-        "superseded"
+        let began = start(rollout, Some(t)).or(rollout.events.first().map(|p| p.time()));
+        match began.and_then(|b| rollback::of(top, t, b, ctx.objects, ctx.graph)) {
+            Some(Rollback { replica_set, revision }) => {
+                tree.node_mut(root).warning = Some(format!(
+                    "rolled back by generation {current} to ReplicaSet {replica_set} \
+                     (revision {revision}) before it completed"
+                ));
+                "rolled_back"
+            }
+            None => {
+                tree.node_mut(root).warning =
+                    Some(format!("superseded by generation {current} before it completed"));
+                "superseded"
+            }
+        }
     } else {
         "in-progress"
     };

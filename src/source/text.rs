@@ -65,6 +65,17 @@ pub fn open(file: &Path) -> std::io::Result<Reader> {
     })
 }
 
+impl Reader {
+    /// Bytes of the file read so far (before any decoding): how far a replay is.
+    pub fn position(&self) -> u64 {
+        let mut file = match self {
+            Reader::Utf8(file) => file,
+            Reader::Utf16(transcoder) => &transcoder.inner,
+        };
+        file.stream_position().unwrap_or(0)
+    }
+}
+
 impl Read for Reader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {

@@ -99,20 +99,43 @@ pub struct Timeline {
     pub skipped: Vec<PathBuf>,
     origin: Nanos,
     started: bool,
+    /// The input files' sizes, and those of the files read whole (at open).
+    bytes_total: u64,
+    bytes_read_whole: u64,
 }
 
 impl Timeline {
     pub fn open(paths: &[PathBuf]) -> Timeline {
         let mut outcome = ReadOutcome::default();
         let mut streams = Vec::new();
+        let (mut bytes_total, mut bytes_read_whole) = (0, 0);
         for (file, walked) in collect_paths(paths, &mut outcome.errors) {
+            let size = std::fs::metadata(&file).map_or(0, |m| m.len());
+            bytes_total += size;
             match open_recorded(&file) {
                 Ok(Some(stream)) => streams.push((file, stream)),
-                Ok(None) => super::files::read_file(&file, walked, &mut outcome),
+                Ok(None) => {
+                    super::files::read_file(&file, walked, &mut outcome);
+                    bytes_read_whole += size;
+                }
                 Err(e) => outcome.errors.push(ReadError::Io(file, e)),
             }
         }
-        Timeline::new(outcome, streams)
+        Timeline { bytes_total, bytes_read_whole, ..Timeline::new(outcome, streams) }
+    }
+
+    /// The size of the input files.
+    pub fn bytes_total(&self) -> u64 {
+        self.bytes_total
+    }
+
+    /// Bytes of the input files read so far.
+    pub fn bytes_read(&self) -> u64 {
+        let streamed = self.sources.iter().map(|source| match source {
+            Source::Lines(lines) => lines.reader.get_ref().position(),
+            Source::Sorted(_) => 0,
+        });
+        self.bytes_read_whole + streamed.sum::<u64>()
     }
 
     /// A capture held in memory (the bundled example), named `name` in errors.
@@ -182,6 +205,8 @@ impl Timeline {
             skipped: outcome.skipped,
             origin,
             started: false,
+            bytes_total: 0,
+            bytes_read_whole: 0,
         }
     }
 
@@ -330,6 +355,38 @@ mod tests {
             assert_eq!(String::from_utf8(read).unwrap(), format!("{line}\r\n"));
         }
         assert_eq!(read_line_into(&mut reader, &mut Vec::new()).unwrap(), 0);
+    }
+
+    /// A recording counts as it is read, a file read whole at once: all of both
+    /// once the timeline is drained.
+    #[test]
+    fn bytes_read_grow_to_the_total() {
+        let dir = std::env::temp_dir().join(format!("kspan-bytes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = |i: usize| {
+            format!(
+                r#"{{"type":"ADDED","time":"2021-05-19T10:00:{:02}Z","object":{{"kind":"Pod","metadata":{{"name":"p{i}","namespace":"a","uid":"u{i}"}}}}}}"#,
+                i % 60
+            ) + "\n"
+        };
+        // Larger than the reader's buffer (1 MiB), so it is read in steps.
+        let recording: String = (0..20_000).map(line).collect();
+        std::fs::write(dir.join("rec.jsonl"), &recording).unwrap();
+        let snapshot = "kind: Pod\nmetadata: {name: s, namespace: a, uid: s}\n";
+        std::fs::write(dir.join("snapshot.yaml"), snapshot).unwrap();
+        let mut timeline = Timeline::open(std::slice::from_ref(&dir));
+        let total = (recording.len() + snapshot.len()) as u64;
+        assert_eq!(timeline.bytes_total(), total);
+        assert_eq!(timeline.bytes_read(), snapshot.len() as u64, "the snapshot, read at open");
+        let first = timeline.by_ref().take(2).count();
+        let partly = timeline.bytes_read();
+        assert!(
+            first == 2 && partly > snapshot.len() as u64 && partly < total,
+            "{partly} of {total}"
+        );
+        assert_eq!(timeline.by_ref().count(), 20_001 - 2);
+        assert_eq!(timeline.bytes_read(), total);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Every line as `read_until` gives it, whether it lies in one buffer fill or

@@ -61,6 +61,8 @@ pub trait ObjectBuilder: Sized {
     /// Generation `g` (and resourceVersion `g`), its spec changed by kubectl at `changed_at`.
     fn generation(self, g: i64, changed_at: Nanos) -> Self;
     fn created_at(self, at: Nanos) -> Self;
+    /// The deployment controller's `deployment.kubernetes.io/revision` annotation.
+    fn revision(self, revision: &str) -> Self;
     /// A newer copy: resourceVersion `rv`.
     fn version(self, rv: u64) -> Self;
     fn with_conditions(self, conditions: Vec<Condition>) -> Self;
@@ -100,6 +102,11 @@ impl ObjectBuilder for ObjectSeen {
 
     fn created_at(mut self, at: Nanos) -> Self {
         self.created = Some(at);
+        self
+    }
+
+    fn revision(mut self, revision: &str) -> Self {
+        self.annotations.get_or_insert_with(Box::default).revision = Some(revision.into());
         self
     }
 
