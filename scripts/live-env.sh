@@ -19,6 +19,16 @@
 #                                        when PID exits
 #   scripts/live-env.sh versions         the Kubernetes releases it runs, and where installed
 #   scripts/live-env.sh stop <dir>       stop everything started for <dir>
+#   scripts/live-env.sh node <dir> [--owner-pid PID]
+#                                        (after `start <dir>`, current release) start a real
+#                                        node joined to it: containerd, runc, the kubelet, and a
+#                                        registry on loopback serving the test images; node
+#                                        name, registry and image names in <dir>/node.env
+#   scripts/live-env.sh stop-node <dir>  stop the node, its containers and what they mounted
+#   scripts/live-env.sh demo [<dir>] [--keep]
+#                                        control plane, real node, receiver and `kspan run`; roll
+#                                        out a small Deployment, print its trace as a waterfall;
+#                                        stop it all (unless --keep)
 #   scripts/live-env.sh receiver <dir> [--owner-pid PID]
 #                                        start an OTLP receiver, ports in <dir>/receiver.env
 #   scripts/live-env.sh stop-receiver <dir>
@@ -44,8 +54,8 @@
 #                                        compact etcd's history (watches from before get 410 Gone)
 #   scripts/live-env.sh paths            print the cache dir, the binaries' dir, the venv and helm
 #
-# Components (one file each in scripts/live/): control-plane, receiver, tls-proxy, jaeger,
-# collector, helm (a tool only: renders and installs deploy/helm/kspan-rs).
+# Components (one file each in scripts/live/): control-plane, node, receiver, tls-proxy,
+# jaeger, collector, helm (a tool only: renders and installs deploy/helm/kspan-rs).
 # kube-apiserver writes an audit log (level Metadata) to <dir>/logs/audit.log.
 # Everything binds to 127.0.0.1. Ports are picked free per instance, so several
 # instances (in different dirs) can run at once.
@@ -58,7 +68,7 @@ SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]
 LIVE="$(dirname "$SELF")/live"
 # In the order `install` installs and `check` checks them; `stop` goes backwards.
 # shellcheck disable=SC2034  # used by the sourced files
-COMPONENTS=(control-plane receiver tls-proxy jaeger collector helm)
+COMPONENTS=(control-plane node receiver tls-proxy jaeger collector helm)
 
 # shellcheck source=live/common.sh
 . "$LIVE/common.sh"
@@ -72,8 +82,12 @@ COMPONENTS=(control-plane receiver tls-proxy jaeger collector helm)
 . "$LIVE/k8s-modules.sh"
 # shellcheck source=live/control-plane.sh
 . "$LIVE/control-plane.sh"
+# shellcheck source=live/node.sh
+. "$LIVE/node.sh"
 # shellcheck source=live/receiver.sh
 . "$LIVE/receiver.sh"
+# shellcheck source=live/demo.sh
+. "$LIVE/demo.sh"
 # shellcheck source=live/tls-proxy.sh
 . "$LIVE/tls-proxy.sh"
 # shellcheck source=live/go-tool.sh
@@ -101,6 +115,9 @@ main() {
     stop) cmd_stop "$@" ;;
     receiver) cmd_receiver "$@" ;;
     stop-receiver) cmd_stop_receiver "$@" ;;
+    demo) cmd_demo "$@" ;;
+    node) cmd_node "$@" ;;
+    stop-node) cmd_stop_node "$@" ;;
     tls-proxy) cmd_tls_proxy "$@" ;;
     stop-tls-proxy) cmd_stop_tls_proxy "$@" ;;
     jaeger) cmd_jaeger "$@" ;;

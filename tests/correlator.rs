@@ -662,6 +662,48 @@ fn a_failed_pull_s_status_says_why_not_the_waiting_reason() {
     }
 }
 
+/// A crash-looping container: the kubelet pulls its image once ("Successfully pulled
+/// ... in 500ms"), then says "already present on machine" at every restart. The pull
+/// span is that pull; the restarts' Pulled Events are on the container's start span.
+#[test]
+fn a_restarting_container_s_pull_span_is_its_one_real_pull() {
+    let ms = 1_000_000;
+    let main = |uid: &str, reason: &str, message: &str, at: Nanos| {
+        happened(in_container(event(uid, (Kind::Pod, "web-abc-x1"), reason, message, at), "main"))
+    };
+    let (d, rs, pod) = rollout_objects();
+    let spans = run(vec![
+        seen(T0, d),
+        seen(T0, rs),
+        seen(T0, pod),
+        main("p1", "Pulling", "Pulling image \"x:1\"", T0 + SECOND),
+        main(
+            "p2",
+            "Pulled",
+            "Successfully pulled image \"x:1\" in 500ms (500ms including waiting)",
+            T0 + 1500 * ms,
+        ),
+        main("c1", "Created", "Container created", T0 + 1600 * ms),
+        main("s1", "Started", "Container started", T0 + 1700 * ms),
+        main("p3", "Pulled", "Container image \"x:1\" already present on machine", T0 + 4 * SECOND),
+        main("c2", "Created", "Container created", T0 + 4100 * ms),
+        main("s2", "Started", "Container started", T0 + 4200 * ms),
+    ]);
+    let pull = holding(&spans, "p2");
+    assert_eq!(pull.name, "Pod.ImagePull");
+    assert_eq!(
+        (pull.start, pull.end),
+        (T0 + SECOND, T0 + 1500 * ms),
+        "the pull the kubelet measured"
+    );
+    assert_eq!(holding(&spans, "p1").span_id, pull.span_id);
+    assert_eq!(
+        holding(&spans, "p3").name,
+        "Pod.ContainerStart",
+        "a restart's Pulled is on the restarts' span"
+    );
+}
+
 /// A StatefulSet's rolling update deletes a pod and creates it again once it is
 /// gone, which takes its termination grace period; `replicas`: the StatefulSet's
 /// spec.replicas as kspan-rs saw it, if it did.

@@ -6,6 +6,8 @@
 #   <name>_install    puts what it needs into the cache, skipping what is there
 #   <name>_check      logs each missing piece and fails if any; may print a note
 #   <name>_processes  its pid file names in $DIR/pids, in the order `stop` signals them
+# and may define
+#   <name>_teardown   DIR: what `stop` does first, before it signals any process
 # Sourced by scripts/live-env.sh.
 
 # select_components [NAME...]: SELECTED := the names given (checked), or every
@@ -64,11 +66,13 @@ cmd_check() {
 cmd_stop() {
   [ $# -ge 1 ] || die "usage: $0 stop <dir>"
   [ -d "$1" ] || { log "nothing to stop: $1 does not exist"; return 0; }
-  local dir pids i names=()
+  local dir pids i c names=()
   dir=$(cd "$1" && pwd)
   for (( i = ${#COMPONENTS[@]} - 1; i >= 0; i-- )); do
+    c=${COMPONENTS[i]//-/_}
+    if declare -F "${c}_teardown" >/dev/null; then "${c}_teardown" "$dir"; fi
     # shellcheck disable=SC2207
-    names+=($("${COMPONENTS[i]//-/_}_processes"))
+    names+=($("${c}_processes"))
   done
   pids=$(stop_pids "$dir" "${names[@]}")
   log "stopped ${pids:-nothing} for $dir"

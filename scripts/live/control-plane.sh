@@ -123,6 +123,10 @@ cmd_start() {
   local token
   token=$(openssl rand -hex 24)
   echo "$token,kspan-admin,kspan-admin,system:masters" >"$DIR/pki/tokens.csv"
+  # The real node's kubelet (node.sh): a node's identity, which the Node authorizer
+  # and NodeRestriction hold to its own node and pods.
+  openssl rand -hex 24 >"$DIR/pki/node-token"
+  echo "$(cat "$DIR/pki/node-token"),system:node:$NODE_NAME,system:node:$NODE_NAME,system:nodes" >>"$DIR/pki/tokens.csv"
   [ -f "$DIR/pki/sa.key" ] || openssl genrsa -out "$DIR/pki/sa.key" 2048 2>/dev/null
   openssl rsa -in "$DIR/pki/sa.key" -pubout -out "$DIR/pki/sa.pub" 2>/dev/null
 

@@ -107,11 +107,12 @@ stop_pidfile() {
   [ -n "$pid" ] || return 0
   # Only signal a process that is still the one we started (a pid may be reused):
   # its command line contains the pid file's name (`receiver-watchdog` and
-  # `tls-proxy-watchdog`, `jaeger-watchdog`, `collector-watchdog` run `... _watchdog ...`).
+  # `tls-proxy-watchdog`, `jaeger-watchdog`, `collector-watchdog`, `node-watchdog` run `... _watchdog ...`).
   local pat=${name#receiver-}
   pat=${pat#tls-proxy-}
   pat=${pat#jaeger-}
   pat=${pat#collector-}
+  pat=${pat#node-}
   if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pat"; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     printf '%s ' "$pid"

@@ -169,7 +169,23 @@ pub fn startup(
             attributes.push(("kspan.container.init", true.into()));
         }
 
-        let pulls: Vec<usize> = mine.iter().copied().filter(|&i| is_pull(events[i])).collect();
+        let mut pulls: Vec<usize> = mine.iter().copied().filter(|&i| is_pull(events[i])).collect();
+        // The last pull the kubelet measured. After it, a restarting container's
+        // "already present on machine" Pulled Events are part of its restarts.
+        let measured = pulls
+            .iter()
+            .rev()
+            .map(|&i| events[i])
+            .find(|p| p.event.reason == "Pulled" && pull_duration(&p.event.message).is_some())
+            .map(|p| p.time());
+        if let Some(measured) = measured {
+            pulls.retain(|&i| {
+                let p = events[i];
+                p.event.reason != "Pulled"
+                    || p.time() <= measured
+                    || pull_duration(&p.event.message).is_some()
+            });
+        }
         if !pulls.is_empty() {
             let mut pull_attributes = attributes.clone();
             if let Some((image, tag)) = pulls.iter().find_map(|&i| image(&events[i].event.message))
@@ -202,7 +218,7 @@ pub fn startup(
                 !taken[i]
                     && matches!(
                         events[i].event.reason.as_str(),
-                        "Created" | "Started" | "BackOff" | "Failed"
+                        "Created" | "Started" | "BackOff" | "Failed" | "Pulled"
                     )
             })
             .collect();

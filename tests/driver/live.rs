@@ -1,6 +1,6 @@
 //! The set-up every live test stands on: a control plane of its own, a runtime and
 //! an admin client for it, and, as the test asks, the OTLP receiver, the TLS proxy,
-//! the node simulator and `kspan run` against it.
+//! the node simulator or a real node, and `kspan run` against it.
 //!
 //! Each test gets its own control plane (its assertions count every Event of a
 //! namespace and every span its receiver got). What the fixture starts stops when
@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::{assert_once_per_occurrence, span_events, wait_for_sync, Kspan};
 use crate::support::rotel::Span;
-use crate::support::{LiveCluster, LiveReceiver, NodeSim, NodeSimConfig, TlsProxy};
+use crate::support::{LiveCluster, LiveReceiver, NodeSim, NodeSimConfig, RealNode, TlsProxy};
 
 /// One live test's environment (see the module doc).
 pub struct Live {
@@ -93,6 +93,11 @@ impl Live {
         self.rt
             .block_on(NodeSim::start(self.client.clone(), config))
             .expect("node simulator starts")
+    }
+
+    /// A real node (containerd, the kubelet) joined to the control plane, Ready.
+    pub fn real_node(&self) -> RealNode {
+        RealNode::start_in(self.dir()).expect("the real node starts")
     }
 
     /// Writes `yaml` into the cluster's dir and `kubectl apply`s it.

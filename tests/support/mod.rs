@@ -9,6 +9,7 @@
 //! * [`jaeger`]: Jaeger v2 all-in-one (in-memory) and a client of its query API;
 //! * [`collector`]: an OpenTelemetry Collector running a configuration of `examples/`;
 //! * [`replay`]: `kspan replay` of the build under test, to OTLP/JSON or an endpoint;
+//! * [`node`]: a real node (containerd, runc, the release's kubelet) and the test images;
 //! * [`nodesim`]: a node simulator playing the kubelet (nodes, pod status, kubelet events),
 //!   writing what the kubelet of the API server's release writes ([`kubelet_release`]).
 //!
@@ -21,6 +22,7 @@ pub mod cluster;
 pub mod collector;
 pub mod jaeger;
 pub mod kubelet_release;
+pub mod node;
 pub mod nodesim;
 pub mod receiver;
 pub mod replay;
@@ -32,6 +34,7 @@ pub use audit::AuditRequest;
 pub use cluster::LiveCluster;
 pub use collector::LiveCollector;
 pub use jaeger::LiveJaeger;
+pub use node::RealNode;
 pub use nodesim::{ContainerBehaviour, NodeSim, NodeSimConfig};
 pub use receiver::LiveReceiver;
 pub use tls_proxy::TlsProxy;

@@ -1,0 +1,3 @@
+module kspan-rs/test-app
+
+go 1.22

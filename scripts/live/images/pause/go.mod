@@ -1,0 +1,3 @@
+module kspan-rs/pause
+
+go 1.22
