@@ -576,3 +576,57 @@ fn jobs_a_cron_job_run_a_stateful_set_update_and_a_daemon_set_on_a_real_node() {
     assert!(seen.values().all(|p| p["spec"]["nodeName"] == node.name()));
     assert_anatomy(&spans, &events_json(&live), &seen);
 }
+
+#[test]
+fn the_kubelet_s_own_spans_join_kspan_s_pod_spans_by_pod_uid() {
+    let _serial = serial();
+    let test = "the_kubelet_s_own_spans_join_kspan_s_pod_spans_by_pod_uid";
+    let Some(live) = Live::start_or_skip(test) else {
+        return;
+    };
+    if live.cluster.k8s_minor() < 37 {
+        eprintln!("SKIPPED {test}: the real node runs on the current release only");
+        return;
+    }
+    // One receiver for both: kspan-rs's spans and the kubelet's own.
+    let receiver = live.receiver();
+    let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "3s"]);
+    let node = live.real_node_traced_to(&receiver);
+    live.apply("web.yaml", &app_deployment("web", node.app_image(), 2, &[], "", ""));
+    live.kubectl(&["rollout", "status", "deployment/web", "--timeout=180s"]);
+    // The kubelet's batch span processor exports every 5 s.
+    std::thread::sleep(Duration::from_secs(8));
+    let spans = kspan.stop_and_read(&receiver);
+
+    let kubelet: Vec<&Span> =
+        spans.iter().filter(|s| s.scope.starts_with("k8s.io/kubernetes/pkg/kubelet")).collect();
+    assert!(
+        kubelet.iter().all(|s| s.resource_attr("service.name") == Some("kubelet")
+            && s.resource_attr("host.name").is_some()),
+        "{kubelet:#?}"
+    );
+    let startups: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.name == "Pod.Startup" && s.scope.starts_with("kspan-rs"))
+        .collect();
+    assert_eq!(startups.len(), 2, "{startups:#?}");
+    for startup in startups {
+        let uid = startup.attr("k8s.pod.uid").expect("a pod span names its pod's uid");
+        // Within the pod span's window, give or take the whole second of its Event times.
+        let (from, to) =
+            (startup.start_unix_nano - 1_000_000_000, startup.end_unix_nano + 1_000_000_000);
+        let syncs: Vec<&&Span> = kubelet
+            .iter()
+            .filter(|s| s.name == "syncPod" && s.attr("k8s.pod.uid") == Some(uid))
+            .filter(|s| s.start_unix_nano >= from && s.start_unix_nano <= to)
+            .collect();
+        assert!(!syncs.is_empty(), "the kubelet's syncPod spans of pod {uid}: {kubelet:#?}");
+        assert!(
+            syncs.iter().all(|s| s.attr("k8s.pod.name") == startup.attr("k8s.pod.name")
+                && s.attr("k8s.namespace.name") == Some("default")),
+            "{syncs:#?}"
+        );
+        // Separate traces: nothing carries a trace context from the API server to the kubelet.
+        assert!(syncs.iter().all(|s| s.trace_id != startup.trace_id));
+    }
+}

@@ -270,6 +270,11 @@ serializeImagePulls: false
 clusterDNS: [10.96.0.10]
 clusterDomain: cluster.local
 EOF
+  if [ -n "${KSPAN_NODE_TRACING_ENDPOINT:-}" ]; then
+    # Kubelet tracing (GA since 1.34): every pod sync, exported over OTLP gRPC.
+    printf 'tracing: {endpoint: "%s", samplingRatePerMillion: 1000000}\n' \
+      "$KSPAN_NODE_TRACING_ENDPOINT" >>"$n/kubelet.yaml"
+  fi
   log "kubelet $NODE_NAME (port $kubelet_port, healthz $healthz_port, cgroups /$cgroup, pods $subnet on $bridge)"
   pid=$(spawn kubelet "$DIR/logs/kubelet.log" "$BIN/kubelet" \
     --config "$n/kubelet.yaml" --kubeconfig "$n/kubeconfig" \

@@ -100,6 +100,12 @@ impl Live {
         RealNode::start_in(self.dir()).expect("the real node starts")
     }
 
+    /// [`Self::real_node`] whose kubelet exports its own traces to `receiver`.
+    pub fn real_node_traced_to(&self, receiver: &LiveReceiver) -> RealNode {
+        let endpoint = receiver.grpc_endpoint().trim_start_matches("http://");
+        RealNode::start_traced_in(self.dir(), endpoint).expect("the real node starts")
+    }
+
     /// Writes `yaml` into the cluster's dir and `kubectl apply`s it.
     pub fn apply(&self, name: &str, yaml: &str) {
         let path = self.dir().join(name);

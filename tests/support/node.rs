@@ -19,7 +19,17 @@ pub struct RealNode {
 impl RealNode {
     /// Starts the node for the control plane of `dir`; waits until it is Ready.
     pub fn start_in(dir: &Path) -> Result<Self> {
-        let (started, env) = Started::start(dir, ["node", "stop-node"], "node", "node.env", &[])?;
+        Self::start_with(dir, &[])
+    }
+
+    /// [`Self::start_in`] with kubelet tracing on, exporting every pod sync to the
+    /// OTLP gRPC receiver at `endpoint` (`host:port`).
+    pub fn start_traced_in(dir: &Path, endpoint: &str) -> Result<Self> {
+        Self::start_with(dir, &[("KSPAN_NODE_TRACING_ENDPOINT", endpoint)])
+    }
+
+    fn start_with(dir: &Path, vars: &[(&str, &str)]) -> Result<Self> {
+        let (started, env) = Started::start(dir, ["node", "stop-node"], "node", "node.env", vars)?;
         Ok(RealNode { started, env })
     }
 
