@@ -49,7 +49,10 @@ fn a_superseded_rollout_and_an_undone_one_are_errors_saying_so() {
     let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "10s"]);
     let _sim = live.node_sim(NodeSimConfig::with_nodes(1));
     let rolled_out = || live.kubectl(&["rollout", "status", "deployment/web", "--timeout=90s"]);
+    // managedFields date a spec change to the second: two changes in one second
+    // cannot be told apart by time (README, Limits), so each comes in a second of its own.
     let set_image = |image: &str| {
+        std::thread::sleep(Duration::from_millis(1100));
         live.kubectl(&["set", "image", "deployment/web", &format!("main={image}")]);
     };
     // The new ReplicaSet's pod has failed its pull: the rollout is stuck.
@@ -87,6 +90,7 @@ fn a_superseded_rollout_and_an_undone_one_are_errors_saying_so() {
     ]);
     set_image("registry.example/missing-app:4"); // generation 4, never available...
     failing_pull();
+    std::thread::sleep(Duration::from_millis(1100));
     live.kubectl(&["rollout", "undo", "deployment/web"]); // ...undone: generation 5
     rolled_out();
     std::thread::sleep(Duration::from_secs(14));
