@@ -8,22 +8,42 @@
 # hands out for outgoing connections.
 free_ports() {
   python3 - "$1" <<'EOF'
-import random, socket, sys
+import fcntl, os, random, socket, sys, tempfile, time
 n = int(sys.argv[1]); socks = []; ports = []
 try:
     low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 except OSError:
     low = 32768
-rng = random.SystemRandom()
-while len(ports) < n:
-    p = rng.randrange(10000, max(low, 10001))
-    if p in ports: continue
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        s.close(); continue
-    socks.append(s); ports.append(p)
+# A port is free here only until its user binds it, seconds later: tests start in
+# parallel, so ports handed out in the last minutes are remembered (under a lock)
+# and not handed out again.
+ledger = os.path.join(tempfile.gettempdir(), "kspan-live-ports")
+with open(ledger, "a+") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    f.seek(0)
+    now = time.time()
+    recent = {}
+    for line in f:
+        try:
+            port, at = line.split()
+            if now - float(at) < 300:
+                recent[int(port)] = float(at)
+        except ValueError:
+            pass
+    rng = random.SystemRandom()
+    while len(ports) < n:
+        p = rng.randrange(10000, max(low, 10001))
+        if p in ports or p in recent: continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            s.close(); continue
+        socks.append(s); ports.append(p)
+    for p in ports:
+        recent[p] = now
+    f.seek(0); f.truncate()
+    f.writelines(f"{p} {at}\n" for p, at in recent.items())
 # Closed before they are printed: the reader goes on as soon as it has the line,
 # while this process may still be exiting.
 for s in socks: s.close()
