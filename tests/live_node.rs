@@ -228,6 +228,15 @@ fn assert_anatomy(spans: &[Span], events: &[Value], pods: &BTreeMap<String, Valu
 /// Starts the control plane, the receiver, `kspan run` (with `--settle settle`) and
 /// then the node (its Events are activity kspan-rs sees, not history).
 fn start(test: &str, settle: &str) -> Option<(Live, support::LiveReceiver, Kspan, RealNode)> {
+    start_with(test, settle, |live, _| live.real_node())
+}
+
+/// [`start`], the node started by `node` (after kspan-rs, which then sees all it does).
+fn start_with(
+    test: &str,
+    settle: &str,
+    node: impl FnOnce(&Live, &support::LiveReceiver) -> RealNode,
+) -> Option<(Live, support::LiveReceiver, Kspan, RealNode)> {
     let live = Live::start_or_skip(test)?;
     // The kubelet is built with the current release only (scripts/README-live.md).
     if live.cluster.k8s_minor() < 37 {
@@ -239,7 +248,7 @@ fn start(test: &str, settle: &str) -> Option<(Live, support::LiveReceiver, Kspan
     }
     let receiver = live.receiver();
     let kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", settle]);
-    let node = live.real_node();
+    let node = node(&live, &receiver);
     Some((live, receiver, kspan, node))
 }
 
@@ -580,18 +589,14 @@ fn jobs_a_cron_job_run_a_stateful_set_update_and_a_daemon_set_on_a_real_node() {
 #[test]
 fn the_kubelet_s_own_spans_join_kspan_s_pod_spans_by_pod_uid() {
     let _serial = serial();
-    let test = "the_kubelet_s_own_spans_join_kspan_s_pod_spans_by_pod_uid";
-    let Some(live) = Live::start_or_skip(test) else {
+    // One receiver for both: kspan-rs's spans and the kubelet's own.
+    let Some((live, receiver, mut kspan, node)) =
+        start_with("the_kubelet_s_own_spans_join_kspan_s_pod_spans_by_pod_uid", "3s", |live, r| {
+            live.real_node_traced_to(r)
+        })
+    else {
         return;
     };
-    if live.cluster.k8s_minor() < 37 {
-        eprintln!("SKIPPED {test}: the real node runs on the current release only");
-        return;
-    }
-    // One receiver for both: kspan-rs's spans and the kubelet's own.
-    let receiver = live.receiver();
-    let mut kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", "3s"]);
-    let node = live.real_node_traced_to(&receiver);
     live.apply("web.yaml", &app_deployment("web", node.app_image(), 2, &[], "", ""));
     live.kubectl(&["rollout", "status", "deployment/web", "--timeout=180s"]);
     // The kubelet's batch span processor exports every 5 s.
