@@ -25,6 +25,8 @@
 #                                        registry on loopback serving the test images; node
 #                                        name, registry and image names in <dir>/node.env
 #   scripts/live-env.sh stop-node <dir>  stop the node, its containers and what they mounted
+#   scripts/live-env.sh load-image <dir> <archive>
+#                                        load an image archive (scripts/image) into the node
 #   scripts/live-env.sh demo [<dir>] [--keep]
 #                                        control plane, real node, receiver and `kspan run`; roll
 #                                        out a small Deployment, print its trace as a waterfall;
@@ -118,6 +120,7 @@ main() {
     demo) cmd_demo "$@" ;;
     node) cmd_node "$@" ;;
     stop-node) cmd_stop_node "$@" ;;
+    load-image) cmd_load_image "$@" ;;
     tls-proxy) cmd_tls_proxy "$@" ;;
     stop-tls-proxy) cmd_stop_tls_proxy "$@" ;;
     jaeger) cmd_jaeger "$@" ;;

@@ -188,6 +188,7 @@ EOF
     --service-account-key-file "$DIR/pki/sa.pub" \
     --service-account-signing-key-file "$DIR/pki/sa.key" \
     --service-cluster-ip-range 10.96.0.0/16 \
+    --kubelet-preferred-address-types InternalIP,Hostname \
     --endpoint-reconciler-type none \
     --enable-priority-and-fairness=false \
     --profiling=false \

@@ -17,7 +17,11 @@ NODE_SOURCES="$LIVE/images"
 NODE_BIG_LAYER_MB=200
 NODE_NAME=kspan-node
 
-node_packages() { echo containerd runc containernetworking-plugins docker-registry umoci skopeo iproute2; }
+node_packages() { echo containerd runc containernetworking-plugins docker-registry umoci skopeo iproute2 iptables; }
+
+# The kubernetes Service's address (the first of --service-cluster-ip-range):
+# in-cluster clients such as kspan-rs' own Pods find the API server there.
+NODE_KUBERNETES_SERVICE=10.96.0.1
 
 # The kubelet, the containers and containerd are stopped by node_teardown, which
 # `stop` calls before it signals these.
@@ -140,6 +144,38 @@ node_cgroup_dirs() {
   done
 }
 
+# node_pod_network BRIDGE GATEWAY ID: what kube-proxy and a routable host would
+# give pods here, where everything listens on loopback. Two NAT rules on the pods'
+# bridge: the kubernetes Service (NODE_KUBERNETES_SERVICE:443) leads to the API
+# server, and GATEWAY:any port to the same port on 127.0.0.1, so pods reach the
+# receiver and the collectors. route_localnet lets the bridge carry 127.0.0.1.
+# The rules carry the comment kspan-node-ID, by which node_teardown removes them.
+node_pod_network() {
+  local bridge=$1 gateway=$2 id=$3 api_port
+  api_port=${KSPAN_APISERVER##*:}
+  # CNI's bridge plugin takes the bridge as it finds it, gateway address included.
+  ip link show "$bridge" >/dev/null 2>&1 || ip link add "$bridge" type bridge
+  # The node's address (the kubelet serves there, and the API server reaches it
+  # for logs): it must exist before the first pod, and not be loopback.
+  ip addr replace "$gateway/24" dev "$bridge"
+  ip link set "$bridge" up
+  sysctl -qw "net.ipv4.conf.$bridge.route_localnet=1"
+  iptables -t nat -A PREROUTING -i "$bridge" -d "$NODE_KUBERNETES_SERVICE" -p tcp --dport 443 \
+    -m comment --comment "kspan-node-$id" -j DNAT --to-destination "127.0.0.1:$api_port"
+  iptables -t nat -A PREROUTING -i "$bridge" -d "$gateway" -p tcp \
+    -m comment --comment "kspan-node-$id" -j DNAT --to-destination 127.0.0.1
+}
+
+# node_pod_network_teardown ID: the NAT rules of node_pod_network.
+node_pod_network_teardown() {
+  local rules rule
+  rules=$(iptables -t nat -S PREROUTING 2>/dev/null | grep -F -- "--comment kspan-node-$1 " || true)
+  while read -r rule; do
+    # shellcheck disable=SC2086
+    [ -z "$rule" ] || iptables -t nat ${rule/-A /-D } 2>/dev/null || true
+  done <<<"$rules"
+}
+
 # ------------------------------------------------------------------- start ----
 
 cmd_node() {
@@ -161,12 +197,13 @@ cmd_node() {
   fi
   [ -f "$DIR/pki/node-token" ] || die "$DIR/pki/node-token missing (a control plane started before the node existed): start it again"
   t0=$(now)
-  local n="$DIR/node" id cgroup registry_port kubelet_port healthz_port subnet bridge
+  local n="$DIR/node" id cgroup registry_port kubelet_port healthz_port subnet bridge gateway
   id=$(printf '%s' "$DIR" | sha256sum | cut -c1-8)
   cgroup="kspan-node-$id"
   bridge="kspan$id"
   # One /24 of 10.244.0.0/16 per node, from the dir's hash.
   subnet="10.244.$(( 16#${id:0:2} )).0/24"
+  gateway="${subnet%.0/24}.1"
   read -r registry_port kubelet_port healthz_port < <(free_ports 3)
   mkdir -p "$n/cni" "$n/certs.d/127.0.0.1:$registry_port" "$n/kubelet" "$DIR/logs" "$DIR/pids"
   local registry="127.0.0.1:$registry_port"
@@ -186,7 +223,7 @@ EOF
   "cniVersion": "0.4.0",
   "name": "kspan",
   "plugins": [{
-    "type": "bridge", "bridge": "$bridge", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+    "type": "bridge", "bridge": "$bridge", "isGateway": true, "isDefaultGateway": true, "ipMasq": false, "hairpinMode": true,
     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$subnet"}]], "dataDir": "$n/ipam"}
   }]
 }
@@ -221,6 +258,7 @@ state = "$n/containerd/state"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$n/certs.d"
 EOF
+  node_pod_network "$bridge" "$gateway" "$id"
   log "containerd on $n/containerd.sock; registry on $registry"
   pid=$(spawn containerd "$DIR/logs/containerd.log" containerd --config "$n/containerd.toml")
   wait_for 60 "containerd" "$pid" ctr --address "$n/containerd.sock" version
@@ -252,12 +290,14 @@ cgroupDriver: cgroupfs
 cgroupRoot: /$cgroup
 failSwapOn: false
 containerRuntimeEndpoint: unix://$n/containerd.sock
-address: 127.0.0.1
+address: $gateway
 port: $kubelet_port
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 healthzPort: $healthz_port
-authentication: {anonymous: {enabled: false}, webhook: {enabled: false}}
+# The API server (kubectl logs, exec) is let in without a client certificate,
+# which this control plane does not issue; the port is on the pods' bridge only.
+authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
 authorization: {mode: AlwaysAllow}
 makeIPTablesUtilChains: false
 resolvConf: /etc/resolv.conf
@@ -279,7 +319,7 @@ EOF
   pid=$(spawn kubelet "$DIR/logs/kubelet.log" "$BIN/kubelet" \
     --config "$n/kubelet.yaml" --kubeconfig "$n/kubeconfig" \
     --root-dir "$n/kubelet" --cert-dir "$n/kubelet/pki" \
-    --hostname-override "$NODE_NAME" --v=2)
+    --hostname-override "$NODE_NAME" --node-ip "$gateway" --v=2)
   cat >"$DIR/node.env" <<EOF
 # generated by scripts/live-env.sh node; source it
 export KSPAN_NODE_NAME='$NODE_NAME'
@@ -291,6 +331,8 @@ export KSPAN_MISSING_IMAGE='$registry/kspan-test/app:missing'
 export KSPAN_NODE_CGROUP='$cgroup'
 export KSPAN_NODE_BRIDGE='$bridge'
 export KSPAN_POD_SUBNET='$subnet'
+# The host as pods see it: its loopback services (receiver, collector, Jaeger) answer here.
+export KSPAN_NODE_HOST_IP='$gateway'
 export KSPAN_KUBELET_PID=$pid
 EOF
   wait_for 120 "node $NODE_NAME Ready" "$pid" node_ready
@@ -304,6 +346,18 @@ EOF
 node_ready() {
   [ "$("$KSPAN_KUBECTL" --kubeconfig "$DIR/kubeconfig" get node "$NODE_NAME" \
     -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]
+}
+
+# load-image DIR ARCHIVE: a docker or OCI archive (scripts/image) into the node's
+# containerd, where the kubelet finds it present and pulls nothing.
+cmd_load_image() {
+  [ $# -ge 2 ] || die "usage: $0 load-image <dir> <archive>"
+  local dir
+  dir=$(abs_dir "$1")
+  [ -f "$dir/node.env" ] || die "no node for $dir: run scripts/live-env.sh node $dir first"
+  [ -f "$2" ] || die "no image archive at $2"
+  ctr --address "$dir/node/containerd.sock" -n k8s.io images import "$2" >&2 \
+    || die "importing $2 into the node's containerd failed"
 }
 
 # -------------------------------------------------------------------- stop ----
@@ -358,6 +412,7 @@ node_teardown() {
     umount -l "$m" 2>/dev/null || true
   done
   ip link del "$KSPAN_NODE_BRIDGE" 2>/dev/null || true
+  node_pod_network_teardown "${KSPAN_NODE_CGROUP#kspan-node-}"
   node_cgroup_dirs "$KSPAN_NODE_CGROUP" | while read -r cg; do
     find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done

@@ -56,6 +56,17 @@ impl RealNode {
         self.var("KSPAN_BIG_IMAGE")
     }
 
+    /// The host as the node's pods see it: its loopback services answer there.
+    pub fn host_ip(&self) -> &str {
+        self.var("KSPAN_NODE_HOST_IP")
+    }
+
+    /// Loads an image archive (`scripts/image`) into the node's containerd.
+    pub fn load_image(&self, archive: &Path) -> Result<()> {
+        let dir = self.started.dir().to_str().unwrap();
+        super::script::run_script(&["load-image", dir, archive.to_str().unwrap()])
+    }
+
     /// A tag the registry does not have.
     pub fn missing_image(&self) -> &str {
         self.var("KSPAN_MISSING_IMAGE")
