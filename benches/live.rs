@@ -2,8 +2,10 @@
 //! node simulator plays `--nodes` nodes, `--deployments` Deployments of `--pods`
 //! pods roll out together and are then scaled to half, while kspan-rs (with the
 //! ServiceAccount and ClusterRole of deploy/) watches and exports to a real OTLP
-//! receiver. Beside it, `kubectl get events -A -w -o json` watches the same Events:
-//! the cost of the watch alone.
+//! receiver. Beside it, `kubectl get events -A -w -o json` watches the same Events
+//! (the cost of the watch alone), and, when installed (`scripts/live-env.sh install
+//! events-collector`), the OpenTelemetry Collector's k8s_events receiver writes
+//! them as logs to a file: the peer kspan-rs is compared with.
 //!
 //! ```sh
 //! cargo bench --bench live -- --deployments 100 --pods 50 --nodes 50
@@ -19,6 +21,10 @@
 //!   printed its last span (polled every 100 ms);
 //! - `kspan_peak_rss_kib`, `kspan_cpu_s`, `events_per_s` (Events over the time from
 //!   the first apply to the last Event), and the same for the kubectl watch;
+//! - `collector_peak_rss_kib`, `collector_cpu_s`, `collector_records` (log records
+//!   written), `collector_events` (distinct Event uids among them) and
+//!   `collector_missing` (the API server's Events of the workload it did not
+//!   write), or `collector=absent`;
 //! - `missing`, `twice`: Events of the API server not delivered, or recorded twice.
 //!
 //! Without arguments (as `cargo test --all-targets` runs it) it checks itself on a
@@ -55,6 +61,9 @@ struct Args {
     /// kspan-rs' --settle.
     #[arg(long, default_value = "5s")]
     settle: String,
+    /// What `cargo bench` passes to every benchmark.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn main() {
@@ -83,6 +92,7 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
         .kspan_as(&identity, &["--otlp-addr", receiver.grpc_endpoint(), "--settle", &args.settle]);
     let initial_requests = live.cluster.audit_requests(&user).len();
     let baseline = KubectlWatch::start(live);
+    let collector = EventsCollector::start(live);
     let _sim = live.node_sim(nodes);
 
     let started = Instant::now();
@@ -104,6 +114,7 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
         .unwrap_or_else(|got| got);
     let (peak_rss, cpu) = (peak_rss_kib(kspan.pid()), cpu_seconds(kspan.pid()));
     let (watch_rss, watch_cpu, watch_events) = baseline.stop();
+    let collector = collector.map_or("collector=absent".into(), |c| c.stop(&events));
     kspan.stop();
     let after_sync = live.cluster.audit_requests(&user).split_off(initial_requests);
     for r in &after_sync {
@@ -119,7 +130,7 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
          requests={requests} requests_per_1000_events={:.2} delay_p50_s={} delay_p99_s={} \
          delay_max_s={} kspan_peak_rss_kib={peak_rss} kspan_cpu_s={cpu:.2} events_per_s={:.0} \
          watch_peak_rss_kib={watch_rss} watch_cpu_s={watch_cpu:.2} watch_events={watch_events} \
-         missing={} twice={} repeated_spans={}",
+         {collector} missing={} twice={} repeated_spans={}",
         args.deployments,
         args.deployments * args.pods,
         args.nodes,
@@ -269,6 +280,85 @@ impl KubectlWatch {
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
         let printed = text.matches("\"kind\": \"Event\"").count();
         (figures.0, figures.1, printed)
+    }
+}
+
+/// The OpenTelemetry Collector's k8s_events receiver writing logs to a file
+/// (`scripts/live-env.sh install events-collector`), as the admin: the peer.
+struct EventsCollector {
+    child: Child,
+    out: std::path::PathBuf,
+}
+
+impl EventsCollector {
+    /// Started when installed; `None` (the figures say `collector=absent`) when not.
+    fn start(live: &Live) -> Option<EventsCollector> {
+        let paths =
+            std::process::Command::new("bash").arg(support::script::script()).arg("paths").output();
+        let paths = String::from_utf8(paths.ok()?.stdout).ok()?;
+        let binary = paths.lines().find_map(|l| l.strip_prefix("EVENTS_COLLECTOR="))?;
+        if !Path::new(binary).exists() {
+            return None;
+        }
+        let out = live.dir().join("collector-events.json");
+        let config = live.dir().join("collector-events.yaml");
+        let yaml = format!(
+            "receivers:\n  k8s_events: {{auth_type: kubeConfig}}\n\
+             processors:\n  batch: {{}}\n\
+             exporters:\n  file: {{path: {}}}\n\
+             service:\n  telemetry: {{metrics: {{level: none}}, logs: {{level: warn}}}}\n  \
+             pipelines:\n    logs: {{receivers: [k8s_events], processors: [batch], exporters: [file]}}\n",
+            out.display()
+        );
+        std::fs::write(&config, yaml).unwrap();
+        let child = std::process::Command::new(binary)
+            .arg("--config")
+            .arg(&config)
+            .env("KUBECONFIG", live.kubeconfig())
+            .stdout(Stdio::null())
+            .stderr(File::create(live.dir().join("collector-events.log")).unwrap())
+            .spawn()
+            .expect("the events collector starts");
+        // Its receiver drops Events stamped (in whole seconds) before it started.
+        std::thread::sleep(Duration::from_secs(2));
+        Some(EventsCollector { child, out })
+    }
+
+    /// Its figures as `key=value`s (peak RSS, CPU, log records and distinct Events
+    /// written, and how many of `events`, the API server's, it did not write),
+    /// after a last flush; then stops it.
+    fn stop<T>(mut self, events: &std::collections::BTreeMap<String, T>) -> String {
+        std::thread::sleep(Duration::from_secs(2));
+        let pid = self.child.id();
+        let (rss, cpu) = (peak_rss_kib(pid), cpu_seconds(pid));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        let mut records = 0;
+        let mut uids = std::collections::HashSet::new();
+        for line in text.lines() {
+            let Ok(batch) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let resources = batch["resourceLogs"].as_array().cloned().unwrap_or_default();
+            for scope in resources
+                .iter()
+                .flat_map(|r| r["scopeLogs"].as_array().cloned().unwrap_or_default())
+            {
+                for record in scope["logRecords"].as_array().cloned().unwrap_or_default() {
+                    records += 1;
+                    let attributes = record["attributes"].as_array().cloned().unwrap_or_default();
+                    let uid = attributes.iter().find(|a| a["key"] == "k8s.event.uid");
+                    if let Some(uid) = uid.and_then(|a| a["value"]["stringValue"].as_str()) {
+                        uids.insert(uid.to_string());
+                    }
+                }
+            }
+        }
+        format!(
+            "collector_peak_rss_kib={rss} collector_cpu_s={cpu:.2} collector_records={records} \
+             collector_events={} collector_missing={}",
+            uids.len(),
+            events.keys().filter(|uid| !uids.contains(*uid)).count()
+        )
     }
 }
 

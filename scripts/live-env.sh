@@ -57,7 +57,8 @@
 #   scripts/live-env.sh paths            print the cache dir, the binaries' dir, the venv and helm
 #
 # Components (one file each in scripts/live/): control-plane, node, receiver, tls-proxy,
-# jaeger, collector, helm (a tool only: renders and installs deploy/helm/kspan-rs).
+# jaeger, collector, helm (a tool only: renders and installs deploy/helm/kspan-rs), and,
+# installed only when named, events-collector (the live benchmark's peer).
 # kube-apiserver writes an audit log (level Metadata) to <dir>/logs/audit.log.
 # Everything binds to 127.0.0.1. Ports are picked free per instance, so several
 # instances (in different dirs) can run at once.
@@ -71,6 +72,9 @@ LIVE="$(dirname "$SELF")/live"
 # In the order `install` installs and `check` checks them; `stop` goes backwards.
 # shellcheck disable=SC2034  # used by the sourced files
 COMPONENTS=(control-plane node receiver tls-proxy jaeger collector helm)
+# Installed only when named: what the benchmarks alone use.
+# shellcheck disable=SC2034
+ON_REQUEST_COMPONENTS=(events-collector)
 
 # shellcheck source=live/common.sh
 . "$LIVE/common.sh"
@@ -100,6 +104,8 @@ COMPONENTS=(control-plane node receiver tls-proxy jaeger collector helm)
 . "$LIVE/collector.sh"
 # shellcheck source=live/helm.sh
 . "$LIVE/helm.sh"
+# shellcheck source=live/events-collector.sh
+. "$LIVE/events-collector.sh"
 
 usage() {
   # The comment block at the top of this file.
@@ -130,8 +136,8 @@ main() {
     restart-apiserver) cmd_restart_apiserver "$@" ;;
     compact-etcd) cmd_compact_etcd "$@" ;;
     _watchdog) cmd_watchdog "$@" ;;
-    paths) printf 'KSPAN_CACHE=%s\nKSPAN_K8S_VERSION=%s\nBIN=%s\nVENV=%s\nHELM=%s\n' \
-      "$CACHE" "$K8S_VERSION" "$BIN" "$VENV" "$HELM_BIN" ;;
+    paths) printf 'KSPAN_CACHE=%s\nKSPAN_K8S_VERSION=%s\nBIN=%s\nVENV=%s\nHELM=%s\nEVENTS_COLLECTOR=%s\n' \
+      "$CACHE" "$K8S_VERSION" "$BIN" "$VENV" "$HELM_BIN" "$EVENTS_COLLECTOR_BIN" ;;
     -h|--help|help|"") usage ;;
     *) usage; die "unknown command: $cmd" ;;
   esac

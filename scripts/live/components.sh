@@ -11,13 +11,14 @@
 # Sourced by scripts/live-env.sh.
 
 # select_components [NAME...]: SELECTED := the names given (checked), or every
-# component, as function prefixes.
+# component but those installed on request, as function prefixes.
 select_components() {
   local c
   [ $# -gt 0 ] || set -- "${COMPONENTS[@]}"
   SELECTED=()
   for c in "$@"; do
-    [[ " ${COMPONENTS[*]} " == *" $c "* ]] || die "unknown component: $c (one of: ${COMPONENTS[*]})"
+    [[ " ${COMPONENTS[*]} ${ON_REQUEST_COMPONENTS[*]} " == *" $c "* ]] \
+      || die "unknown component: $c (one of: ${COMPONENTS[*]} ${ON_REQUEST_COMPONENTS[*]})"
     SELECTED+=("${c//-/_}")
   done
 }
