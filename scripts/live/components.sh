@@ -71,7 +71,10 @@ cmd_stop() {
   dir=$(cd "$1" && pwd)
   for (( i = ${#COMPONENTS[@]} - 1; i >= 0; i-- )); do
     c=${COMPONENTS[i]//-/_}
-    if declare -F "${c}_teardown" >/dev/null; then "${c}_teardown" "$dir"; fi
+    # A teardown that fails must not leave the processes running.
+    if declare -F "${c}_teardown" >/dev/null; then
+      "${c}_teardown" "$dir" || log "stop: the $c teardown failed; stopping the processes anyway"
+    fi
     # shellcheck disable=SC2207
     names+=($("${c}_processes"))
   done
