@@ -228,45 +228,6 @@ fn a_pull_in_flight_keeps_the_rollout_open_past_the_settle_window() {
     assert!(c.finish().is_empty());
 }
 
-/// Events are best effort: a busy scheduler drops its Scheduled. The kubelet's
-/// Events for the pod, or its status, say it was scheduled and started all the same.
-#[test]
-fn a_pod_whose_scheduled_event_was_lost_does_not_hold_its_rollout_open() {
-    let (d, rs, pod) = rollout_objects();
-    let kubelet = |uid, reason, at| on_pod(uid, "web-abc-x1", reason, "", at);
-    // Fed, not run: finish() would build whatever is still open.
-    let spans = feed(
-        &mut Correlator::new(Config::default()),
-        vec![
-            seen(T0, d.clone()),
-            seen(T0, rs.clone()),
-            seen(T0, pod.clone()),
-            created_pod("e1", (Kind::ReplicaSet, "web-abc"), "web-abc-x1", T0),
-            kubelet("e2", "Pulled", T0 + SECOND),
-            kubelet("e3", "Created", T0 + SECOND),
-            kubelet("e4", "Started", T0 + SECOND),
-            tick(T0 + 20 * SECOND),
-        ],
-    );
-    assert!(!spans.is_empty(), "settled after the kubelet's Events: {spans:#?}");
-
-    // No kubelet Event at all (the pod's status says it runs and is Ready).
-    let started = T0 + SECOND;
-    let spans = feed(
-        &mut Correlator::new(Config::default()),
-        vec![
-            seen(T0, d),
-            seen(T0, rs),
-            seen(T0, pod.clone()),
-            created_pod("e1", (Kind::ReplicaSet, "web-abc"), "web-abc-x1", T0),
-            scheduled("e2", "web-abc-x1", "node-1", T0),
-            seen(started, pod.running(1, started, Some(started))),
-            tick(T0 + 20 * SECOND),
-        ],
-    );
-    assert!(!spans.is_empty(), "settled after the pod's status: {spans:#?}");
-}
-
 /// The rollout's objects and its scale-up at `T0`, settled by a tick 10 s later.
 fn a_settled_rollout() -> Vec<Observation> {
     let (d, rs, pod) = rollout_objects();

@@ -142,12 +142,6 @@ impl Episode {
     /// Counts a new event (each uid once) into its pod's progress.
     fn progress(&mut self, e: &EventSeen, mentioned: Option<&Mention>) {
         let subject = e.involved.key.name.as_str();
-        // The kubelet acts on a pod only once it is bound: its Events end the wait
-        // for scheduling even when the scheduler's Scheduled never came (Events are
-        // best effort; a busy scheduler's recorder drops them).
-        if matches!(e.reason.as_str(), "Pulling" | "Pulled" | "Created" | "Started") {
-            self.update(subject, |p| p.unscheduled = Some(false));
-        }
         match e.reason.as_str() {
             "Pulling" => self.update(subject, |p| p.pulls += 1),
             "Pulled" | "Failed" | "BackOff" | "ErrImagePull" => {
@@ -210,10 +204,6 @@ impl Episode {
     /// is final: a pod warned about (Unhealthy) or Ready does not hold it again.
     pub fn pod_readiness(&mut self, pod: &str, uid: &str, awaiting: bool) {
         self.update(pod, |p| {
-            // Its containers started (or it ended): scheduled and started, whichever
-            // of the Events saying so were lost.
-            p.unscheduled = Some(false);
-            p.starting = Some(false);
             let ended = p.readying == Some(false) && p.instance.as_deref() == Some(uid);
             if !ended {
                 p.readying = Some(awaiting);
