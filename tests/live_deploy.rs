@@ -10,7 +10,6 @@
 mod driver;
 mod support;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -29,15 +28,7 @@ const POD_LABEL: &str = "app.kubernetes.io/name=kspan-rs";
 /// A control plane, the receiver and a real node holding kspan-rs' image built
 /// from the binary under test.
 fn start(test: &str) -> Option<(Live, LiveReceiver, RealNode)> {
-    let live = Live::start_or_skip(test)?;
-    // The kubelet is built with the current release only (scripts/README-live.md).
-    if live.cluster.k8s_minor() < 37 {
-        eprintln!(
-            "SKIPPED {test}: the real node runs on the current release, not {}",
-            live.cluster.k8s_version()
-        );
-        return None;
-    }
+    let live = Live::start_for_node_or_skip(test)?;
     let receiver = live.receiver();
     let node = live.real_node();
     let out = live.dir().join("image");
@@ -136,14 +127,10 @@ fn wait_ready(live: &Live, namespace: &str, node: &RealNode) -> Vec<Value> {
     .collect()
 }
 
-/// GET `path` of a pod's metrics port (the host routes to the pods' subnet).
-fn pod_get(pod: &Value, path: &str) -> String {
-    let ip = pod["status"]["podIP"].as_str().unwrap();
-    let mut stream = std::net::TcpStream::connect((ip, 8080)).expect("the pod's port 8080");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: kspan\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
+/// GET `path` of a pod's metrics port (the host routes to the pods' subnet):
+/// (status, body).
+fn pod_get(pod: &Value, path: &str) -> (u16, String) {
+    http_get(&format!("{}:8080", pod["status"]["podIP"].as_str().unwrap()), path)
 }
 
 /// The holder of kspan-rs' Lease in `namespace`.
@@ -273,7 +260,7 @@ fn deploy_runs_two_replicas_on_the_node_under_the_shipped_rbac() {
     });
     for pod in &pods {
         assert!(!condition(pod, "Ready"), "{} Ready while a list is refused", name(pod));
-        assert!(pod_get(pod, "/readyz").starts_with("HTTP/1.1 503"), "{}: /readyz", name(pod));
+        assert_eq!(pod_get(pod, "/readyz").0, 503, "{}: /readyz", name(pod));
     }
 
     // The shipped ClusterRole: the watcher's retry lists, the same pods turn Ready.
@@ -291,7 +278,7 @@ fn deploy_runs_two_replicas_on_the_node_under_the_shipped_rbac() {
     let first = leader(&pods, &holder).unwrap();
     for pod in &pods {
         let leads = if name(pod) == name(first) { 1 } else { 0 };
-        let metrics = pod_get(pod, "/metrics");
+        let (_, metrics) = pod_get(pod, "/metrics");
         assert!(
             metrics.lines().any(|l| l == format!("kspan_leader {leads}")),
             "{}: kspan_leader {leads}",

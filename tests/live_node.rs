@@ -237,15 +237,7 @@ fn start_with(
     settle: &str,
     node: impl FnOnce(&Live, &support::LiveReceiver) -> RealNode,
 ) -> Option<(Live, support::LiveReceiver, Kspan, RealNode)> {
-    let live = Live::start_or_skip(test)?;
-    // The kubelet is built with the current release only (scripts/README-live.md).
-    if live.cluster.k8s_minor() < 37 {
-        eprintln!(
-            "SKIPPED {test}: the real node runs on the current release, not {}",
-            live.cluster.k8s_version()
-        );
-        return None;
-    }
+    let live = Live::start_for_node_or_skip(test)?;
     let receiver = live.receiver();
     let kspan = live.kspan(&["--otlp-addr", receiver.grpc_endpoint(), "--settle", settle]);
     let node = node(&live, &receiver);

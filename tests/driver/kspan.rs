@@ -46,15 +46,7 @@ impl Kspan {
 
     /// GET a path of the metrics server: (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
-        use std::io::{Read, Write};
-        let mut stream =
-            std::net::TcpStream::connect(self.metrics_address()).expect("metrics server reachable");
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: kspan\r\nConnection: close\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-        (status, body)
+        http_get(&self.metrics_address(), path)
     }
 
     /// A value of /metrics, e.g. `kspan_leader`; None while it is not served yet.
@@ -125,6 +117,18 @@ impl Drop for Kspan {
 }
 
 /// A metric of a Prometheus text exposition, summed over its label sets (0 when absent).
+/// GET `path` of kspan-rs' metrics server at `address` (`host:port`): (status, body).
+pub fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("metrics server reachable");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: kspan\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
 pub fn metric(metrics: &str, name: &str) -> f64 {
     metrics
         .lines()

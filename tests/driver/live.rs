@@ -37,6 +37,21 @@ impl Live {
         Some(Live { client, rt, cluster })
     }
 
+    /// [`Self::start_or_skip`] for a test on the real node: `None` (skip, saying so)
+    /// on a release other than the current one, which alone has a kubelet built.
+    pub fn start_for_node_or_skip(test: &str) -> Option<Live> {
+        let live = Live::start_or_skip(test)?;
+        // The kubelet is built with the current release only (scripts/README-live.md).
+        if live.cluster.k8s_minor() < 37 {
+            eprintln!(
+                "SKIPPED {test}: the real node runs on the current release, not {}",
+                live.cluster.k8s_version()
+            );
+            return None;
+        }
+        Some(live)
+    }
+
     /// The state dir of the control plane (logs, kubeconfigs, receiver output).
     pub fn dir(&self) -> &Path {
         self.cluster.dir()
