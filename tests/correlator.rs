@@ -1332,3 +1332,55 @@ fn a_malformed_traceparent_is_ignored_and_counted_once() {
     spans.extend(feed(&mut c, deployment_rollout(2, Some(("", true)))));
     assert_eq!(c.stats().traceparent_invalid, 2, "another value");
 }
+
+/// A replica that saw the Events arrive (each dated within its stamped second by its
+/// arrival) and one that listed them later (the stamps alone: a standby replica
+/// started since, a restart) derive the same span ids, so a trace sent by both is
+/// one trace, not two copies of each span.
+#[test]
+fn a_replica_listing_the_events_later_derives_the_same_span_ids() {
+    let (d, rs, pod) = rollout_objects();
+    // Stamped in one second; the uids sort against the order they happened in.
+    let events = [
+        event(
+            "e4",
+            (Kind::Deployment, "web"),
+            "ScalingReplicaSet",
+            "Scaled up replica set web-abc to 1",
+            T0,
+        ),
+        event(
+            "e3",
+            (Kind::ReplicaSet, "web-abc"),
+            "SuccessfulCreate",
+            "Created pod: web-abc-x1",
+            T0,
+        ),
+        event(
+            "e2",
+            (Kind::Pod, "web-abc-x1"),
+            "Scheduled",
+            "Successfully assigned default/web-abc-x1 to n1",
+            T0,
+        ),
+        event(
+            "e1",
+            (Kind::Pod, "web-abc-x1"),
+            "Pulled",
+            "Container image \"web:1\" already present on machine",
+            T0,
+        ),
+    ];
+    let replica = |arrival: &dyn Fn(Nanos) -> Nanos| {
+        let mut observations: Vec<Observation> =
+            [&d, &rs, &pod].into_iter().map(|o| seen(arrival(0), o.clone())).collect();
+        let times = (1..).map(|i| arrival(i * 100_000_000));
+        observations.extend(events.iter().zip(times).map(|(e, at)| arriving(at, e.clone())));
+        let mut ids: Vec<_> = run(observations).into_iter().map(|s| (s.name, s.span_id)).collect();
+        ids.sort();
+        ids
+    };
+    let live = replica(&|since| T0 + since);
+    assert!(live.iter().any(|(name, _)| *name == "Pod.Startup"), "{live:?}");
+    assert_eq!(replica(&|_| T0 + 300 * SECOND), live);
+}

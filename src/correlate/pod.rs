@@ -206,6 +206,14 @@ pub fn add(
     pod.termination(tree, parents.1);
 }
 
+/// The event a span's id is derived from: the first by its own stamps, then uid.
+/// Not by the time the span is drawn with: that is refined by when this replica
+/// saw the event arrive, and every replica must derive the same ids.
+fn id_event<'p>(events: &[&'p Placed]) -> Option<&'p Placed> {
+    let stamps = |p: &Placed| (p.event.first.or(p.event.last), p.event.uid.clone());
+    events.iter().copied().min_by_key(|p| stamps(p))
+}
+
 /// What a pod's spans share.
 struct PodSpans<'p> {
     plan: &'p PodPlan<'p>,
@@ -221,12 +229,12 @@ impl PodSpans<'_> {
     /// The pod's startup (or, not born in this rollout, its activity).
     fn startup(&self, tree: &mut Tree, parent: usize) {
         let (plan, tracked) = (self.plan, self.tracked);
-        let Some(first_event) = plan.starting.first() else { return };
+        let Some(id_from) = id_event(&plan.starting) else { return };
         let first = plan.starting.iter().map(|p| p.time()).min().unwrap_or_default();
         let last = plan.starting.iter().map(|p| p.time()).max().unwrap_or_default();
         let name = if plan.born_here { "Pod.Startup" } else { "Pod.Activity" };
         let parent = if plan.born_here { parent } else { tree_root(tree, parent) };
-        let id = span::span_id(&tree.trace, &[name, &self.id, &first_event.event.uid]);
+        let id = span::span_id(&tree.trace, &[name, &self.id, &id_from.event.uid]);
         let node = tree.add(id, Some(parent), name, self.attributes.clone());
         let created = plan.created.or(plan.created_at());
         let taken = if plan.born_here {
@@ -275,10 +283,10 @@ impl PodSpans<'_> {
     /// The pod's end: deleted, evicted, preempted.
     fn termination(self, tree: &mut Tree, parent: usize) {
         let plan = self.plan;
-        let Some(first_event) = plan.ending.first() else { return };
+        let Some(id_from) = id_event(&plan.ending) else { return };
         let first = plan.ending.iter().map(|p| p.time()).min().unwrap_or_default();
         let last = plan.ending.iter().map(|p| p.time()).max().unwrap_or_default();
-        let id = span::span_id(&tree.trace, &["Pod.Termination", &self.id, &first_event.event.uid]);
+        let id = span::span_id(&tree.trace, &["Pod.Termination", &self.id, &id_from.event.uid]);
         let node = tree.add(id, Some(parent), "Pod.Termination", self.attributes);
         for placed in &plan.ending {
             tree.record(node, placed);
