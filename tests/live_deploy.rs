@@ -292,12 +292,20 @@ fn deploy_runs_two_replicas_on_the_node_under_the_shipped_rbac() {
     live.kubectl(&["rollout", "status", "-n", "shop", "deployment/web", "--timeout=120s"]);
     wait_delivered(&live, &receiver, "shop", "web", 1);
 
-    // The leader deleted: the other replica takes the Lease and exports.
+    // The leader deleted: it releases the Lease, and another replica takes it and
+    // exports. That is the follower or the Deployment's replacement Pod, whichever
+    // asks first: both are in the race, as in any cluster.
     let first = name(first).to_string();
     live.kubectl(&["delete", "pod", "-n", "kspan", &first, "--wait=false"]);
-    let other = names.iter().find(|n| **n != first).unwrap().to_string();
-    wait_for("the other replica leads", Duration::from_secs(60), || {
-        lease_holder(&live, "kspan").filter(|h| h.starts_with(&format!("{other}-")))
+    let successor = wait_for("another replica leads", Duration::from_secs(60), || {
+        let holder =
+            lease_holder(&live, "kspan").filter(|h| !h.starts_with(&format!("{first}-")))?;
+        leader(&kspan_pods(&live, "kspan"), &holder).cloned()
+    });
+    eprintln!("{} took the Lease from {first}", name(&successor));
+    wait_for("kspan_leader 1 on the new holder", Duration::from_secs(10), || {
+        let (_, metrics) = pod_get(&successor, "/metrics");
+        metrics.lines().any(|l| l == "kspan_leader 1").then_some(())
     });
     let image = format!("main={}", node.app_image_v2());
     live.kubectl(&["set", "image", "-n", "shop", "deployment/web", &image]);
