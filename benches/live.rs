@@ -19,6 +19,12 @@
 //!   trace, from its latest timestamp (its last observed change; Event times are
 //!   whole seconds, so this reads up to 1 s high) to the moment the receiver had
 //!   printed its last span (polled every 100 ms);
+//! - `observed_p50_s`, `observed_p99_s`, `observed_max_s`: the same, from the
+//!   moment the last Event the trace holds reached a watch (the kubectl watch's
+//!   output, followed every 100 ms): what kspan-rs adds after it could see a change;
+//! - `event_lag_p50_s`, `event_lag_p99_s`, `event_lag_max_s`: for each Event
+//!   version, from its own stamp to that watch: how late the cluster's recorders
+//!   wrote it (whole-second stamps: up to 1 s high);
 //! - `kspan_peak_rss_kib`, `kspan_cpu_s`, `events_per_s` (Events over the time from
 //!   the first apply to the last Event), and the same for the kubectl watch;
 //! - `collector_peak_rss_kib`, `collector_cpu_s`, `collector_records` (log records
@@ -37,11 +43,11 @@ mod support;
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
@@ -61,6 +67,10 @@ struct Args {
     /// kspan-rs' --settle.
     #[arg(long, default_value = "5s")]
     settle: String,
+    /// Also has kspan-rs record what it observed there (`--capture-to`), to
+    /// replay the run offline.
+    #[arg(long)]
+    capture_to: Option<std::path::PathBuf>,
     /// What `cargo bench` passes to every benchmark.
     #[arg(long, hide = true)]
     bench: bool,
@@ -88,8 +98,11 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
         ..NodeSimConfig::with_nodes(args.nodes)
     };
     // Both watchers first: the nodes' Events are part of the load.
-    let mut kspan = live
-        .kspan_as(&identity, &["--otlp-addr", receiver.grpc_endpoint(), "--settle", &args.settle]);
+    let mut kspan_args = vec!["--otlp-addr", receiver.grpc_endpoint(), "--settle", &args.settle];
+    if let Some(path) = &args.capture_to {
+        kspan_args.extend(["--capture-to", path.to_str().expect("a UTF-8 path")]);
+    }
+    let mut kspan = live.kspan_as(&identity, &kspan_args);
     let initial_requests = live.cluster.audit_requests(&user).len();
     let baseline = KubectlWatch::start(live);
     let collector = EventsCollector::start(live);
@@ -113,7 +126,7 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
     let spans = wait_for_events(&live.rt, &receiver.log_path(), Duration::from_secs(300), &events)
         .unwrap_or_else(|got| got);
     let (peak_rss, cpu) = (peak_rss_kib(kspan.pid()), cpu_seconds(kspan.pid()));
-    let (watch_rss, watch_cpu, watch_events) = baseline.stop();
+    let (watch_rss, watch_cpu, watch_events, watched) = baseline.stop();
     let collector = collector.map_or("collector=absent".into(), |c| c.stop(&events));
     kspan.stop();
     let after_sync = live.cluster.audit_requests(&user).split_off(initial_requests);
@@ -122,24 +135,27 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
     }
     let requests = after_sync.len();
     let delivery = check_delivery(&events, &spans);
-    let delays = delays(&spans, &arrivals.stop());
-    let pct = |p: f64| delays.get(((delays.len() as f64 - 1.0) * p).round() as usize).copied();
-    let fmt = |d: Option<f64>| d.map_or("none".into(), |d| format!("{d:.2}"));
+    let arrived = arrivals.stop().seen;
+    let from_stamps = delays(&spans, &arrived, |latest, _| Some(latest));
+    let observed = delays(&spans, &arrived, |_, uids: &[&str]| {
+        uids.iter().filter_map(|uid| watched.get(*uid).map(|w| w.arrived)).max()
+    });
+    let lags = sorted(watched.values().flat_map(|w| w.lags.iter().copied()).collect());
     let figures = format!(
         "deployments={} pods={} nodes={} events={} traces={} initial_requests={initial_requests} \
-         requests={requests} requests_per_1000_events={:.2} delay_p50_s={} delay_p99_s={} \
-         delay_max_s={} kspan_peak_rss_kib={peak_rss} kspan_cpu_s={cpu:.2} events_per_s={:.0} \
+         requests={requests} requests_per_1000_events={:.2} {} {} {} \
+         kspan_peak_rss_kib={peak_rss} kspan_cpu_s={cpu:.2} events_per_s={:.0} \
          watch_peak_rss_kib={watch_rss} watch_cpu_s={watch_cpu:.2} watch_events={watch_events} \
          {collector} missing={} twice={} repeated_spans={}",
         args.deployments,
         args.deployments * args.pods,
         args.nodes,
         events.len(),
-        delays.len(),
+        from_stamps.len(),
         requests as f64 * 1000.0 / events.len().max(1) as f64,
-        fmt(pct(0.5)),
-        fmt(pct(0.99)),
-        fmt(delays.last().copied()),
+        percentiles("delay", &from_stamps),
+        percentiles("observed", &observed),
+        percentiles("event_lag", &lags),
         events.len() as f64 / busy.as_secs_f64(),
         delivery.missing.len(),
         delivery.twice.len(),
@@ -172,89 +188,160 @@ fn wait_available(live: &Live, pods: usize) {
     }
 }
 
-/// For each Deployment rollout's trace: seconds from its latest timestamp to the
-/// arrival of its last span, sorted.
-fn delays(spans: &[Span], arrived: &HashMap<String, u64>) -> Vec<f64> {
-    let mut latest: HashMap<&str, u64> = HashMap::new();
+/// For each Deployment rollout's trace: seconds from its last change to the
+/// arrival of its last span, sorted. `last_change` is given the trace's latest
+/// timestamp and the uids of the Events it holds.
+fn delays(
+    spans: &[Span],
+    arrived: &HashMap<String, u64>,
+    last_change: impl Fn(u64, &[&str]) -> Option<u64>,
+) -> Vec<f64> {
+    let mut traces: HashMap<&str, (u64, Vec<&str>)> = HashMap::new();
     for s in spans {
-        let t = latest.entry(s.trace_id.as_str()).or_default();
-        *t = (*t).max(s.end_unix_nano);
+        let (latest, uids) = traces.entry(s.trace_id.as_str()).or_default();
+        *latest = (*latest).max(s.end_unix_nano);
+        uids.extend(s.attr("k8s.event.uid"));
+        uids.extend(s.events.iter().filter_map(|e| e.attr("k8s.event.uid")));
     }
-    let mut delays: Vec<f64> = spans
+    let delays = spans
         .iter()
         .filter(|s| s.is_root() && s.name == "Deployment.Rollout")
         .filter_map(|root| {
             let at = arrived.get(&root.trace_id)?;
-            Some(at.saturating_sub(latest[root.trace_id.as_str()]) as f64 / 1e9)
+            let (latest, uids) = &traces[root.trace_id.as_str()];
+            Some(at.saturating_sub(last_change(*latest, uids)?) as f64 / 1e9)
         })
         .collect();
-    delays.sort_by(f64::total_cmp);
-    delays
+    sorted(delays)
 }
 
-/// When the receiver printed the last span of each trace: its log followed every 100 ms.
-struct Arrivals {
+fn sorted(mut values: Vec<f64>) -> Vec<f64> {
+    values.sort_by(f64::total_cmp);
+    values
+}
+
+/// `{name}_p50_s=… {name}_p99_s=… {name}_max_s=…` of sorted seconds.
+fn percentiles(name: &str, sorted: &[f64]) -> String {
+    let at = |p: f64| sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize);
+    let fmt = |d: Option<&f64>| d.map_or("none".into(), |d| format!("{d:.2}"));
+    let (p50, p99, max) = (fmt(at(0.5)), fmt(at(0.99)), fmt(sorted.last()));
+    format!("{name}_p50_s={p50} {name}_p99_s={p99} {name}_max_s={max}")
+}
+
+/// A file another process writes, read as it grows (every 100 ms) into `T`.
+struct Follower<T> {
     stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<HashMap<String, u64>>>,
-    thread: std::thread::JoinHandle<()>,
+    thread: std::thread::JoinHandle<T>,
 }
 
-impl Arrivals {
-    fn follow(log: std::path::PathBuf) -> Arrivals {
+impl<T: Send + 'static> Follower<T> {
+    fn start(path: std::path::PathBuf, mut state: T, take: fn(&mut T, &[u8])) -> Follower<T> {
         let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(HashMap::new()));
-        let (stop2, seen2) = (stop.clone(), seen.clone());
+        let stopping = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut offset = 0;
-            while !stop2.load(Ordering::Relaxed) {
-                offset = read_trace_ids(&log, offset, |trace| {
-                    seen2.lock().unwrap().insert(trace.to_string(), unix_nanos());
-                });
+            loop {
+                let last = stopping.load(Ordering::Relaxed);
+                if let Ok(mut file) = File::open(&path) {
+                    let mut grown = Vec::new();
+                    if file.seek(SeekFrom::Start(offset)).is_ok() {
+                        offset += file.read_to_end(&mut grown).unwrap_or(0) as u64;
+                    }
+                    take(&mut state, &grown);
+                }
+                if last {
+                    return state;
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        Arrivals { stop, seen, thread }
+        Follower { stop, thread }
     }
 
-    fn stop(self) -> HashMap<String, u64> {
+    /// Reads what is left, then gives the state.
+    fn stop(self) -> T {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap();
-        Arc::try_unwrap(self.seen).unwrap().into_inner().unwrap()
+        self.thread.join().unwrap()
     }
 }
 
-/// Calls `each` with the trace id of every span printed after `offset` (whole lines
-/// only); the offset to read from next.
-fn read_trace_ids(log: &Path, offset: u64, mut each: impl FnMut(&str)) -> u64 {
-    let Ok(mut file) = File::open(log) else {
-        return offset;
-    };
-    if file.seek(SeekFrom::Start(offset)).is_err() {
-        return offset;
+/// When the receiver printed the last span of each trace.
+#[derive(Default)]
+struct Arrivals {
+    /// The start of a line not printed whole yet.
+    pending: Vec<u8>,
+    seen: HashMap<String, u64>,
+}
+
+impl Arrivals {
+    fn follow(log: std::path::PathBuf) -> Follower<Arrivals> {
+        Follower::start(log, Arrivals::default(), Arrivals::take)
     }
-    let mut reader = BufReader::new(file);
-    let (mut at, mut line) = (offset, String::new());
-    while let Ok(n) = reader.read_line(&mut line) {
-        if n == 0 || !line.ends_with('\n') {
-            break;
+
+    fn take(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        let whole = self.pending.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let now = unix_nanos();
+        for line in String::from_utf8_lossy(&self.pending[..whole]).lines() {
+            if let Some(id) = line.trim().strip_prefix("Trace ID") {
+                self.seen.insert(id.trim_start_matches([' ', ':']).trim().to_string(), now);
+            }
         }
-        at += n as u64;
-        if let Some(id) = line.trim().strip_prefix("Trace ID") {
-            each(id.trim_start_matches([' ', ':']).trim());
-        }
-        line.clear();
+        self.pending.drain(..whole);
     }
-    at
 }
 
 fn unix_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
 }
 
-/// `kubectl get events -A -w -o json`: the cost of watching the Events alone.
+/// `kubectl get events -A -w -o json`: the cost of watching the Events alone, and
+/// when each Event version reached a watch.
 struct KubectlWatch {
     child: Child,
-    out: std::path::PathBuf,
+    follower: Follower<Watched>,
+}
+
+/// What the kubectl watch printed, as it came.
+#[derive(Default)]
+struct Watched {
+    /// Unparsed output: the start of a document not printed whole yet.
+    pending: Vec<u8>,
+    printed: usize,
+    events: HashMap<String, WatchedEvent>,
+}
+
+/// One Event as the watch saw it.
+struct WatchedEvent {
+    /// When its latest version was printed (Unix nanoseconds).
+    arrived: u64,
+    /// For each version: seconds from its own stamp to its arrival.
+    lags: Vec<f64>,
+}
+
+impl Watched {
+    fn take(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        let now = unix_nanos();
+        let mut documents =
+            serde_json::Deserializer::from_slice(&self.pending).into_iter::<serde_json::Value>();
+        let mut used = 0;
+        while let Some(Ok(event)) = documents.next() {
+            used = documents.byte_offset();
+            self.printed += 1;
+            let Some(uid) = event["metadata"]["uid"].as_str() else { continue };
+            let stamp = ["lastTimestamp", "eventTime"]
+                .iter()
+                .find_map(|k| event[k].as_str().and_then(kspan::time::parse));
+            let seen = self
+                .events
+                .entry(uid.to_string())
+                .or_insert(WatchedEvent { arrived: now, lags: Vec::new() });
+            seen.arrived = now;
+            seen.lags.extend(stamp.map(|t| (now as i64 - t) as f64 / 1e9));
+        }
+        self.pending.drain(..used);
+    }
 }
 
 impl KubectlWatch {
@@ -268,18 +355,18 @@ impl KubectlWatch {
             .stderr(Stdio::null())
             .spawn()
             .expect("kubectl watch starts");
-        KubectlWatch { child, out }
+        let follower = Follower::start(out, Watched::default(), Watched::take);
+        KubectlWatch { child, follower }
     }
 
-    /// Peak RSS (KiB), CPU seconds and Events printed, then stops it.
-    fn stop(mut self) -> (u64, f64, usize) {
+    /// Peak RSS (KiB), CPU seconds, Events printed, and each Event by uid; then stops it.
+    fn stop(mut self) -> (u64, f64, usize, HashMap<String, WatchedEvent>) {
         let pid = self.child.id();
         let figures = (peak_rss_kib(pid), cpu_seconds(pid));
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
-        let printed = text.matches("\"kind\": \"Event\"").count();
-        (figures.0, figures.1, printed)
+        let watched = self.follower.stop();
+        (figures.0, figures.1, watched.printed, watched.events)
     }
 }
 
