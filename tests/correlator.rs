@@ -228,6 +228,84 @@ fn a_pull_in_flight_keeps_the_rollout_open_past_the_settle_window() {
     assert!(c.finish().is_empty());
 }
 
+/// Events are best effort: a busy kubelet's recorder drops its Started. The
+/// pod's status says it started all the same.
+#[test]
+fn a_pod_whose_started_event_was_lost_settles_when_its_status_says_it_runs() {
+    let (d, rs, pod) = rollout_objects();
+    let started = T0 + SECOND;
+    let spans = feed(
+        &mut Correlator::new(Config::default()),
+        vec![
+            seen(T0, d),
+            seen(T0, rs),
+            seen(T0, pod.clone()),
+            created_pod("e1", (Kind::ReplicaSet, "web-abc"), "web-abc-x1", T0),
+            scheduled("e2", "web-abc-x1", "node-1", T0),
+            seen(started, pod.running(1, started, Some(started))),
+            tick(T0 + 20 * SECOND),
+        ],
+    );
+    assert!(!spans.is_empty(), "settled after the pod's status: {spans:#?}");
+}
+
+/// Under load the controllers' recorders write Events minutes late: a "Created
+/// pod" arriving after that pod ran and became Ready (its own rollout already
+/// built) opens an episode that settles with the window, not at --max-open.
+#[test]
+fn a_late_event_about_a_pod_known_ready_does_not_hold_its_rollout_open() {
+    let (d, rs, pod) = rollout_objects();
+    let mut c = Correlator::new(Config::default());
+    let ready = T0 + 2 * SECOND;
+    let first = feed(
+        &mut c,
+        vec![
+            seen(T0, d),
+            seen(T0, rs),
+            seen(T0, pod.clone()),
+            scheduled("e1", "web-abc-x1", "node-1", T0),
+            seen(ready, pod.running(2, T0 + SECOND, Some(ready))),
+            tick(T0 + 20 * SECOND),
+        ],
+    );
+    assert!(!first.is_empty(), "the rollout settled: {first:#?}");
+
+    let late = event(
+        "e2",
+        (Kind::ReplicaSet, "web-abc"),
+        "SuccessfulCreate",
+        "Created pod: web-abc-x1",
+        T0,
+    );
+    let spans = feed(&mut c, vec![arriving(T0 + 60 * SECOND, late), tick(T0 + 80 * SECOND)]);
+    // Settled with the window: built by the tick, not held open.
+    holding(&spans, "e2");
+}
+
+/// A pod deleted while its readiness probe was under way ends that wait.
+#[test]
+fn a_pod_deleted_before_it_was_ready_does_not_hold_its_rollout_open() {
+    let (d, rs, pod) = rollout_objects();
+    let started = T0 + SECOND;
+    let gone = Observation {
+        at: T0 + 3 * SECOND,
+        what: Observed::deleted(pod.key.clone(), pod.uid.clone()),
+    };
+    let spans = feed(
+        &mut Correlator::new(Config::default()),
+        vec![
+            seen(T0, d),
+            seen(T0, rs),
+            seen(T0, pod.clone()),
+            scheduled("e1", "web-abc-x1", "node-1", T0),
+            seen(started, pod.running(2, started, None)),
+            gone,
+            tick(T0 + 20 * SECOND),
+        ],
+    );
+    assert!(!spans.is_empty(), "settled once the pod was gone: {spans:#?}");
+}
+
 /// The rollout's objects and its scale-up at `T0`, settled by a tick 10 s later.
 fn a_settled_rollout() -> Vec<Observation> {
     let (d, rs, pod) = rollout_objects();

@@ -5,7 +5,8 @@
 use foldhash::{HashMap, HashMapExt};
 
 use super::messages::{Action, Mention};
-use crate::observe::{EventSeen, Kind, ObjectKey, ObjectSeen};
+use super::pod_state::PodState;
+use crate::observe::{EventSeen, Kind, ObjectKey};
 use crate::time::{self, Nanos};
 
 pub struct Episode {
@@ -199,15 +200,28 @@ impl Episode {
         }
     }
 
-    /// What the pod's status says (see `awaiting_ready`): a pod waiting for its
-    /// readiness probe keeps the episode open, so its Ready is not cut off. An end
-    /// is final: a pod warned about (Unhealthy) or Ready does not hold it again.
-    pub fn pod_readiness(&mut self, pod: &str, uid: &str, awaiting: bool) {
+    /// Applies what the pod's object says (see `PodState`). A readiness end is
+    /// final: a pod warned about (Unhealthy) or Ready does not hold it again.
+    pub fn pod_state(&mut self, pod: &str, state: &PodState) {
         self.update(pod, |p| {
-            let ended = p.readying == Some(false) && p.instance.as_deref() == Some(uid);
+            if state.gone {
+                p.pulls = 0;
+                p.starting = Some(false);
+                p.unscheduled = Some(false);
+                p.readiness_ended(Some(state.uid));
+                return;
+            }
+            if state.scheduled {
+                p.unscheduled = Some(false);
+            }
+            if state.started {
+                p.starting = Some(false);
+            }
+            let Some(awaiting) = state.readiness else { return };
+            let ended = p.readying == Some(false) && p.instance.as_deref() == Some(state.uid);
             if !ended {
                 p.readying = Some(awaiting);
-                p.instance = Some(uid.to_string());
+                p.instance = Some(state.uid.to_string());
             }
         });
     }
@@ -232,19 +246,5 @@ impl Placed {
     /// (in a live watch, or recorded in a capture) gives the finer instant.
     pub fn time(&self) -> Nanos {
         self.event.time().map_or(self.at, |t| time::refine(t, self.at))
-    }
-}
-
-/// What a pod's status says of its readiness: `Some(true)` while its containers
-/// run and it is not Ready yet (a readiness probe under way), `Some(false)` once
-/// it is Ready or has ended; `None` before it started, or for other objects.
-pub fn awaiting_ready(object: &ObjectSeen) -> Option<bool> {
-    let pod = object.pod.as_ref()?;
-    let ready = object.conditions.iter().any(|c| c.kind == "Ready" && c.status == "True");
-    match pod.phase.as_deref() {
-        _ if ready => Some(false),
-        Some("Succeeded" | "Failed") => Some(false),
-        Some("Running") if pod.started.is_some() => Some(true),
-        _ => None,
     }
 }

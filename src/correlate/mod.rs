@@ -27,6 +27,7 @@ mod node_links;
 mod objects;
 mod pending;
 mod pod;
+mod pod_state;
 mod rollback;
 mod rollout;
 mod root;
@@ -51,6 +52,7 @@ use links::Lineage;
 use node_links::{NodeLinks, NodeMark};
 use objects::Objects;
 use pending::{Pending, Waiting};
+use pod_state::PodState;
 use uids::Uids;
 
 pub use links::Mode as TraceparentMode;
@@ -166,7 +168,10 @@ impl Correlator {
         let finished = self.settle(false);
         match observation.what {
             Observed::Object(object) => self.object(*object, at),
-            Observed::Deleted(gone) => self.objects.mark_deleted(&gone.key, &gone.uid, at),
+            Observed::Deleted(gone) => {
+                self.objects.mark_deleted(&gone.key, &gone.uid, at);
+                self.pod_state(&gone.key, Some(&gone.uid), None);
+            }
             Observed::Event(event) => self.event(event, at),
             Observed::Tick => {}
         }
@@ -189,7 +194,6 @@ impl Correlator {
             };
             ObjectKey::new(o.kind.clone(), namespace, o.name.clone())
         });
-        let readiness = episode::awaiting_ready(&object);
         self.check_traceparent(&object);
         let before = self.graph.top(&key);
         if self.objects.upsert(object, at) {
@@ -198,12 +202,8 @@ impl Correlator {
         let top = self.graph.top(&key);
         if let Some(episode) = self.episodes.get_mut(&top) {
             episode.last_activity = episode.last_activity.max(at);
-            if let Some(awaiting) = readiness {
-                let uid = self.objects.get(&key).map(|t| t.seen.uid.as_str()).unwrap_or_default();
-                episode.pod_readiness(&key.name, uid, awaiting);
-                Self::reschedule(episode, &self.config, &mut self.deadlines);
-            }
         }
+        self.pod_state(&key, None, None);
         // Events waiting for this object, or for the top it had: its owner may
         // have made their chains known.
         self.retry_pending(&key);
@@ -282,10 +282,44 @@ impl Correlator {
             self.stats.placed_best_effort += 1;
         }
         let replicas = self.stateful_replicas(&top);
+        // What the pods' objects say since the Event was written: it may come late.
+        let written = event.time().unwrap_or(at);
+        let subject = (event.involved.key.kind == Kind::Pod)
+            .then(|| (event.involved.key.clone(), event.involved.uid.clone()));
         let episode = self.episodes.entry(top.clone()).or_insert_with(|| Episode::new(top, at));
         episode.stateful_replicas = replicas;
         episode.add(event, mentioned, certain, at);
         Self::reschedule(episode, &self.config, &mut self.deadlines);
+        if let Some((key, uid)) = subject {
+            let uid = uid.as_deref().unwrap_or_default();
+            self.pod_state(&key, Some(uid), Some(written));
+        }
+        if let Some(m) = mentioned {
+            self.pod_state(&m.object, None, Some(written));
+        }
+    }
+
+    /// Tells the episode of a pod's top what the pod's object says (see
+    /// `PodState`): as it is, or what happened `since` an Event was written.
+    /// `uid` names the instance the news is about (empty: not known); `None` is
+    /// a name only, as a message gives it: maybe a new instance not seen yet, so
+    /// a known one that is gone says nothing of it.
+    fn pod_state(&mut self, key: &ObjectKey, uid: Option<&str>, since: Option<Nanos>) {
+        let tracked = self.objects.get(key);
+        let state = match since {
+            Some(since) => tracked.and_then(|t| PodState::after(t, since, self.now)),
+            None => tracked.and_then(PodState::of),
+        };
+        let Some(state) = state else { return };
+        let same = match uid {
+            Some(uid) => uid.is_empty() || uid == state.uid,
+            None => !state.gone,
+        };
+        let top = self.graph.top(key);
+        if let Some(episode) = self.episodes.get_mut(&top).filter(|_| same) {
+            episode.pod_state(&key.name, &state);
+            Self::reschedule(episode, &self.config, &mut self.deadlines);
+        }
     }
 
     /// A top-level StatefulSet's spec.replicas, as last seen.
