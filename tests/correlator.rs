@@ -282,6 +282,62 @@ fn a_late_event_about_a_pod_known_ready_does_not_hold_its_rollout_open() {
     holding(&spans, "e2");
 }
 
+/// A scale-down deletes pods whose "Created pod" the throttled recorder writes
+/// minutes late: the pod is gone, nothing of it is under way.
+#[test]
+fn a_late_event_about_a_pod_deleted_since_does_not_hold_its_rollout_open() {
+    let (d, rs, pod) = rollout_objects();
+    let gone = Observation {
+        at: T0 + 10 * SECOND,
+        what: Observed::deleted(pod.key.clone(), pod.uid.clone()),
+    };
+    let late = event(
+        "e1",
+        (Kind::ReplicaSet, "web-abc"),
+        "SuccessfulCreate",
+        "Created pod: web-abc-x1",
+        T0,
+    );
+    let spans = feed(
+        &mut Correlator::new(Config::default()),
+        vec![
+            seen(T0, d),
+            seen(T0, rs),
+            seen(T0, pod.on_node("node-1")),
+            gone,
+            arriving(T0 + 60 * SECOND, late),
+            tick(T0 + 80 * SECOND),
+        ],
+    );
+    holding(&spans, "e1");
+}
+
+/// A StatefulSet creates a deleted pod again under its name: a late "create Pod
+/// db-1" is about the new instance, not the one deleted before it was written,
+/// and its rollout waits for it.
+#[test]
+fn a_late_create_of_a_stateful_pod_waits_for_the_new_instance() {
+    let sts = object(Kind::StatefulSet, "db", "s-1").generation(2, T0);
+    let old = object(Kind::Pod, "db-1", "p-old").owned_by(&sts).on_node("node-1");
+    let gone = Observation {
+        at: T0 + 5 * SECOND,
+        what: Observed::deleted(old.key.clone(), old.uid.clone()),
+    };
+    let create = "create Pod db-1 in StatefulSet db successful";
+    let late = event("e1", (Kind::StatefulSet, "db"), "SuccessfulCreate", create, T0 + 30 * SECOND);
+    let spans = feed(
+        &mut Correlator::new(Config::default()),
+        vec![
+            seen(T0, sts),
+            seen(T0, old),
+            gone,
+            arriving(T0 + 60 * SECOND, late),
+            tick(T0 + 80 * SECOND),
+        ],
+    );
+    assert!(spans.is_empty(), "held for the new db-1: {spans:#?}");
+}
+
 /// A pod deleted while its readiness probe was under way ends that wait.
 #[test]
 fn a_pod_deleted_before_it_was_ready_does_not_hold_its_rollout_open() {

@@ -203,7 +203,7 @@ impl Correlator {
         if let Some(episode) = self.episodes.get_mut(&top) {
             episode.last_activity = episode.last_activity.max(at);
         }
-        self.pod_state(&key, None, None);
+        self.pod_state(&key, Some(""), None);
         // Events waiting for this object, or for the top it had: its owner may
         // have made their chains known.
         self.retry_pending(&key);
@@ -282,9 +282,12 @@ impl Correlator {
             self.stats.placed_best_effort += 1;
         }
         let replicas = self.stateful_replicas(&top);
-        // What the pods' objects say since the Event was written: it may come late.
+        // An Event arriving more than the window after it was written (recorders
+        // throttled under load) may be about a pod whose later Events were built
+        // already: what the pod's object says since then ends the waits it starts.
         let written = event.time().unwrap_or(at);
-        let subject = (event.involved.key.kind == Kind::Pod)
+        let late = at.saturating_sub(written) > self.config.settle;
+        let subject = (late && event.involved.key.kind == Kind::Pod)
             .then(|| (event.involved.key.clone(), event.involved.uid.clone()));
         let episode = self.episodes.entry(top.clone()).or_insert_with(|| Episode::new(top, at));
         episode.stateful_replicas = replicas;
@@ -294,29 +297,27 @@ impl Correlator {
             let uid = uid.as_deref().unwrap_or_default();
             self.pod_state(&key, Some(uid), Some(written));
         }
-        if let Some(m) = mentioned {
+        if let Some(m) = mentioned.filter(|_| late) {
             self.pod_state(&m.object, None, Some(written));
         }
     }
 
     /// Tells the episode of a pod's top what the pod's object says (see
     /// `PodState`): as it is, or what happened `since` an Event was written.
-    /// `uid` names the instance the news is about (empty: not known); `None` is
-    /// a name only, as a message gives it: maybe a new instance not seen yet, so
-    /// a known one that is gone says nothing of it.
+    /// `uid` names the instance the news is about (empty: the one known);
+    /// `None` is a name only, as a message gives it (see `PodState::after`).
     fn pod_state(&mut self, key: &ObjectKey, uid: Option<&str>, since: Option<Nanos>) {
-        let tracked = self.objects.get(key);
+        let Some(tracked) = self.objects.get(key) else { return };
+        if uid.is_some_and(|uid| !uid.is_empty() && uid != tracked.seen.uid.as_str()) {
+            return;
+        }
         let state = match since {
-            Some(since) => tracked.and_then(|t| PodState::after(t, since, self.now)),
-            None => tracked.and_then(PodState::of),
+            Some(since) => PodState::after(tracked, since, self.now, uid.is_none()),
+            None => PodState::of(tracked),
         };
         let Some(state) = state else { return };
-        let same = match uid {
-            Some(uid) => uid.is_empty() || uid == state.uid,
-            None => !state.gone,
-        };
         let top = self.graph.top(key);
-        if let Some(episode) = self.episodes.get_mut(&top).filter(|_| same) {
+        if let Some(episode) = self.episodes.get_mut(&top) {
             episode.pod_state(&key.name, &state);
             Self::reschedule(episode, &self.config, &mut self.deadlines);
         }

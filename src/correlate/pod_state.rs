@@ -35,15 +35,18 @@ impl<'a> PodState<'a> {
         })
     }
 
-    /// What the pod's known copy says happened after `since` (a late Event's own
-    /// time) and by `now`, each fact by its own time: the waits the Event starts
-    /// had ended by the time it arrived. Facts before `since` do not end them
-    /// (a pod scheduled, then pulling), nor facts after `now`: a dump's copy was
-    /// taken after all its Events and tells their future.
-    pub fn after(tracked: &'a Tracked, since: Nanos, now: Nanos) -> Option<Self> {
+    /// What the pod's known copy says happened from `since` (a late Event's own
+    /// time; its second, as stamps have whole seconds) to `now`, each fact by its
+    /// own time: the waits the Event starts had ended by the time it arrived.
+    /// Facts before `since` do not end them (a pod scheduled, then pulling), nor
+    /// facts after `now`: a dump's copy was taken after all its Events and tells
+    /// their future. `named` when the Event
+    /// names the pod in its message only: a pod deleted before it was written
+    /// is an earlier instance of the name (a StatefulSet's), not the one it is about.
+    pub fn after(tracked: &'a Tracked, since: Nanos, now: Nanos, named: bool) -> Option<Self> {
         let seen = &tracked.seen;
         let pod = seen.pod.as_ref()?;
-        let within = |t: Option<Nanos>| t.is_some_and(|t| since < t && t <= now);
+        let within = |t: Option<Nanos>| t.is_some_and(|t| since <= t && t <= now);
         let ready = within(condition_since(seen, "Ready"));
         let ended = pod.containers.iter().any(|c| within(c.ended.as_ref().and_then(|e| e.at)));
         let started = ready || ended || within(pod.started);
@@ -53,7 +56,11 @@ impl<'a> PodState<'a> {
             scheduled: started || within(condition_since(seen, "PodScheduled")),
             started,
             readiness: (ready || ended).then_some(false),
-            gone: by_now(tracked.deleted_at) || by_now(seen.deleting),
+            gone: match named {
+                // deletionTimestamp is the end of the grace period: not a time to compare.
+                true => within(tracked.deleted_at),
+                false => by_now(tracked.deleted_at) || by_now(seen.deleting),
+            },
         })
     }
 }
