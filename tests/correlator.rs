@@ -287,10 +287,7 @@ fn a_late_event_about_a_pod_known_ready_does_not_hold_its_rollout_open() {
 #[test]
 fn a_late_event_about_a_pod_deleted_since_does_not_hold_its_rollout_open() {
     let (d, rs, pod) = rollout_objects();
-    let gone = Observation {
-        at: T0 + 10 * SECOND,
-        what: Observed::deleted(pod.key.clone(), pod.uid.clone()),
-    };
+    let gone = deleted(T0 + 10 * SECOND, &pod);
     let late = event(
         "e1",
         (Kind::ReplicaSet, "web-abc"),
@@ -319,10 +316,7 @@ fn a_late_event_about_a_pod_deleted_since_does_not_hold_its_rollout_open() {
 fn a_late_create_of_a_stateful_pod_waits_for_the_new_instance() {
     let sts = object(Kind::StatefulSet, "db", "s-1").generation(2, T0);
     let old = object(Kind::Pod, "db-1", "p-old").owned_by(&sts).on_node("node-1");
-    let gone = Observation {
-        at: T0 + 5 * SECOND,
-        what: Observed::deleted(old.key.clone(), old.uid.clone()),
-    };
+    let gone = deleted(T0 + 5 * SECOND, &old);
     let create = "create Pod db-1 in StatefulSet db successful";
     let late = event("e1", (Kind::StatefulSet, "db"), "SuccessfulCreate", create, T0 + 30 * SECOND);
     let spans = feed(
@@ -343,10 +337,7 @@ fn a_late_create_of_a_stateful_pod_waits_for_the_new_instance() {
 fn a_pod_deleted_before_it_was_ready_does_not_hold_its_rollout_open() {
     let (d, rs, pod) = rollout_objects();
     let started = T0 + SECOND;
-    let gone = Observation {
-        at: T0 + 3 * SECOND,
-        what: Observed::deleted(pod.key.clone(), pod.uid.clone()),
-    };
+    let gone = deleted(T0 + 3 * SECOND, &pod);
     let spans = feed(
         &mut Correlator::new(Config::default()),
         vec![

@@ -307,6 +307,10 @@ impl Correlator {
     /// `uid` names the instance the news is about (empty: the one known);
     /// `None` is a name only, as a message gives it (see `PodState::after`).
     fn pod_state(&mut self, key: &ObjectKey, uid: Option<&str>, since: Option<Nanos>) {
+        // Every object and deletion comes here: no lookup for those of other kinds.
+        if key.kind != Kind::Pod {
+            return;
+        }
         let Some(tracked) = self.objects.get(key) else { return };
         if uid.is_some_and(|uid| !uid.is_empty() && uid != tracked.seen.uid.as_str()) {
             return;

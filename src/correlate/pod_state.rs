@@ -40,9 +40,9 @@ impl<'a> PodState<'a> {
     /// own time: the waits the Event starts had ended by the time it arrived.
     /// Facts before `since` do not end them (a pod scheduled, then pulling), nor
     /// facts after `now`: a dump's copy was taken after all its Events and tells
-    /// their future. `named` when the Event
-    /// names the pod in its message only: a pod deleted before it was written
-    /// is an earlier instance of the name (a StatefulSet's), not the one it is about.
+    /// their future. `named` when the Event names the pod in its message only: a
+    /// pod deleted before it was written is an earlier instance of the name (a
+    /// StatefulSet's), not the one it is about.
     pub fn after(tracked: &'a Tracked, since: Nanos, now: Nanos, named: bool) -> Option<Self> {
         let seen = &tracked.seen;
         let pod = seen.pod.as_ref()?;
@@ -74,9 +74,9 @@ fn condition_since(seen: &ObjectSeen, kind: &str) -> Option<Nanos> {
 /// What a pod's status says of its readiness: `Some(true)` while its containers
 /// run and it is not Ready yet (a readiness probe under way), `Some(false)` once
 /// it is Ready or has ended; `None` before it started, or for other objects.
-pub fn awaiting_ready(object: &ObjectSeen) -> Option<bool> {
+fn awaiting_ready(object: &ObjectSeen) -> Option<bool> {
     let pod = object.pod.as_ref()?;
-    let ready = object.conditions.iter().any(|c| c.kind == "Ready" && c.status == "True");
+    let ready = condition_since(object, "Ready").is_some();
     match pod.phase.as_deref() {
         _ if ready => Some(false),
         Some("Succeeded" | "Failed") => Some(false),

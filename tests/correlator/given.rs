@@ -254,6 +254,11 @@ pub fn seen(at: Nanos, o: ObjectSeen) -> Observation {
     Observation { at, what: Observed::Object(Box::new(o)) }
 }
 
+/// `o` deleted, as its watch tells it at `at`.
+pub fn deleted(at: Nanos, o: &ObjectSeen) -> Observation {
+    Observation { at, what: Observed::deleted(o.key.clone(), o.uid.clone()) }
+}
+
 /// The Event, arriving at its own (last) time.
 pub fn happened(e: EventSeen) -> Observation {
     Observation { at: e.last.unwrap(), what: Observed::Event(Box::new(e)) }
