@@ -22,6 +22,10 @@
 //! - `observed_p50_s`, `observed_p99_s`, `observed_max_s`: the same, from the
 //!   moment the last Event the trace holds reached a watch (the kubectl watch's
 //!   output, followed every 100 ms): what kspan-rs adds after it could see a change;
+//! - `correlate_*_s`, `export_*_s`, `receive_*_s` (p50, p99, max): where the
+//!   observed delay went, from kspan-rs' debug lines (`kspan::trace`): from that
+//!   watch to the correlator finishing the trace's last spans, from there to the
+//!   sink delivering them, from there to the receiver printing them;
 //! - `event_lag_p50_s`, `event_lag_p99_s`, `event_lag_max_s`: for each Event
 //!   version, from its own stamp to that watch: how late the cluster's recorders
 //!   wrote it (whole-second stamps: up to 1 s high);
@@ -32,6 +36,8 @@
 //!   `collector_missing` (the API server's Events of the workload it did not
 //!   write), or `collector=absent`;
 //! - `missing`, `twice`: Events of the API server not delivered, or recorded twice.
+//!
+//! `--traces-to FILE` also writes these times for each rollout's trace, a line each.
 //!
 //! Without arguments (as `cargo test --all-targets` runs it) it checks itself on a
 //! small workload and exits.
@@ -71,6 +77,10 @@ struct Args {
     /// replay the run offline.
     #[arg(long)]
     capture_to: Option<std::path::PathBuf>,
+    /// Writes, for each Deployment rollout's trace, when its last change was
+    /// seen, finished, delivered and printed (tab-separated, a line each).
+    #[arg(long)]
+    traces_to: Option<std::path::PathBuf>,
     /// What `cargo bench` passes to every benchmark.
     #[arg(long, hide = true)]
     bench: bool,
@@ -102,7 +112,7 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
     if let Some(path) = &args.capture_to {
         kspan_args.extend(["--capture-to", path.to_str().expect("a UTF-8 path")]);
     }
-    let mut kspan = live.kspan_as(&identity, &kspan_args);
+    let mut kspan = live.kspan_logging(&identity, &kspan_args, "info,kspan::trace=debug");
     let initial_requests = live.cluster.audit_requests(&user).len();
     let baseline = KubectlWatch::start(live);
     let collector = EventsCollector::start(live);
@@ -136,14 +146,20 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
     let requests = after_sync.len();
     let delivery = check_delivery(&events, &spans);
     let arrived = arrivals.stop().seen;
-    let from_stamps = delays(&spans, &arrived, |latest, _| Some(latest));
-    let observed = delays(&spans, &arrived, |_, uids: &[&str]| {
-        uids.iter().filter_map(|uid| watched.get(*uid).map(|w| w.arrived)).max()
-    });
+    let stages = Stages::read(&kspan.log);
+    let rollouts = rollout_times(&spans, &arrived, &watched, &stages);
+    if let Some(path) = &args.traces_to {
+        std::fs::write(path, TraceTimes::table(&rollouts)).expect("the traces file is written");
+    }
+    let from_stamps = seconds(&rollouts, |t| t.printed?.checked_sub(t.latest));
+    let observed = seconds(&rollouts, |t| t.printed?.checked_sub(t.watched?));
+    let correlate = seconds(&rollouts, |t| t.finished?.checked_sub(t.watched?));
+    let export = seconds(&rollouts, |t| t.delivered?.checked_sub(t.finished?));
+    let receive = seconds(&rollouts, |t| t.printed?.checked_sub(t.delivered?));
     let lags = sorted(watched.values().flat_map(|w| w.lags.iter().copied()).collect());
     let figures = format!(
         "deployments={} pods={} nodes={} events={} traces={} initial_requests={initial_requests} \
-         requests={requests} requests_per_1000_events={:.2} {} {} {} \
+         requests={requests} requests_per_1000_events={:.2} {} {} {} {} {} {} \
          kspan_peak_rss_kib={peak_rss} kspan_cpu_s={cpu:.2} events_per_s={:.0} \
          watch_peak_rss_kib={watch_rss} watch_cpu_s={watch_cpu:.2} watch_events={watch_events} \
          {collector} missing={} twice={} repeated_spans={}",
@@ -155,6 +171,9 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
         requests as f64 * 1000.0 / events.len().max(1) as f64,
         percentiles("delay", &from_stamps),
         percentiles("observed", &observed),
+        percentiles("correlate", &correlate),
+        percentiles("export", &export),
+        percentiles("receive", &receive),
         percentiles("event_lag", &lags),
         events.len() as f64 / busy.as_secs_f64(),
         delivery.missing.len(),
@@ -188,31 +207,116 @@ fn wait_available(live: &Live, pods: usize) {
     }
 }
 
-/// For each Deployment rollout's trace: seconds from its last change to the
-/// arrival of its last span, sorted. `last_change` is given the trace's latest
-/// timestamp and the uids of the Events it holds.
-fn delays(
-    spans: &[Span],
-    arrived: &HashMap<String, u64>,
-    last_change: impl Fn(u64, &[&str]) -> Option<u64>,
-) -> Vec<f64> {
-    let mut traces: HashMap<&str, (u64, Vec<&str>)> = HashMap::new();
-    for s in spans {
-        let (latest, uids) = traces.entry(s.trace_id.as_str()).or_default();
-        *latest = (*latest).max(s.end_unix_nano);
-        uids.extend(s.attr("k8s.event.uid"));
-        uids.extend(s.events.iter().filter_map(|e| e.attr("k8s.event.uid")));
+/// When a Deployment rollout's trace changed last and went through kspan-rs
+/// (Unix nanoseconds).
+struct TraceTimes {
+    trace_id: String,
+    /// Its latest timestamp.
+    latest: u64,
+    /// When the latest version of the last Event it holds reached the kubectl watch.
+    watched: Option<u64>,
+    /// When kspan-rs' correlator finished its last spans, and the sink delivered them.
+    finished: Option<u64>,
+    delivered: Option<u64>,
+    /// When the receiver printed its last span.
+    printed: Option<u64>,
+    spans: usize,
+}
+
+impl TraceTimes {
+    /// A header and a line per trace; times in seconds after the earliest `watched`.
+    fn table(traces: &[TraceTimes]) -> String {
+        let zero = traces.iter().filter_map(|t| t.watched).min().unwrap_or(0);
+        let at = |t: Option<u64>| {
+            t.map_or("-".into(), |t| format!("{:.3}", (t as f64 - zero as f64) / 1e9))
+        };
+        let mut out =
+            "trace_id\tspans\tlatest\twatched\tfinished\tdelivered\tprinted\n".to_string();
+        for t in traces {
+            out += &format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                t.trace_id,
+                t.spans,
+                at(Some(t.latest)),
+                at(t.watched),
+                at(t.finished),
+                at(t.delivered),
+                at(t.printed)
+            );
+        }
+        out
     }
-    let delays = spans
+}
+
+/// The times of each Deployment rollout's trace among `spans`.
+fn rollout_times(
+    spans: &[Span],
+    printed: &HashMap<String, u64>,
+    watched: &HashMap<String, WatchedEvent>,
+    stages: &Stages,
+) -> Vec<TraceTimes> {
+    let mut traces: HashMap<&str, (u64, Option<u64>, usize)> = HashMap::new();
+    for s in spans {
+        let (latest, seen, count) = traces.entry(s.trace_id.as_str()).or_default();
+        *latest = (*latest).max(s.end_unix_nano);
+        *count += 1;
+        let uids = s.attr("k8s.event.uid").into_iter();
+        let uids = uids.chain(s.events.iter().filter_map(|e| e.attr("k8s.event.uid")));
+        *seen = uids.filter_map(|uid| watched.get(uid).map(|w| w.arrived)).chain(*seen).max();
+    }
+    spans
         .iter()
         .filter(|s| s.is_root() && s.name == "Deployment.Rollout")
-        .filter_map(|root| {
-            let at = arrived.get(&root.trace_id)?;
-            let (latest, uids) = &traces[root.trace_id.as_str()];
-            Some(at.saturating_sub(last_change(*latest, uids)?) as f64 / 1e9)
+        .map(|root| {
+            let id = root.trace_id.as_str();
+            let (latest, watched, spans) = traces[id];
+            TraceTimes {
+                trace_id: id.to_string(),
+                latest,
+                watched,
+                finished: stages.finished.get(id).copied(),
+                delivered: stages.delivered.get(id).copied(),
+                printed: printed.get(id).copied(),
+                spans,
+            }
         })
-        .collect();
-    sorted(delays)
+        .collect()
+}
+
+/// Seconds of `span` for each trace that has one, sorted.
+fn seconds(traces: &[TraceTimes], span: impl Fn(&TraceTimes) -> Option<u64>) -> Vec<f64> {
+    sorted(traces.iter().filter_map(|t| Some(span(t)? as f64 / 1e9)).collect())
+}
+
+/// When kspan-rs last finished and delivered spans of each trace (Unix
+/// nanoseconds), from its `kspan::trace` debug lines.
+#[derive(Default)]
+struct Stages {
+    finished: HashMap<String, u64>,
+    delivered: HashMap<String, u64>,
+}
+
+impl Stages {
+    fn read(log: &Path) -> Stages {
+        let mut stages = Stages::default();
+        for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
+            let mut words = line.split_whitespace();
+            let Some(at) = words.next().and_then(kspan::time::parse) else { continue };
+            if words.nth(1) != Some("kspan::trace:") {
+                continue;
+            }
+            let field = |key: &str| line.split_whitespace().find_map(|w| w.strip_prefix(key));
+            let (Some(stage), Some(id)) = (field("stage="), field("trace_id=")) else { continue };
+            let times = match stage {
+                "Finished" => &mut stages.finished,
+                "Delivered" => &mut stages.delivered,
+                _ => continue,
+            };
+            let last = times.entry(id.to_string()).or_default();
+            *last = (*last).max(at as u64);
+        }
+        stages
+    }
 }
 
 fn sorted(mut values: Vec<f64>) -> Vec<f64> {

@@ -15,6 +15,7 @@ use crate::leader::Election;
 use crate::observe::{Observation, Observed};
 use crate::sink::outbox::{Outbox, Standby};
 use crate::sink::queue::SpanQueue;
+use crate::sink::trace_log::{Stage, Traces};
 use crate::sink::Mode;
 use crate::source::cluster::{self, Watchers};
 use crate::source::record::Recorder;
@@ -98,10 +99,12 @@ pub async fn run(args: RunArgs) -> Result<u8> {
             // delays spans, the queue's bound decides what is lost.
             let mut pause = Duration::from_millis(500);
             while let Some(batch) = queue.next_batch(BATCH).await {
+                let traces = Traces::of(&batch);
                 let result = sink.deliver(batch).await;
                 metrics.delivery(&result);
                 match result {
                     Ok(_) => {
+                        traces.log(Stage::Delivered);
                         queue.delivered();
                         pause = Duration::from_millis(500);
                     }

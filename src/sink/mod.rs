@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod proto;
 pub mod queue;
 pub mod tls_probe;
+pub mod trace_log;
 pub mod waterfall;
 
 use std::io::Write;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use prometheus_client::metrics::counter::Counter;
 
 use super::queue::SpanQueue;
+use super::trace_log::{Stage, Traces};
 use crate::span::SpanDraft;
 use crate::telemetry::{Metrics, Slis};
 
@@ -70,6 +71,7 @@ impl Outbox {
     }
 
     pub fn push(&mut self, spans: Vec<SpanDraft>) {
+        Traces::of(&spans).log(Stage::Finished);
         match (&mut self.standby, self.leading) {
             (Some(standby), false) => standby.hold(spans, Instant::now()),
             _ => {

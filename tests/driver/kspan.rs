@@ -20,12 +20,17 @@ impl Kspan {
 
     /// Like [`Kspan::start`], logging to `<dir>/<name>.log` (several side by side).
     pub fn start_named(dir: &Path, name: &str, args: &[&str]) -> Kspan {
+        Kspan::start_logging(dir, name, args, "info")
+    }
+
+    /// Like [`Kspan::start_named`], with `RUST_LOG=<filter>`.
+    pub fn start_logging(dir: &Path, name: &str, args: &[&str], filter: &str) -> Kspan {
         let log = dir.join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_kspan"))
             .arg("run")
             .args(["--metrics-addr", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

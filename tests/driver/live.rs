@@ -85,8 +85,14 @@ impl Live {
 
     /// `kspan run --kubeconfig <kubeconfig> <args>`, synced.
     pub fn kspan_as(&self, kubeconfig: &Path, args: &[&str]) -> Kspan {
+        self.kspan_logging(kubeconfig, args, "info")
+    }
+
+    /// Like [`Live::kspan_as`], with `RUST_LOG=<filter>`.
+    pub fn kspan_logging(&self, kubeconfig: &Path, args: &[&str], filter: &str) -> Kspan {
         let base = ["--kubeconfig", kubeconfig.to_str().unwrap()];
-        let kspan = Kspan::start(self.dir(), &[&base[..], args].concat());
+        let args = [&base[..], args].concat();
+        let kspan = Kspan::start_logging(self.dir(), "kspan", &args, filter);
         wait_for_sync(&kspan);
         kspan
     }
