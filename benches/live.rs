@@ -22,10 +22,15 @@
 //! - `observed_p50_s`, `observed_p99_s`, `observed_max_s`: the same, from the
 //!   moment the last Event the trace holds reached a watch (the kubectl watch's
 //!   output, followed every 100 ms): what kspan-rs adds after it could see a change;
-//! - `correlate_*_s`, `export_*_s`, `receive_*_s` (p50, p99, max): where the
-//!   observed delay went, from kspan-rs' debug lines (`kspan::trace`): from that
-//!   watch to the correlator finishing the trace's last spans, from there to the
-//!   sink delivering them, from there to the receiver printing them;
+//! - `correlate_*_s`, `export_*_s`, `receive_*_s` (p50, p99, max): where the time
+//!   went, from kspan-rs' debug lines (`kspan::trace`): from the last change it
+//!   observed in the trace's rollout (an Event, or an object: a ReplicaSet's
+//!   status, a pod's deletion) to the correlator finishing the trace's last
+//!   spans, from there to the sink delivering them, from there to the receiver
+//!   printing them;
+//! - `open_at_stop`: rollouts' traces kspan-rs was still adding to when it was
+//!   stopped (Events the cluster wrote long after their stamps keep coming): it
+//!   flushed them then, and the delays leave them out;
 //! - `event_lag_p50_s`, `event_lag_p99_s`, `event_lag_max_s`: for each Event
 //!   version, from its own stamp to that watch: how late the cluster's recorders
 //!   wrote it (whole-second stamps: up to 1 s high);
@@ -133,32 +138,41 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
     let busy = started.elapsed();
 
     let events = live.api_events("default");
-    let spans = wait_for_events(&live.rt, &receiver.log_path(), Duration::from_secs(300), &events)
-        .unwrap_or_else(|got| got);
+    // Every listed Event delivered (or 300 s): the run has settled.
+    let _ = wait_for_events(&live.rt, &receiver.log_path(), Duration::from_secs(300), &events);
     let (peak_rss, cpu) = (peak_rss_kib(kspan.pid()), cpu_seconds(kspan.pid()));
+    // kspan-rs stops first, so that the watch and the receiver see everything it
+    // finished; what it still held (Events written long after their stamp keep
+    // coming) is flushed on the way out and counted apart, as `open_at_stop`.
+    let stopped = unix_nanos();
+    kspan.stop();
     let (watch_rss, watch_cpu, watch_events, watched) = baseline.stop();
     let collector = collector.map_or("collector=absent".into(), |c| c.stop(&events));
-    kspan.stop();
     let after_sync = live.cluster.audit_requests(&user).split_off(initial_requests);
     for r in &after_sync {
         eprintln!("after the initial lists: {} {} {}", r.timestamp, r.verb, r.request_uri);
     }
     let requests = after_sync.len();
-    let delivery = check_delivery(&events, &spans);
     let arrived = arrivals.stop().seen;
+    // All of them: `spans` holds only what had come when the listed Events had.
+    let spans = support::rotel::parse_file(&receiver.log_path());
+    let delivery = check_delivery(&events, &spans);
     let stages = Stages::read(&kspan.log);
     let rollouts = rollout_times(&spans, &arrived, &watched, &stages);
     if let Some(path) = &args.traces_to {
         std::fs::write(path, TraceTimes::table(&rollouts)).expect("the traces file is written");
     }
-    let from_stamps = seconds(&rollouts, |t| t.printed?.checked_sub(t.latest));
-    let observed = seconds(&rollouts, |t| t.printed?.checked_sub(t.watched?));
-    let correlate = seconds(&rollouts, |t| t.finished?.checked_sub(t.watched?));
-    let export = seconds(&rollouts, |t| t.delivered?.checked_sub(t.finished?));
-    let receive = seconds(&rollouts, |t| t.printed?.checked_sub(t.delivered?));
+    let (settled, open): (Vec<TraceTimes>, Vec<TraceTimes>) =
+        rollouts.into_iter().partition(|t| t.finished.is_some_and(|f| f < stopped));
+    let from_stamps = seconds(&settled, |t| t.printed?.checked_sub(t.latest));
+    let observed = seconds(&settled, |t| t.printed?.checked_sub(t.watched?));
+    let correlate = seconds(&settled, |t| t.finished?.checked_sub(t.last_change?));
+    let export = seconds(&settled, |t| t.delivered?.checked_sub(t.finished?));
+    let receive = seconds(&settled, |t| t.printed?.checked_sub(t.delivered?));
     let lags = sorted(watched.values().flat_map(|w| w.lags.iter().copied()).collect());
     let figures = format!(
-        "deployments={} pods={} nodes={} events={} traces={} initial_requests={initial_requests} \
+        "deployments={} pods={} nodes={} events={} traces={} open_at_stop={} \
+         initial_requests={initial_requests} \
          requests={requests} requests_per_1000_events={:.2} {} {} {} {} {} {} \
          kspan_peak_rss_kib={peak_rss} kspan_cpu_s={cpu:.2} events_per_s={:.0} \
          watch_peak_rss_kib={watch_rss} watch_cpu_s={watch_cpu:.2} watch_events={watch_events} \
@@ -168,6 +182,7 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
         args.nodes,
         events.len(),
         from_stamps.len(),
+        open.len(),
         requests as f64 * 1000.0 / events.len().max(1) as f64,
         percentiles("delay", &from_stamps),
         percentiles("observed", &observed),
@@ -215,6 +230,9 @@ struct TraceTimes {
     latest: u64,
     /// When the latest version of the last Event it holds reached the kubectl watch.
     watched: Option<u64>,
+    /// The last change kspan-rs observed in the episode it built last (Events and
+    /// objects: a ReplicaSet's status, a pod's deletion), as it logs it.
+    last_change: Option<u64>,
     /// When kspan-rs' correlator finished its last spans, and the sink delivered them.
     finished: Option<u64>,
     delivered: Option<u64>,
@@ -231,14 +249,16 @@ impl TraceTimes {
             t.map_or("-".into(), |t| format!("{:.3}", (t as f64 - zero as f64) / 1e9))
         };
         let mut out =
-            "trace_id\tspans\tlatest\twatched\tfinished\tdelivered\tprinted\n".to_string();
+            "trace_id\tspans\tlatest\twatched\tlast_change\tfinished\tdelivered\tprinted\n"
+                .to_string();
         for t in traces {
             out += &format!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
                 t.trace_id,
                 t.spans,
                 at(Some(t.latest)),
                 at(t.watched),
+                at(t.last_change),
                 at(t.finished),
                 at(t.delivered),
                 at(t.printed)
@@ -274,6 +294,7 @@ fn rollout_times(
                 trace_id: id.to_string(),
                 latest,
                 watched,
+                last_change: stages.last_change.get(id).copied(),
                 finished: stages.finished.get(id).copied(),
                 delivered: stages.delivered.get(id).copied(),
                 printed: printed.get(id).copied(),
@@ -288,10 +309,12 @@ fn seconds(traces: &[TraceTimes], span: impl Fn(&TraceTimes) -> Option<u64>) -> 
     sorted(traces.iter().filter_map(|t| Some(span(t)? as f64 / 1e9)).collect())
 }
 
-/// When kspan-rs last finished and delivered spans of each trace (Unix
-/// nanoseconds), from its `kspan::trace` debug lines.
+/// When kspan-rs last built, finished and delivered spans of each trace (Unix
+/// nanoseconds), and the last change it had seen when it built them, from its
+/// `kspan::trace` debug lines.
 #[derive(Default)]
 struct Stages {
+    last_change: HashMap<String, u64>,
     finished: HashMap<String, u64>,
     delivered: HashMap<String, u64>,
 }
@@ -307,9 +330,13 @@ impl Stages {
             }
             let field = |key: &str| line.split_whitespace().find_map(|w| w.strip_prefix(key));
             let (Some(stage), Some(id)) = (field("stage="), field("trace_id=")) else { continue };
-            let times = match stage {
-                "Finished" => &mut stages.finished,
-                "Delivered" => &mut stages.delivered,
+            let (times, at) = match stage {
+                "Built" => match field("last_change=").and_then(kspan::time::parse) {
+                    Some(change) => (&mut stages.last_change, change),
+                    None => continue,
+                },
+                "Finished" => (&mut stages.finished, at),
+                "Delivered" => (&mut stages.delivered, at),
                 _ => continue,
             };
             let last = times.entry(id.to_string()).or_default();

@@ -69,6 +69,18 @@ impl PodProgress {
         }
     }
 
+    /// What it waits for, when it is under way.
+    fn waits(&self) -> Vec<&'static str> {
+        let waits = [
+            (self.pulls > 0, "image pull"),
+            (self.starting == Some(true), "start"),
+            (self.unscheduled == Some(true), "scheduling"),
+            (self.readying == Some(true), "readiness"),
+            (self.replacing == Some(true), "re-creation"),
+        ];
+        waits.into_iter().filter(|(waiting, _)| *waiting).map(|(_, what)| what).collect()
+    }
+
     fn under_way(&self) -> bool {
         self.pulls > 0
             || self.starting == Some(true)
@@ -120,6 +132,18 @@ impl Episode {
     /// its rollout open too, up to `max_open`.
     pub fn in_flight(&self) -> bool {
         self.in_flight > 0
+    }
+
+    /// The pods under way and what each waits for, e.g. `web-1: readiness`.
+    pub fn under_way(&self) -> Vec<String> {
+        let mut pods: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|(_, p)| p.under_way())
+            .map(|(name, p)| format!("{name}: {}", p.waits().join(", ")))
+            .collect();
+        pods.sort();
+        pods
     }
 
     /// When it is ready to be built, unless more activity comes: `settle` after

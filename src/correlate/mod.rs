@@ -43,7 +43,7 @@ use foldhash::{HashMap, HashMapExt};
 
 use crate::observe::{EventSeen, Kind, Name, ObjectKey, ObjectSeen, Observation, Observed};
 use crate::span::SpanDraft;
-use crate::time::{Nanos, SECOND};
+use crate::time::{self, Nanos, SECOND};
 use build::Context;
 use emitted::{EmittedRoots, Roots};
 use episode::Episode;
@@ -469,6 +469,15 @@ impl Correlator {
             let previous = last_root.as_ref().filter(|_| history);
             let lineage = Lineage::of(r, tracked, previous, self.config.traceparent);
             drafts.extend(build::rollout_spans(&episode.top, r, &ctx, &mut self.roots, &lineage));
+            // See sink::trace_log: when the trace last changed, and what still held it.
+            tracing::debug!(
+                target: "kspan::trace",
+                stage = %"Built",
+                trace_id = %crate::span::hex(&r.trace),
+                top = %episode.top,
+                last_change = %time::format(episode.last_activity),
+                under_way = ?episode.under_way(),
+            );
             let root = lineage.root(r);
             if !continuing && last_root.is_none_or(|last| last.order < root.order) {
                 last_root = Some(root);
