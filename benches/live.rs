@@ -16,18 +16,21 @@
 //!   (from the API server's audit log, by its ServiceAccount) per 1,000 Events;
 //!   `initial_requests` before them;
 //! - `delay_p50_s`, `delay_p99_s`, `delay_max_s`: for each Deployment rollout's
-//!   trace, from its latest timestamp (its last observed change; Event times are
-//!   whole seconds, so this reads up to 1 s high) to the moment the receiver had
-//!   printed its last span (polled every 100 ms);
+//!   trace, from its latest timestamp (Event times are whole seconds, so this
+//!   reads up to 1 s high; and a throttled recorder writes Events minutes after
+//!   their stamps, see `event_lag`) to the moment the receiver had printed its
+//!   last span (polled every 100 ms);
 //! - `observed_p50_s`, `observed_p99_s`, `observed_max_s`: the same, from the
 //!   moment the last Event the trace holds reached a watch (the kubectl watch's
 //!   output, followed every 100 ms): what kspan-rs adds after it could see a change;
-//! - `correlate_*_s`, `export_*_s`, `receive_*_s` (p50, p99, max): where the time
-//!   went, from kspan-rs' debug lines (`kspan::trace`): from the last change it
-//!   observed in the trace's rollout (an Event, or an object: a ReplicaSet's
-//!   status, a pod's deletion) to the correlator finishing the trace's last
-//!   spans, from there to the sink delivering them, from there to the receiver
-//!   printing them;
+//! - `change_p50_s`, `change_p99_s`, `change_max_s`: from the last change kspan-rs
+//!   observed in the rollout (an Event, or an object: a ReplicaSet's status, a
+//!   pod's deletion; as its debug lines say) to the receiver having printed the
+//!   trace's spans: the delay the goal is about (`--settle` + 1 s);
+//! - `correlate_*_s`, `export_*_s`, `receive_*_s` (p50, p99, max): where that time
+//!   went: from that change to the correlator finishing the trace's last spans,
+//!   from there to the sink delivering them, from there to the receiver printing
+//!   them;
 //! - `open_at_stop`: rollouts' traces kspan-rs was still adding to when it was
 //!   stopped (Events the cluster wrote long after their stamps keep coming): it
 //!   flushed them then, and the delays leave them out;
@@ -166,6 +169,7 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
         rollouts.into_iter().partition(|t| t.finished.is_some_and(|f| f < stopped));
     let from_stamps = seconds(&settled, |t| t.printed?.checked_sub(t.latest));
     let observed = seconds(&settled, |t| t.printed?.checked_sub(t.watched?));
+    let change = seconds(&settled, |t| t.printed?.checked_sub(t.last_change?));
     let correlate = seconds(&settled, |t| t.finished?.checked_sub(t.last_change?));
     let export = seconds(&settled, |t| t.delivered?.checked_sub(t.finished?));
     let receive = seconds(&settled, |t| t.printed?.checked_sub(t.delivered?));
@@ -173,7 +177,7 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
     let figures = format!(
         "deployments={} pods={} nodes={} events={} traces={} open_at_stop={} \
          initial_requests={initial_requests} \
-         requests={requests} requests_per_1000_events={:.2} {} {} {} {} {} {} \
+         requests={requests} requests_per_1000_events={:.2} {} {} {} {} {} {} {} \
          kspan_peak_rss_kib={peak_rss} kspan_cpu_s={cpu:.2} events_per_s={:.0} \
          watch_peak_rss_kib={watch_rss} watch_cpu_s={watch_cpu:.2} watch_events={watch_events} \
          {collector} missing={} twice={} repeated_spans={}",
@@ -186,6 +190,7 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
         requests as f64 * 1000.0 / events.len().max(1) as f64,
         percentiles("delay", &from_stamps),
         percentiles("observed", &observed),
+        percentiles("change", &change),
         percentiles("correlate", &correlate),
         percentiles("export", &export),
         percentiles("receive", &receive),
