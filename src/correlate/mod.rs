@@ -52,7 +52,7 @@ use links::Lineage;
 use node_links::{NodeLinks, NodeMark};
 use objects::Objects;
 use pending::{Pending, Waiting};
-use pod_state::PodState;
+use pod_state::{PodNews, PodState};
 use uids::Uids;
 
 pub use links::Mode as TraceparentMode;
@@ -170,7 +170,7 @@ impl Correlator {
             Observed::Object(object) => self.object(*object, at),
             Observed::Deleted(gone) => {
                 self.objects.mark_deleted(&gone.key, &gone.uid, at);
-                self.pod_state(&gone.key, Some(&gone.uid), None);
+                self.pod_state(&gone.key, PodNews::Now { uid: Some(&gone.uid) });
             }
             Observed::Event(event) => self.event(event, at),
             Observed::Tick => {}
@@ -203,7 +203,7 @@ impl Correlator {
         if let Some(episode) = self.episodes.get_mut(&top) {
             episode.last_activity = episode.last_activity.max(at);
         }
-        self.pod_state(&key, Some(""), None);
+        self.pod_state(&key, PodNews::Now { uid: None });
         // Events waiting for this object, or for the top it had: its owner may
         // have made their chains known.
         self.retry_pending(&key);
@@ -294,32 +294,25 @@ impl Correlator {
         episode.add(event, mentioned, certain, at);
         Self::reschedule(episode, &self.config, &mut self.deadlines);
         if let Some((key, uid)) = subject {
-            let uid = uid.as_deref().unwrap_or_default();
-            self.pod_state(&key, Some(uid), Some(written));
+            self.pod_state(&key, PodNews::LateEvent { uid: uid.as_deref(), written });
         }
         if let Some(m) = mentioned.filter(|_| late) {
-            self.pod_state(&m.object, None, Some(written));
+            self.pod_state(&m.object, PodNews::LateMention { written });
         }
     }
 
     /// Tells the episode of a pod's top what the pod's object says (see
-    /// `PodState`): as it is, or what happened `since` an Event was written.
-    /// `uid` names the instance the news is about (empty: the one known);
-    /// `None` is a name only, as a message gives it (see `PodState::after`).
-    fn pod_state(&mut self, key: &ObjectKey, uid: Option<&str>, since: Option<Nanos>) {
+    /// `PodState`), as the news that came calls for.
+    fn pod_state(&mut self, key: &ObjectKey, news: PodNews) {
         // Every object and deletion comes here: no lookup for those of other kinds.
         if key.kind != Kind::Pod {
             return;
         }
         let Some(tracked) = self.objects.get(key) else { return };
-        if uid.is_some_and(|uid| !uid.is_empty() && uid != tracked.seen.uid.as_str()) {
+        if news.uid().is_some_and(|uid| uid != tracked.seen.uid.as_str()) {
             return;
         }
-        let state = match since {
-            Some(since) => PodState::after(tracked, since, self.now, uid.is_none()),
-            None => PodState::of(tracked),
-        };
-        let Some(state) = state else { return };
+        let Some(state) = PodState::for_news(tracked, news, self.now) else { return };
         let top = self.graph.top(key);
         if let Some(episode) = self.episodes.get_mut(&top) {
             episode.pod_state(&key.name, &state);

@@ -4,6 +4,29 @@ use super::objects::Tracked;
 use crate::observe::ObjectSeen;
 use crate::time::Nanos;
 
+/// What brings news of a pod to its episode.
+#[derive(Clone, Copy)]
+pub enum PodNews<'a> {
+    /// A copy of the pod, or the deletion of instance `uid`: its status now.
+    Now { uid: Option<&'a str> },
+    /// An Event about the pod (instance `uid`, when it names one) that arrived
+    /// more than the settle window after it was `written`.
+    LateEvent { uid: Option<&'a str>, written: Nanos },
+    /// Such an Event naming the pod in its message only ("Created pod: X").
+    LateMention { written: Nanos },
+}
+
+impl<'a> PodNews<'a> {
+    /// The instance the news is about, when it says (an empty uid says nothing).
+    pub fn uid(&self) -> Option<&'a str> {
+        let uid = match *self {
+            PodNews::Now { uid } | PodNews::LateEvent { uid, .. } => uid,
+            PodNews::LateMention { .. } => None,
+        };
+        uid.filter(|uid| !uid.is_empty())
+    }
+}
+
 /// A pod's own status outranks what its Events imply: under load the recorders
 /// write Events minutes after the fact (a "Created pod" can arrive after that pod
 /// is Ready), and drop some. So it only ever ends a wait, except for readiness,
@@ -21,8 +44,17 @@ pub struct PodState<'a> {
 }
 
 impl<'a> PodState<'a> {
+    /// What `tracked`, a pod, says in answer to `news`; `None` for other objects.
+    pub fn for_news(tracked: &'a Tracked, news: PodNews, now: Nanos) -> Option<Self> {
+        match news {
+            PodNews::Now { .. } => PodState::of(tracked),
+            PodNews::LateEvent { written, .. } => PodState::after(tracked, written, now, false),
+            PodNews::LateMention { written } => PodState::after(tracked, written, now, true),
+        }
+    }
+
     /// What a copy of the pod says as it arrives: current. `None` for other objects.
-    pub fn of(tracked: &'a Tracked) -> Option<Self> {
+    fn of(tracked: &'a Tracked) -> Option<Self> {
         let seen = &tracked.seen;
         let pod = seen.pod.as_ref()?;
         let readiness = awaiting_ready(seen);
@@ -43,7 +75,7 @@ impl<'a> PodState<'a> {
     /// their future. `named` when the Event names the pod in its message only: a
     /// pod deleted before it was written is an earlier instance of the name (a
     /// StatefulSet's), not the one it is about.
-    pub fn after(tracked: &'a Tracked, since: Nanos, now: Nanos, named: bool) -> Option<Self> {
+    fn after(tracked: &'a Tracked, since: Nanos, now: Nanos, named: bool) -> Option<Self> {
         let seen = &tracked.seen;
         let pod = seen.pod.as_ref()?;
         let within = |t: Option<Nanos>| t.is_some_and(|t| since <= t && t <= now);
