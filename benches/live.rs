@@ -99,12 +99,16 @@ fn main() {
     let Some(live) = Live::start_or_skip("live benchmark") else {
         return;
     };
-    let (figures, lost) = run(&live, &args);
+    let (figures, faults) = run(&live, &args);
     println!("{figures}");
-    assert!(lost.is_empty(), "Events lost or recorded twice: {lost:#?}");
+    assert!(
+        faults.is_empty(),
+        "Events lost or recorded twice, or traces not followed: {faults:#?}"
+    );
 }
 
-/// The figures, and what went wrong with the Events (none missing, none twice).
+/// The figures, and what went wrong: Events missing or recorded twice, rollout
+/// traces kspan-rs' debug lines do not follow in order (built, finished, delivered).
 fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
     let receiver = live.receiver();
     let arrivals = Arrivals::follow(receiver.log_path());
@@ -165,6 +169,7 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
     if let Some(path) = &args.traces_to {
         std::fs::write(path, TraceTimes::table(&rollouts)).expect("the traces file is written");
     }
+    let unfollowed: Vec<String> = rollouts.iter().filter_map(TraceTimes::unfollowed).collect();
     let (settled, open): (Vec<TraceTimes>, Vec<TraceTimes>) =
         rollouts.into_iter().partition(|t| t.finished.is_some_and(|f| f < stopped));
     let from_stamps = seconds(&settled, |t| t.printed?.checked_sub(t.latest));
@@ -201,8 +206,8 @@ fn run(live: &Live, args: &Args) -> (String, Vec<String>) {
         delivery.repeated_spans.len(),
     );
     let missing = delivery.missing.iter().map(|uid| format!("not delivered: {:?}", events[uid]));
-    let lost = missing.chain(delivery.twice).chain(delivery.repeated_spans).collect();
-    (figures, lost)
+    let faults = missing.chain(delivery.twice).chain(delivery.repeated_spans).chain(unfollowed);
+    (figures, faults.collect())
 }
 
 /// Waits until the Deployments of namespace `default` have `pods` available in all.
@@ -229,6 +234,7 @@ fn wait_available(live: &Live, pods: usize) {
 
 /// When a Deployment rollout's trace changed last and went through kspan-rs
 /// (Unix nanoseconds).
+#[derive(Debug)]
 struct TraceTimes {
     trace_id: String,
     /// Its latest timestamp.
@@ -247,6 +253,19 @@ struct TraceTimes {
 }
 
 impl TraceTimes {
+    /// What is wrong with the `kspan::trace` lines of this trace, if anything: each
+    /// stage logged, and in order.
+    fn unfollowed(&self) -> Option<String> {
+        let id = &self.trace_id;
+        let (Some(change), Some(finished), Some(delivered)) =
+            (self.last_change, self.finished, self.delivered)
+        else {
+            return Some(format!("trace {id}: a kspan::trace stage is not logged: {self:?}"));
+        };
+        (change > finished || finished > delivered)
+            .then(|| format!("trace {id}: its stages are out of order: {self:?}"))
+    }
+
     /// A header and a line per trace; times in seconds after the earliest `watched`.
     fn table(traces: &[TraceTimes]) -> String {
         let zero = traces.iter().filter_map(|t| t.watched).min().unwrap_or(0);
