@@ -69,8 +69,8 @@ impl PodProgress {
         }
     }
 
-    /// What it waits for, when it is under way.
-    fn waits(&self) -> Vec<&'static str> {
+    /// What it waits for: nothing when it is not under way.
+    fn waits(&self) -> impl Iterator<Item = &'static str> {
         let waits = [
             (self.pulls > 0, "image pull"),
             (self.starting == Some(true), "start"),
@@ -78,15 +78,11 @@ impl PodProgress {
             (self.readying == Some(true), "readiness"),
             (self.replacing == Some(true), "re-creation"),
         ];
-        waits.into_iter().filter(|(waiting, _)| *waiting).map(|(_, what)| what).collect()
+        waits.into_iter().filter(|(waiting, _)| *waiting).map(|(_, what)| what)
     }
 
     fn under_way(&self) -> bool {
-        self.pulls > 0
-            || self.starting == Some(true)
-            || self.unscheduled == Some(true)
-            || self.readying == Some(true)
-            || self.replacing == Some(true)
+        self.waits().next().is_some()
     }
 }
 
@@ -140,7 +136,7 @@ impl Episode {
             .pods
             .iter()
             .filter(|(_, p)| p.under_way())
-            .map(|(name, p)| format!("{name}: {}", p.waits().join(", ")))
+            .map(|(name, p)| format!("{name}: {}", p.waits().collect::<Vec<_>>().join(", ")))
             .collect();
         pods.sort();
         pods

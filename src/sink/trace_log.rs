@@ -1,6 +1,6 @@
 //! Debug lines that follow each trace through `kspan run`: when the correlator
 //! finished spans of it, and when the sink delivered them (the correlator adds
-//! one per rollout it builds, `stage="Built"`, with the episode's last change and
+//! one per rollout it builds, `stage=Built`, with the episode's last change and
 //! the pods still under way). With `RUST_LOG=info,kspan::trace=debug` they tell
 //! where a late trace waited.
 
